@@ -2,7 +2,7 @@
 # Installs what the build and the tests need and is missing; idempotent, skips what is already there.
 #  - a Python virtualenv OUTSIDE the clone holding torch 2.11.0 (libtorch for tch 0.24) and CMake
 #    (>= 3.26, for the static HDF5 that hdf5-metno builds);
-#  - socat from Debian (the serial-line tests make pty pairs with it).
+#  - socat (pty pairs for the serial tests) and DejaVu fonts (figure text) from Debian.
 # Prints the virtualenv path on its last line.
 set -euo pipefail
 
@@ -39,14 +39,18 @@ else
     log "cmake already in $TOOLS_DIR"
 fi
 
-if ! command -v socat >/dev/null 2>&1; then
-    log "installing socat (Debian)"
+# Debian packages: socat (pty pairs for the serial-line tests), DejaVu fonts (text in the PNG figures).
+missing=()
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null || true
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq socat >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    log "socat already installed"
+    log "socat and fonts already installed"
 fi
 
 echo "$TOOLS_DIR"

@@ -1,1 +1,5 @@
-//! afm-spark
+//! afm-spark: a closed-loop controller that makes AFM fast without losing nanoscale detail — one fast
+//! low-resolution frame, a few informative high-resolution patches, a small flow-matching network, and
+//! the whole high-resolution image reconstructed.
+
+pub mod upsample;

@@ -1,0 +1,51 @@
+//! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
+//! subcommand lives in its own file with its `Args` struct and a `run` function.
+
+use clap::{Parser, Subcommand};
+
+/// afm-spark — fast AFM without losing nanoscale detail.
+///
+/// Scans the whole area once, fast and coarse; picks a few informative tiles; scans only those at high
+/// resolution; trains a small flow-matching network on the pairs; reconstructs the whole
+/// high-resolution image.
+#[derive(Debug, Parser)]
+#[command(name = "afm-spark", version, about, long_about)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Runs one subcommand.
+pub fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {}
+}
+
+/// Sets up `tracing` output on stderr: warnings with `-q`, info by default, debug/trace with `-v`/`-vv`.
+/// `RUST_LOG` overrides.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// An error and its causes on one line: "outer: inner: root cause".
+pub fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
