@@ -2,5 +2,6 @@
 //! low-resolution frame, a few informative high-resolution patches, a small flow-matching network, and
 //! the whole high-resolution image reconstructed.
 
+pub mod config;
 pub mod select;
 pub mod upsample;
