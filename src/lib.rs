@@ -3,5 +3,6 @@
 //! the whole high-resolution image reconstructed.
 
 pub mod config;
+pub mod io;
 pub mod select;
 pub mod upsample;

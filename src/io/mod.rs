@@ -1,0 +1,2 @@
+//! File formats: the session file (HDF5).
+pub mod session;
