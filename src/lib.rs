@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod io;
+pub mod plan;
 pub mod select;
 pub mod upsample;
