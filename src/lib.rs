@@ -3,6 +3,7 @@
 //! the whole high-resolution image reconstructed.
 
 pub mod config;
+pub mod engine;
 pub mod io;
 pub mod plan;
 pub mod select;

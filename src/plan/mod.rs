@@ -2,7 +2,7 @@
 //! request that would scan it (same pixel pitch and same tip speed as a full HR frame), each checked
 //! against the instrument's limits before the first move. Also the plan's instrument-time accounting.
 
-mod accounting;
+pub mod accounting;
 
 pub use accounting::TimeAccounting;
 
