@@ -6,5 +6,6 @@ pub mod config;
 pub mod engine;
 pub mod io;
 pub mod plan;
+pub mod report;
 pub mod select;
 pub mod upsample;
