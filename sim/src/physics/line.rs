@@ -2,8 +2,9 @@
 //! pixels. Updates happen at absolute positions `a = k·step` along the fast axis (step = tip speed /
 //! feedback rate), phase-locked to the scanner coordinate rather than to the line start, so two
 //! scans at the same tip speed update the loop at the same places — a tile reproduces the full frame.
-//! A pixel's value is the z command linearly interpolated between the two updates that bracket the
-//! pixel's position (likewise the amplitude).
+//! A pixel's value is the z command while the tip passes the pixel: the state left by the last update
+//! at or before the pixel's position in the direction of travel (likewise the amplitude). No
+//! averaging: faster scans have fewer updates per pixel, so a tail spans more pixels.
 
 use super::distortion::BowConfig;
 use super::feedback::Controller;
@@ -56,15 +57,50 @@ impl LineSurface for RotatedLine<'_> {
     }
 }
 
-/// Where the controller updates along a line.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticks {
+/// Where the controller updates along every line of a scan, and which update each pixel records.
+#[derive(Debug, Clone)]
+pub(crate) struct TickPlan {
     /// Distance between updates, metres (tip speed / feedback rate); 0 for a stationary line.
-    pub step_m: f64,
-    /// Lead-in/run-out distance beyond the first/last pixel, metres.
-    pub overscan_m: f64,
+    step_m: f64,
+    /// First and last update index of a pass (lead-in and run-out included).
+    k0: i64,
+    k1: i64,
+    /// Per pixel: the update whose state the trace records (the last at or before the pixel).
+    trace_k: Vec<i64>,
+    /// Per pixel: the update whose state the retrace records (the last at or after the pixel).
+    retrace_k: Vec<i64>,
     /// Updates per pass when the line is stationary (zero width).
-    pub stationary_updates: usize,
+    stationary_updates: usize,
+}
+
+/// A pixel within this fraction of a step from an update counts as reached by it. Absorbs the last-bit
+/// differences between a tile's pixel positions and the full frame's, so both pick the same update.
+const COINCIDENT: f64 = 1e-6;
+
+impl TickPlan {
+    /// Updates every `step_m` along the fast axis, from `overscan_m` before the first pixel to
+    /// `overscan_m` after the last (`pixel_a_m` ascending).
+    pub fn new(pixel_a_m: &[f64], step_m: f64, overscan_m: f64, stationary_updates: usize) -> Self {
+        let (first, last) = (pixel_a_m.first().copied().unwrap_or(0.0), pixel_a_m.last().copied().unwrap_or(0.0));
+        if !(step_m > 0.0 && step_m.is_finite()) || last <= first {
+            return Self { step_m: 0.0, k0: 0, k1: 0, trace_k: vec![], retrace_k: vec![], stationary_updates };
+        }
+        let k = |a: f64| a / step_m;
+        let trace_k: Vec<i64> = pixel_a_m.iter().map(|&a| (k(a) + COINCIDENT).floor() as i64).collect();
+        let retrace_k: Vec<i64> = pixel_a_m.iter().map(|&a| (k(a) - COINCIDENT).ceil() as i64).collect();
+        let k0 = (k(first - overscan_m).floor() as i64).min(trace_k[0]);
+        let k1 = (k(last + overscan_m).ceil() as i64).max(retrace_k[retrace_k.len() - 1]);
+        Self { step_m, k0, k1, trace_k, retrace_k, stationary_updates }
+    }
+
+    /// Controller updates one line costs (trace + retrace).
+    pub fn updates_per_line(&self) -> u64 {
+        if self.step_m > 0.0 {
+            2 * (self.k1 - self.k0) as u64 + 1
+        } else {
+            2 * self.stationary_updates.max(1) as u64
+        }
+    }
 }
 
 /// The recorded rows of one line.
@@ -87,52 +123,44 @@ pub(crate) fn ideal_line(surface: &impl LineSurface, pixel_a_m: &[f64], setpoint
 }
 
 /// Records one line (trace then retrace) with the feedback loop, continuing from `ctrl`'s state
-/// (`settle_first`: put the loop at rest at the lead-in point first). Returns the updates run.
+/// (`settle_first`: put the loop at rest at the lead-in point first).
 pub(crate) fn feedback_line(
     surface: &impl LineSurface,
     pixel_a_m: &[f64],
-    ticks: Ticks,
+    plan: &TickPlan,
     ctrl: &mut Controller,
     settle_first: bool,
     rows: LineRows<'_>,
-) -> u64 {
-    let (Some(&first), Some(&last)) = (pixel_a_m.first(), pixel_a_m.last()) else { return 0 };
-    if ticks.step_m <= 0.0 || !ticks.step_m.is_finite() {
-        return stationary_line(surface, first, ticks.stationary_updates, ctrl, settle_first, rows);
+) {
+    if plan.step_m <= 0.0 {
+        let a = pixel_a_m.first().copied().unwrap_or(0.0);
+        return stationary_line(surface, a, plan.stationary_updates, ctrl, settle_first, rows);
     }
-    let k0 = ((first - ticks.overscan_m) / ticks.step_m).floor() as i64;
-    let k1 = ((last + ticks.overscan_m) / ticks.step_m).ceil() as i64;
+    let (n, step) = (pixel_a_m.len(), plan.step_m);
     if settle_first {
-        ctrl.settle(surface.at(k0 as f64 * ticks.step_m));
+        ctrl.settle(surface.at(plan.k0 as f64 * step));
     }
-    let mut rec = Recorder::new(k0 as f64 * ticks.step_m, ctrl.z_m(), ctrl.last_amplitude_m());
+    let state = |c: &Controller| (c.z_m() as f32, c.last_amplitude_m() as f32);
     let mut i = 0;
-    for k in k0..=k1 {
-        let a = k as f64 * ticks.step_m;
-        let amp = ctrl.step(surface.at(a));
-        rec.advance(a, ctrl.z_m(), amp);
-        while i < pixel_a_m.len() && pixel_a_m[i] <= a {
-            (rows.trace_z[i], rows.trace_amp[i]) = rec.at(pixel_a_m[i]);
+    for k in plan.k0..=plan.k1 {
+        ctrl.step(surface.at(k as f64 * step));
+        while i < n && plan.trace_k[i] <= k {
+            (rows.trace_z[i], rows.trace_amp[i]) = state(ctrl);
             i += 1;
         }
     }
-    for j in i..pixel_a_m.len() {
-        (rows.trace_z[j], rows.trace_amp[j]) = rec.last();
+    let mut i = n;
+    while i > 0 && plan.retrace_k[i - 1] >= plan.k1 {
+        (rows.retrace_z[i - 1], rows.retrace_amp[i - 1]) = state(ctrl);
+        i -= 1;
     }
-    let mut i = pixel_a_m.len();
-    for k in (k0..k1).rev() {
-        let a = k as f64 * ticks.step_m;
-        let amp = ctrl.step(surface.at(a));
-        rec.advance(a, ctrl.z_m(), amp);
-        while i > 0 && pixel_a_m[i - 1] >= a {
-            (rows.retrace_z[i - 1], rows.retrace_amp[i - 1]) = rec.at(pixel_a_m[i - 1]);
+    for k in (plan.k0..plan.k1).rev() {
+        ctrl.step(surface.at(k as f64 * step));
+        while i > 0 && plan.retrace_k[i - 1] >= k {
+            (rows.retrace_z[i - 1], rows.retrace_amp[i - 1]) = state(ctrl);
             i -= 1;
         }
     }
-    for j in 0..i {
-        (rows.retrace_z[j], rows.retrace_amp[j]) = rec.last();
-    }
-    2 * (k1 - k0) as u64 + 1
 }
 
 /// A zero-width line: the loop runs `updates` times per pass at one position; every pixel of a pass
@@ -144,7 +172,7 @@ fn stationary_line(
     ctrl: &mut Controller,
     settle_first: bool,
     rows: LineRows<'_>,
-) -> u64 {
+) {
     let s = surface.at(a_m);
     if settle_first {
         ctrl.settle(s);
@@ -156,38 +184,5 @@ fn stationary_line(
         }
         zs.fill(ctrl.z_m() as f32);
         amps.fill(amp as f32);
-    }
-    2 * updates.max(1) as u64
-}
-
-/// The two most recent controller updates, for interpolating pixels between them.
-struct Recorder {
-    prev: (f64, f64, f64),
-    cur: (f64, f64, f64),
-}
-
-impl Recorder {
-    fn new(a_m: f64, z_m: f64, amp_m: f64) -> Self {
-        Self { prev: (a_m, z_m, amp_m), cur: (a_m, z_m, amp_m) }
-    }
-
-    #[inline]
-    fn advance(&mut self, a_m: f64, z_m: f64, amp_m: f64) {
-        self.prev = self.cur;
-        self.cur = (a_m, z_m, amp_m);
-    }
-
-    /// (z, amplitude) at `a_m`, between the previous and the current update.
-    #[inline]
-    fn at(&self, a_m: f64) -> (f32, f32) {
-        let (a0, z0, p0) = self.prev;
-        let (a1, z1, p1) = self.cur;
-        let span = a1 - a0;
-        let t = if span != 0.0 { ((a_m - a0) / span).clamp(0.0, 1.0) } else { 1.0 };
-        ((z0 + t * (z1 - z0)) as f32, (p0 + t * (p1 - p0)) as f32)
-    }
-
-    fn last(&self) -> (f32, f32) {
-        (self.cur.1 as f32, self.cur.2 as f32)
     }
 }

@@ -2,7 +2,7 @@
 //! loop with drift sampled per line, and the random artefacts added afterwards.
 
 use super::feedback::Controller;
-use super::line::{feedback_line, ideal_line, LineRows, RotatedLine, RowLine, Ticks};
+use super::line::{feedback_line, ideal_line, LineRows, RotatedLine, RowLine, TickPlan};
 use super::noise::{add_white, line_offsets};
 use super::seed::{scan_rng, Stream};
 use super::PhysicsConfig;
@@ -49,11 +49,12 @@ pub(crate) fn scan_frame(
 
     let fb = &physics.feedback;
     let speed_m_per_s = request.tip_speed_m_per_s();
-    let ticks = Ticks {
-        step_m: speed_m_per_s * fb.period_s(),
-        overscan_m: speed_m_per_s * physics.overscan_s,
-        stationary_updates: (fb.feedback_rate_hz / (2.0 * request.line_rate_hz)).round().clamp(1.0, 1e7) as usize,
-    };
+    let ticks = TickPlan::new(
+        &pixel_a,
+        speed_m_per_s * fb.period_s(),
+        speed_m_per_s * physics.overscan_s,
+        (fb.feedback_rate_hz / (2.0 * request.line_rate_hz)).round().clamp(1.0, 1e7) as usize,
+    );
     let mut ctrl = Controller::new(fb);
     let mut img = ScanImages {
         height_trace: Array2::zeros((lines, n)),
@@ -82,7 +83,7 @@ pub(crate) fn scan_frame(
                 drift_m: (dx, dy, dz),
                 bow: &physics.bow,
             };
-            img.updates += run_line(&line, &pixel_a, fb.enabled, ticks, &mut ctrl, j == 0, setpoint, rows);
+            img.updates += run_line(&line, &pixel_a, fb.enabled, &ticks, &mut ctrl, j == 0, setpoint, rows);
         } else {
             tip_surface.row_profile(b - dy, physics.interpolation, &mut profile);
             let line = RowLine {
@@ -94,7 +95,7 @@ pub(crate) fn scan_frame(
                 drift_z_m: dz,
                 bow: &physics.bow,
             };
-            img.updates += run_line(&line, &pixel_a, fb.enabled, ticks, &mut ctrl, j == 0, setpoint, rows);
+            img.updates += run_line(&line, &pixel_a, fb.enabled, &ticks, &mut ctrl, j == 0, setpoint, rows);
         }
         if !keep_going(j + 1) {
             return Err(Stopped { lines_done: j + 1 });
@@ -109,14 +110,15 @@ fn run_line(
     line: &impl super::line::LineSurface,
     pixel_a: &[f64],
     feedback: bool,
-    ticks: Ticks,
+    ticks: &TickPlan,
     ctrl: &mut Controller,
     first: bool,
     setpoint_m: f64,
     rows: LineRows<'_>,
 ) -> u64 {
     if feedback {
-        feedback_line(line, pixel_a, ticks, ctrl, first, rows)
+        feedback_line(line, pixel_a, ticks, ctrl, first, rows);
+        ticks.updates_per_line()
     } else {
         ideal_line(line, pixel_a, setpoint_m, rows);
         0
