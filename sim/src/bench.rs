@@ -22,6 +22,8 @@ pub struct OneFrameReport {
     pub updates_run: u64,
     /// Wall time of the scan physics for the frame (trace and retrace), seconds.
     pub frame_s: f64,
+    /// The lead-in per pass, seconds (automatic: follows a drop of the whole height range).
+    pub overscan_s: f64,
     /// Wall time of building the simulator (tip dilation of the 1024² surface, once per surface), s.
     pub setup_s: f64,
 }
@@ -49,8 +51,8 @@ pub fn one_frame(pixels: usize, updates_per_line: usize) -> Result<OneFrameRepor
     };
     let cfg = afm.config();
     let t1 = Instant::now();
-    let images = scan_frame(afm.tip_surface(), &cfg.physics, cfg.seed, &request, 0.0, |_| true);
+    let images = scan_frame(afm.tip_surface(), &cfg.physics, cfg.seed, &request, 0.0, afm.overscan_s(), |_| true);
     let frame_s = t1.elapsed().as_secs_f64();
     let updates_run = images.map(|i| i.updates).unwrap_or(0);
-    Ok(OneFrameReport { pixels, updates_per_line, updates_run, frame_s, setup_s })
+    Ok(OneFrameReport { pixels, updates_per_line, updates_run, frame_s, overscan_s: afm.overscan_s(), setup_s })
 }

@@ -4,7 +4,7 @@
 
 mod common;
 use afm_drivers::{PixelRect, Raster, ScanDirection, ScanRegion};
-use afm_sim::{GrainsSpec, PhysicsConfig, SimulatedAfm, SurfaceSpec};
+use afm_sim::{GrainsSpec, ParticlesSpec, PhysicsConfig, SimulatedAfm, SurfaceSpec};
 use common::*;
 use ndarray::{s, Array2};
 
@@ -71,4 +71,53 @@ fn ground_truth_of_a_tile_is_the_crop_of_the_full_ground_truth() {
     let crop = full.slice(s![160..192, 96..128]);
     let err = tile.iter().zip(crop.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(err < 1e-15, "ground truth tile differs by {err:e} m");
+}
+
+#[test]
+fn rotated_scans_sample_the_rotated_grid_and_tiles_still_match() {
+    let surface = SurfaceSpec::Grains(GrainsSpec { pixels: 512, ..Default::default() }).generate(3).unwrap();
+    let region = ScanRegion { angle_deg: 30.0, ..ScanRegion::square(0.2e-6, -0.1e-6, 6e-6) };
+    let raster = Raster::square(128);
+    // Ideal physics: the scan is the ground truth at the rotated pixel positions.
+    let ideal = sim(surface.clone(), PhysicsConfig::ideal());
+    let frame = ideal.scan_blocking(&request(region, raster, 1.0)).unwrap();
+    let truth = ideal.ground_truth(&region, &raster);
+    let err = height(&frame, ScanDirection::Trace).iter().zip(truth.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(err < 1e-15, "rotated ideal scan differs from the ground truth by {err:e} m");
+    // Full physics without noise: a tile at equal tip speed equals the crop.
+    let afm = sim(surface, PhysicsConfig::default().without_noise());
+    let full = afm.scan_blocking(&request(region, raster, 1.0)).unwrap();
+    let rect = PixelRect { col: 48, row: 80, cols: 16, rows: 16 };
+    let (max, _) = tile_error(&afm, &full, rect, |fw, tw| fw / tw);
+    println!("rotated tile: max error {:.5} % of the range", max * 100.0);
+    assert!(max < 0.01);
+}
+
+/// Worst |tile − crop| over all 64 tiles of an 8 × 8 grid, as a fraction of the height range.
+fn worst_over_all_tiles(afm: &SimulatedAfm) -> f64 {
+    let region = ScanRegion::square(0.0, 0.0, 10e-6);
+    let raster = Raster::square(512);
+    let full = afm.scan_blocking(&request(region, raster, FULL_RATE_HZ)).unwrap();
+    (0..64)
+        .map(|t| {
+            let rect = PixelRect { col: (t % 8) * 64, row: (t / 8) * 64, cols: 64, rows: 64 };
+            tile_error(afm, &full, rect, |fw, tw| FULL_RATE_HZ * fw / tw).0
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn every_tile_of_tall_particles_matches_with_the_automatic_overscan() {
+    // 400 particles up to ~250 nm tall: a downhill parachute lasts ~40 ms at 3 nm per update, so the
+    // lead-in must be that long for a tile to start in the same state as the full frame.
+    let surface = SurfaceSpec::Particles(ParticlesSpec { count: 400, ..Default::default() }).generate(11).unwrap();
+    let auto = sim(surface.clone(), PhysicsConfig::default().without_noise());
+    let worst = worst_over_all_tiles(&auto);
+    println!("automatic overscan {:.4} s: worst tile error {:.5} % of the range", auto.overscan_s(), worst * 100.0);
+    assert!(worst < 0.01);
+    // A fixed 10 ms lead-in is too short here: tiles start mid-parachute less often than the full frame.
+    let short = sim(surface, PhysicsConfig { overscan_s: Some(0.01), ..PhysicsConfig::default().without_noise() });
+    let worst_short = worst_over_all_tiles(&short);
+    println!("10 ms overscan: worst tile error {:.2} % of the range", worst_short * 100.0);
+    assert!(worst_short > 0.01);
 }

@@ -30,6 +30,8 @@ const MAX_PIXELS: usize = 1 << 26;
 struct Core {
     surface: Surface,
     tip_surface: Surface,
+    /// The resolved lead-in time of every line, seconds.
+    overscan_s: f64,
     config: SimConfig,
     limits: InstrumentLimits,
 }
@@ -82,11 +84,13 @@ impl SimulatedAfm {
         config.validate()?;
         let tip_surface = config.physics.tip.dilate(&surface)?;
         let limits = config.instrument_limits(&surface);
+        let (lo, hi) = tip_surface.height_range_m();
+        let overscan_s = config.physics.overscan_for_s(hi - lo);
         let (abort_tx, _) = watch::channel(0u64);
         let r = surface.region();
         let state = ScannerState { clock_s: 0.0, x_m: r.center_x_m, y_m: r.center_y_m };
         Ok(Self {
-            core: Arc::new(Core { surface, tip_surface, config, limits }),
+            core: Arc::new(Core { surface, tip_surface, overscan_s, config, limits }),
             state: Mutex::new(state),
             busy: AtomicBool::new(false),
             abort_tx,
@@ -107,6 +111,11 @@ impl SimulatedAfm {
     /// The configuration.
     pub fn config(&self) -> &SimConfig {
         &self.core.config
+    }
+
+    /// The lead-in (overscan) time of every line, seconds: the configured value or the automatic one.
+    pub fn overscan_s(&self) -> f64 {
+        self.core.overscan_s
     }
 
     /// The limits `limits()` reports.
@@ -219,7 +228,7 @@ impl Core {
     /// Runs the physics for `request`, stopping when `abort_rx` sees an abort.
     fn compute(&self, request: &ScanRequest, plan: &Plan, abort_rx: &watch::Receiver<u64>, progress: &Progress) -> Result<ScanImages, Stopped> {
         let cfg = &self.config;
-        scan_frame(&self.tip_surface, &cfg.physics, cfg.seed, request, plan.lines_start_clock_s, |done| {
+        scan_frame(&self.tip_surface, &cfg.physics, cfg.seed, request, plan.lines_start_clock_s, self.overscan_s, |done| {
             progress.lines_done.store(done, Ordering::Relaxed);
             !abort_rx.has_changed().unwrap_or(true)
         })

@@ -34,7 +34,9 @@ pub struct PhysicsConfig {
     /// travel at the scan's tip speed, so the feedback has settled when recording starts. The same
     /// time gives the same number of controller updates at any speed, so a tile and the full frame
     /// (same tip speed) agree. Not charged to instrument time: it happens within the turnaround.
-    pub overscan_s: f64,
+    /// `None` (default): long enough for the loop to settle after a drop of the surface's whole
+    /// height range — see [`PhysicsConfig::overscan_for_s`].
+    pub overscan_s: Option<f64>,
     /// Z feedback loop.
     pub feedback: FeedbackConfig,
     /// Tip shape (dilation).
@@ -53,7 +55,7 @@ impl Default for PhysicsConfig {
     fn default() -> Self {
         Self {
             interpolation: Interpolation::Bicubic,
-            overscan_s: 0.01,
+            overscan_s: None,
             feedback: FeedbackConfig::default(),
             tip: TipConfig::default(),
             sensor_noise: SensorNoiseConfig::default(),
@@ -86,9 +88,34 @@ impl PhysicsConfig {
         self
     }
 
+    /// The lead-in time for a surface whose (tip-dilated) heights span `height_range_m`: the
+    /// configured `overscan_s`, or else the time the loop needs to follow a drop of the whole range
+    /// at its fastest descent (`i_gain·(A_free − A_sp)` with loss of contact, and the slew limit)
+    /// plus 25 controller periods to settle; 0 with ideal tracking.
+    pub fn overscan_for_s(&self, height_range_m: f64) -> f64 {
+        if let Some(v) = self.overscan_s {
+            return v;
+        }
+        let fb = &self.feedback;
+        if !fb.enabled {
+            return 0.0;
+        }
+        let mut descent_m_per_s = f64::INFINITY;
+        if fb.loss_of_contact {
+            descent_m_per_s = fb.i_gain_per_s * (fb.free_amplitude_m - fb.setpoint_amplitude_m);
+        }
+        if let Some(slew) = fb.z_slew_m_per_s {
+            descent_m_per_s = descent_m_per_s.min(slew);
+        }
+        let follow_s = if descent_m_per_s.is_finite() { height_range_m.max(0.0) / descent_m_per_s } else { 0.0 };
+        follow_s + 25.0 * fb.period_s()
+    }
+
     /// Checks every section; the first problem is returned with its field path.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::non_negative("physics.overscan_s", self.overscan_s, "s")?;
+        if let Some(v) = self.overscan_s {
+            ConfigError::non_negative("physics.overscan_s", v, "s")?;
+        }
         self.feedback.validate()?;
         self.tip.validate()?;
         self.sensor_noise.validate()?;

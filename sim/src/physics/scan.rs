@@ -28,7 +28,7 @@ pub(crate) struct Stopped {
 }
 
 /// Scans `request` over `tip_surface` (the surface as the tip records it). `clock_s` is the instrument
-/// time at the start of the first line (drives drift). `keep_going(lines_done)` is called after each
+/// time at the start of the first line (drives drift); `overscan_s` the resolved lead-in time. `keep_going(lines_done)` is called after each
 /// line; returning false stops the scan.
 pub(crate) fn scan_frame(
     tip_surface: &Surface,
@@ -36,6 +36,7 @@ pub(crate) fn scan_frame(
     seed: u64,
     request: &ScanRequest,
     clock_s: f64,
+    overscan_s: f64,
     mut keep_going: impl FnMut(usize) -> bool,
 ) -> Result<ScanImages, Stopped> {
     let (raster, region) = (request.raster, request.region);
@@ -52,7 +53,7 @@ pub(crate) fn scan_frame(
     let ticks = TickPlan::new(
         &pixel_a,
         speed_m_per_s * fb.period_s(),
-        speed_m_per_s * physics.overscan_s,
+        speed_m_per_s * overscan_s,
         (fb.feedback_rate_hz / (2.0 * request.line_rate_hz)).round().clamp(1.0, 1e7) as usize,
     );
     let mut ctrl = Controller::new(fb);
