@@ -2,6 +2,7 @@
 //! low-resolution frame, a few informative high-resolution patches, a small flow-matching network, and
 //! the whole high-resolution image reconstructed.
 
+pub mod backend;
 pub mod config;
 pub mod engine;
 pub mod io;

@@ -1,6 +1,9 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+mod progress;
+mod run;
+
 use clap::{Parser, Subcommand};
 
 /// afm-spark — fast AFM without losing nanoscale detail.
@@ -24,11 +27,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run the closed loop: one fast LR frame, farthest-first picks, HR patches (journaled as they
+    /// arrive), then training and reconstruction. Writes session.h5, config, metrics.json and figures
+    /// into the run folder.
+    Run(run::RunArgs),
+}
 
-/// Runs one subcommand.
-pub fn dispatch(command: Command) -> anyhow::Result<()> {
-    match command {}
+/// Runs one subcommand; `quiet` hides progress bars.
+pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => run::run(args, quiet),
+    }
 }
 
 /// Sets up `tracing` output on stderr: warnings with `-q`, info by default, debug/trace with `-v`/`-vv`.

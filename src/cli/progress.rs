@@ -14,11 +14,11 @@ fn style(template: &str) -> ProgressStyle {
 /// Starts the display thread; it ends when it receives `Finished` or the channel closes.
 pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
         let mut bar: Option<ProgressBar> = None;
         let mut bar_kind = "";
         let new_bar = |len: u64, tmpl: &str| {
-            let b = ProgressBar::with_draw_target(Some(len), target.clone());
+            let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+            let b = ProgressBar::with_draw_target(Some(len), target);
             b.set_style(style(tmpl));
             b
         };

@@ -23,6 +23,50 @@ pub struct RunConfig {
     /// The microscope backend, its safety policy and timing.
     #[serde(default)]
     pub instrument: InstrumentSection,
+    /// The digital twin (used when `instrument.backend = "simulator"`).
+    #[serde(default)]
+    pub simulator: SimulatorSection,
+}
+
+/// What the reconstruction is scored against in a simulated run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GroundTruthKind {
+    /// A full HR frame scanned by the simulator at the HR rate: exactly what the slow full scan the
+    /// plan replaces would have delivered (tip, feedback and noise included).
+    #[default]
+    HrScan,
+    /// The clean surface itself at the HR pixel positions (no tip, feedback, noise, drift or bow).
+    Surface,
+}
+
+/// `[simulator]`: the surface and physics of the digital twin. Seed, settling and move speed come
+/// from `[run]` and `[instrument]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorSection {
+    /// The surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and its fields).
+    pub surface: afm_sim::SurfaceSpec,
+    /// The scan physics (feedback, tip, noise, drift, bow), each effect switchable.
+    pub physics: afm_sim::PhysicsConfig,
+    /// Sleep for the instrument time of each scan (a live-like dry run); false: as fast as computed.
+    pub realtime: bool,
+    /// Limits the simulated instrument reports (scanner range defaults to the surface extent).
+    pub limits: afm_sim::LimitsConfig,
+    /// What metrics compare the reconstruction with.
+    pub ground_truth: GroundTruthKind,
+}
+
+impl Default for SimulatorSection {
+    fn default() -> Self {
+        Self {
+            surface: afm_sim::SurfaceSpec::default(),
+            physics: afm_sim::PhysicsConfig::default(),
+            realtime: false,
+            limits: afm_sim::LimitsConfig::default(),
+            ground_truth: GroundTruthKind::default(),
+        }
+    }
 }
 
 /// `[run]`: identity and reproducibility.

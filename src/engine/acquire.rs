@@ -5,7 +5,8 @@
 use super::events::ProgressEvent;
 use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
-use crate::plan::{accounting::move_and_settle_s, AcquisitionPlan, TimeAccounting};
+use crate::plan::accounting::{end_position_m, move_and_settle_s};
+use crate::plan::{AcquisitionPlan, TimeAccounting};
 use crate::select::{compute_indicators, select_tiles, SelectionError, TextureSpectrum};
 use crate::upsample::{GridMap, GridMapError};
 use afm_drivers::{Frame, InstrumentError, Microscope};
@@ -179,11 +180,11 @@ pub async fn acquire(
         }
     }
     let mut remaining: f64 = accounting.patch_s.iter().sum::<f64>() + accounting.moves_s;
-    let mut pos = (plan.lr.region.center_x_m, plan.lr.region.center_y_m);
+    let mut pos = end_position_m(&plan.lr);
     for (order, &tile) in selection.picks.iter().enumerate() {
         let cand = &plan.tiles[tile];
         let planned_s = cand.request.line_time_s() + move_and_settle_s(plan, pos, &cand.request);
-        pos = (cand.request.region.center_x_m, cand.request.region.center_y_m);
+        pos = end_position_m(&cand.request);
         let label = format!("patch {}/{} (tile {})", order + 1, n, tile);
         if done.iter().any(|p| p.pick_order == order) {
             send(events, ProgressEvent::Skipped { label, instrument_s: planned_s });
