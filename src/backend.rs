@@ -4,7 +4,8 @@
 
 use crate::config::{GroundTruthKind, RunSpec};
 use afm_drivers::{Instrument, InstrumentError, Microscope, ScanRequest};
-use afm_sim::{SimConfig, SimError, SimulatedAfm, Surface};
+use crate::io::session::{Session, SessionError};
+use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
 use ndarray::Array2;
 use std::sync::Arc;
 use thiserror::Error;
@@ -79,4 +80,20 @@ pub fn simulated_ground_truth(spec: &RunSpec, surface: &Surface) -> Result<Array
                 .ok_or_else(|| BackendError::GroundTruth(format!("the simulator returned no {} channel", spec.config.frame.channel)))
         }
     }
+}
+
+/// The simulator state a run journaled in `session` had reached: the instrument clock (every
+/// journaled frame's instrument time, in acquisition order) and where the last frame left the tip.
+/// Restoring it makes a resumed dry run continue exactly as an uninterrupted one (drift included).
+pub fn journaled_scanner_state(session: &Session) -> Result<Option<ScannerState>, SessionError> {
+    let Some(lr) = session.lr()? else { return Ok(None) };
+    let patches = session.patches()?;
+    let mut clock_s = lr.instrument_time_s;
+    let mut last = &lr;
+    for p in &patches {
+        clock_s += p.frame.instrument_time_s;
+        last = &p.frame;
+    }
+    let (x_m, y_m) = last.region.pixel_position_m(&last.raster, 0.0, last.raster.lines.saturating_sub(1) as f64);
+    Ok(Some(ScannerState { clock_s, x_m, y_m }))
 }

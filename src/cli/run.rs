@@ -80,7 +80,12 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let (spec, session, dir) = prepare(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let surface = backend::procedural_surface(&spec)?;
-    let instrument: Arc<dyn Instrument> = Arc::new(backend::simulator(&spec, surface.clone())?);
+    let sim = backend::simulator(&spec, surface.clone())?;
+    if let Some(state) = backend::journaled_scanner_state(&session)? {
+        info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
+        sim.set_scanner_state(state);
+    }
+    let instrument: Arc<dyn Instrument> = Arc::new(sim);
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
     let result = runtime.block_on(async {
