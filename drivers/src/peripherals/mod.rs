@@ -1,0 +1,1 @@
+//! Lab auxiliaries (placeholder during build).
