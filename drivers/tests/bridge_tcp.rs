@@ -301,3 +301,85 @@ async fn binds_loopback_by_default_and_says_so_in_its_log_line() {
     assert_eq!(refused.kind(), ErrorKind::OutOfRange, "{refused}");
     assert!(refused.to_string().contains("allow_non_loopback"), "{refused}");
 }
+
+/// A mock that reports line progress from elapsed time and counts how often its status is polled.
+struct Progressing {
+    inner: Arc<MockInstrument>,
+    started: std::sync::Mutex<Option<Instant>>,
+    polls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Instrument for Progressing {
+    fn name(&self) -> String {
+        "progressing-mock".into()
+    }
+    async fn limits(&self) -> Result<afm_drivers::InstrumentLimits, InstrumentError> {
+        self.inner.limits().await
+    }
+    async fn scan(&self, r: &afm_drivers::ScanRequest) -> Result<afm_drivers::Frame, InstrumentError> {
+        *self.started.lock().unwrap() = Some(Instant::now());
+        let out = self.inner.scan(r).await;
+        *self.started.lock().unwrap() = None;
+        out
+    }
+    async fn abort(&self) -> Result<(), InstrumentError> {
+        self.inner.abort().await
+    }
+    async fn status(&self) -> Result<afm_drivers::InstrumentStatus, InstrumentError> {
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let state = match *self.started.lock().unwrap() {
+            Some(t) => afm_drivers::InstrumentState::Scanning { line: (t.elapsed().as_millis() / 100) as usize, lines: 64 },
+            None => afm_drivers::InstrumentState::Idle,
+        };
+        Ok(afm_drivers::InstrumentStatus { backend: self.name(), state })
+    }
+}
+
+#[tokio::test]
+async fn progress_events_report_lines_and_status_polling_is_rate_limited() {
+    let inner = mock();
+    inner.push(MockResponse::Delay(Duration::from_millis(600), Box::new(MockResponse::Synthesize)));
+    let instrument = Arc::new(Progressing { inner, started: Default::default(), polls: Default::default() });
+    let mut config = server_config(50);
+    config.status_poll_interval = Duration::from_millis(200);
+    let server = afm_drivers::mfp3d::BridgeServer::new(instrument.clone(), Arc::new(JsonPayload), config);
+    let bound = server.bind().await.unwrap();
+    let addr = bound.local_addr();
+    let _serving = tokio::spawn(async move { server.serve_tcp(bound).await });
+
+    let mut raw = RawClient::connect(addr).await;
+    assert_eq!(raw.hello(1, TOKEN).await["op"], "ok");
+    let mut line = serde_json::to_value(request(8)).unwrap();
+    line["v"] = 1.into();
+    line["id"] = 2.into();
+    line["op"] = "scan".into();
+    raw.send(&line.to_string()).await;
+    // A burst of status requests during the scan is answered from the rate-limited cache.
+    for id in 10..20 {
+        raw.send(&format!(r#"{{"v":1,"id":{id},"op":"status"}}"#)).await;
+    }
+    let (mut beats, mut progress, mut statuses) = (0, Vec::new(), 0);
+    let t0 = Instant::now();
+    loop {
+        let r = raw.next().await;
+        match (r["op"].as_str(), r["id"].as_u64()) {
+            (Some("heartbeat"), Some(2)) => beats += 1,
+            (Some("progress"), Some(2)) => {
+                assert_eq!(r["lines"], 64);
+                progress.push(r["line"].as_u64().unwrap());
+            }
+            (Some("ok"), Some(2)) => break,
+            (Some("ok"), Some(_)) => statuses += 1,
+            _ => panic!("unexpected {r}"),
+        }
+    }
+    let elapsed = t0.elapsed();
+    assert_eq!(statuses, 10);
+    assert!(beats >= 8, "{beats} heartbeats at 50 ms in {elapsed:?}");
+    assert!(progress.len() >= 2, "progress {progress:?}");
+    assert!(progress.windows(2).all(|w| w[1] > w[0]), "progress only moves forward: {progress:?}");
+    let polls = instrument.polls.load(std::sync::atomic::Ordering::SeqCst);
+    let allowed = (elapsed.as_millis() / 200) as usize + 2;
+    assert!(polls <= allowed, "{polls} status polls in {elapsed:?} (at most one per 200 ms → {allowed})");
+}
