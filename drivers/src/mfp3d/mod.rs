@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod serial;
 pub mod server;
 mod session;
+pub mod settings;
 pub mod token;
 pub mod transport;
 
@@ -23,5 +24,6 @@ pub use client::{ClientConfig, Mfp3dClient};
 pub use payload::FramePayload;
 pub use protocol::PROTOCOL_VERSION;
 pub use server::{BoundBridge, BridgeServer, ServerConfig};
+pub use settings::BridgeSettings;
 pub use token::BridgeToken;
 pub use transport::{Endpoint, DEFAULT_BRIDGE_PORT};
