@@ -1,6 +1,7 @@
 //! The client against a scripted fake bridge on loopback TCP: garbled and oversize replies give
 //! `Protocol` and the next request works on a fresh connection; a bridge that goes silent during a
 //! scan gives `Timeout` after the missed heartbeats, and the client sends `abort` first.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 #[path = "bridge_support.rs"]
 mod support;

@@ -1,5 +1,6 @@
 //! The bridge over a real serial line (a socat pty pair) with `MockInstrument` behind the server:
 //! the same round trip, authentication and abort as over TCP.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 #[path = "bridge_support.rs"]
 mod support;

@@ -1,6 +1,7 @@
 //! Shared helpers for the bridge tests (included by each with `#[path]`): a JSON frame payload standing
 //! in for the `.ibw` codec, a server with a `MockInstrument` behind it on an ephemeral loopback port,
 //! a raw line client, and a bounded wait.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use afm_drivers::frame::{ChannelImage, Frame, ScanDirection};

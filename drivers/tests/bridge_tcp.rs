@@ -1,5 +1,6 @@
 //! The bridge over a real loopback TCP socket with `MockInstrument` behind the server: round trip,
 //! authentication, bad lines, busy, abort, heartbeats and progress, server loss, timeouts, binding.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 #[path = "bridge_support.rs"]
 mod support;

@@ -1,6 +1,7 @@
 //! A pty pair made by `socat` for serial tests (included with `#[path]`): the two device paths are
 //! parsed from socat's stderr; socat is killed when the pair is dropped. Tests skip cleanly, with a
 //! message, where socat is not installed.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use std::process::Stdio;

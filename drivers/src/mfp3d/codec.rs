@@ -78,17 +78,17 @@ pub struct BadRequest {
     /// The request's id, if the line was JSON with a numeric `id`.
     pub id: Option<u64>,
     /// The error to send back.
-    pub error: ErrorBody,
+    pub error: Box<ErrorBody>,
 }
 
 /// Parses one request line: JSON, version [`PROTOCOL_VERSION`], a known op with valid arguments.
 pub fn parse_request(line: &str) -> Result<Request, BadRequest> {
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| BadRequest {
         id: None,
-        error: ErrorBody::new(ErrorCode::Protocol, format!("request is not JSON: {e}")),
+        error: Box::new(ErrorBody::new(ErrorCode::Protocol, format!("request is not JSON: {e}"))),
     })?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
-    let bad = |message: String| BadRequest { id, error: ErrorBody::new(ErrorCode::Protocol, message) };
+    let bad = |message: String| BadRequest { id, error: Box::new(ErrorBody::new(ErrorCode::Protocol, message)) };
     match value.get("v").and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
         Some(v) => return Err(bad(format!("protocol version {v} not supported (this bridge speaks {PROTOCOL_VERSION})"))),
@@ -116,6 +116,7 @@ pub fn to_line<T: serde::Serialize>(message: &T) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::mfp3d::protocol::RequestBody;

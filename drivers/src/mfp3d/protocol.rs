@@ -295,6 +295,7 @@ fn inner_message(error: &InstrumentError) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::geometry::{Raster, ScanRegion};

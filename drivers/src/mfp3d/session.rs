@@ -97,7 +97,7 @@ impl Session {
             Ok(r) => r,
             Err(bad) => {
                 warn!(peer = %self.peer, "bad request: {}", bad.error.message);
-                return self.send(Reply::error(bad.id, bad.error)).await;
+                return self.send(Reply::error(bad.id, *bad.error)).await;
             }
         };
         let id = request.id;

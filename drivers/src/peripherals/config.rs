@@ -193,6 +193,7 @@ pub fn scale_words(reg: &RegisterConfig, words: &[u16]) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
