@@ -59,3 +59,49 @@ async fn scan_round_trips_over_a_serial_line() {
     serving.abort();
     pty.kill().await;
 }
+
+#[tokio::test]
+async fn serial_bridge_is_reachable_over_tcp_through_the_relay() {
+    use afm_drivers::mfp3d::relay::relay_tcp_to_serial;
+    use afm_drivers::mfp3d::BoundBridge;
+    let Some(pty) = PtyPair::start().await else { return };
+    // The serial-only bridge (standing in for the Igor bridge) on one end of the line ...
+    let mock = Arc::new(MockInstrument::new(MockInstrument::default_limits()));
+    let server = BridgeServer::new(mock.clone(), Arc::new(JsonPayload), server_config(200));
+    let path_a = pty.a.clone();
+    let serving = tokio::spawn(async move { server.serve_serial(&path_a, 115_200).await });
+    // ... and the relay on the other end, listening on loopback.
+    let bound = BoundBridge::bind("127.0.0.1:0".parse().unwrap(), false, "relay").await.unwrap();
+    assert!(bound.is_loopback());
+    let addr = bound.local_addr();
+    let path_b = pty.b.clone();
+    let relaying = tokio::spawn(async move { relay_tcp_to_serial(bound, &path_b, 115_200).await });
+
+    let first = client(addr);
+    let req = request(16);
+    let frame = within(10.0, "scan through the relay", first.scan(&req)).await.unwrap();
+    assert_eq!(frame.channels, mock.synthesize(&req).channels);
+
+    // A second client while the first is connected is told busy.
+    let second = client(addr);
+    let err = within(10.0, "second relay client", second.status()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert!(err.to_string().contains("in use"), "{err}");
+
+    // When the first leaves, the next client gets the line.
+    first.disconnect().await;
+    drop(first);
+    let status = within(10.0, "status after the first client left", async {
+        loop {
+            match second.status().await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(status.backend, "mock");
+    relaying.abort();
+    serving.abort();
+    pty.kill().await;
+}

@@ -20,7 +20,10 @@
 //   (URLRequest/FetchURL are HTTP clients). A bridge must *serve*, so this file serves on a serial port
 //   with VDT2, the serial XOP that ships with Igor ("More Extensions (64-bit)/Data Acquisition"): a
 //   null-modem cable from the afm-spark computer, or, on the same PC, a virtual COM-port pair. The
-//   afm-spark client speaks the identical protocol over serial (Endpoint::Serial).
+//   afm-spark client speaks the identical protocol over serial (Endpoint::Serial); for a TCP endpoint,
+//   afm_drivers::mfp3d::relay::relay_tcp_to_serial listens on loopback and relays one client at a time
+//   to the line (authentication stays end to end). Over serial the bridge cannot see a client leave, so
+//   it cannot abort an orphaned frame itself: the client's heartbeat watchdog / timeout sends abort.
 //   JSON is parsed and written with the JSON XOP (byte-physics, free; JSON_Parse/JSON_Dump/...), not
 //   by hand.
 //

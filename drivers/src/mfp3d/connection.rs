@@ -153,8 +153,10 @@ where
                             let _ = tx.send(Inbound::Message(reply.body));
                         }
                         None if reply.id.is_none() => {
+                            // An error about no request in particular (an unreadable line, a relay
+                            // refusing the connection): it concerns everything waiting.
                             if let ReplyBody::Error(e) = reply.body {
-                                break InstrumentError::Protocol(format!("{endpoint} rejected a request line: {}", e.message));
+                                break e.into_error(&endpoint);
                             }
                         }
                         None => debug!("reply for unknown request {:?} ignored", reply.id),

@@ -4,7 +4,8 @@
 //! Layers, bottom up (the protocol itself is specified in `PROTOCOL.md` next to this file):
 //! - [`protocol`]: the messages as serde types; [`codec`]: line framing with a length limit;
 //! - [`transport`]: TCP or a serial line ([`serial`]: `serialport` on threads, bridged to async);
-//! - [`client::Mfp3dClient`]: implements `Instrument`; [`server::BridgeServer`]: serves one.
+//! - [`client::Mfp3dClient`]: implements `Instrument`; [`server::BridgeServer`]: serves one;
+//! - [`relay`]: a loopback TCP front for a bridge that only serves a serial line (the Igor bridge).
 //!
 //! Frames travel as the bytes of the saved file; [`payload::FramePayload`] turns them into frames.
 
@@ -13,6 +14,7 @@ pub mod codec;
 mod connection;
 pub mod payload;
 pub mod protocol;
+pub mod relay;
 pub mod serial;
 pub mod server;
 mod session;

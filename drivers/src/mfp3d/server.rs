@@ -140,6 +140,34 @@ pub struct BoundBridge {
 }
 
 impl BoundBridge {
+    /// Binds `addr` for a bridge (or a relay) in front of `backend`. A non-loopback address is refused
+    /// unless `allow_non_loopback`. Logs the address and whether it is loopback.
+    pub async fn bind(addr: SocketAddr, allow_non_loopback: bool, backend: &str) -> Result<Self, InstrumentError> {
+        if !addr.ip().is_loopback() && !allow_non_loopback {
+            return Err(InstrumentError::out_of_range(
+                "bridge bind address",
+                addr.to_string(),
+                "a loopback address (set allow_non_loopback to listen elsewhere)",
+            ));
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: format!("cannot listen: {e}") })?;
+        let local_addr = listener.local_addr().map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: e.to_string() })?;
+        let bound = Self { listener, local_addr };
+        if bound.is_loopback() {
+            info!(%backend, "{}", bound.describe());
+        } else {
+            warn!(%backend, "{}", bound.describe());
+        }
+        Ok(bound)
+    }
+
+    /// Accepts the next TCP client.
+    pub(crate) async fn accept(&self) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+        self.listener.accept().await
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -189,25 +217,8 @@ impl BridgeServer {
     /// Binds `config.bind`. A non-loopback address is refused unless `allow_non_loopback` is set.
     /// Logs the address and whether it is loopback.
     pub async fn bind(&self) -> Result<BoundBridge, InstrumentError> {
-        let addr = self.shared.config.bind;
-        if !addr.ip().is_loopback() && !self.shared.config.allow_non_loopback {
-            return Err(InstrumentError::out_of_range(
-                "bridge bind address",
-                addr.to_string(),
-                "a loopback address (set allow_non_loopback to listen elsewhere)",
-            ));
-        }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: format!("cannot listen: {e}") })?;
-        let local_addr = listener.local_addr().map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: e.to_string() })?;
-        let bound = BoundBridge { listener, local_addr };
-        if bound.is_loopback() {
-            info!(backend = %self.shared.instrument.name(), "{}", bound.describe());
-        } else {
-            warn!(backend = %self.shared.instrument.name(), "{}", bound.describe());
-        }
-        Ok(bound)
+        let c = &self.shared.config;
+        BoundBridge::bind(c.bind, c.allow_non_loopback, &self.shared.instrument.name()).await
     }
 
     /// Accepts TCP clients until the future is dropped; dropping it closes every connection (and
@@ -217,7 +228,7 @@ impl BridgeServer {
         let mut sessions = JoinSet::new();
         loop {
             tokio::select! {
-                accepted = bound.listener.accept() => {
+                accepted = bound.accept() => {
                     let (stream, peer) = accepted?;
                     stream.set_nodelay(true)?;
                     match permits.clone().try_acquire_owned() {
