@@ -6,8 +6,10 @@ pub mod error;
 pub mod frame;
 pub mod geometry;
 pub mod instrument;
+pub mod mfp3d;
 pub mod microscope;
 pub mod mock;
+pub mod peripherals;
 
 pub use error::{ErrorKind, InstrumentError};
 pub use frame::{ChannelImage, Frame, ScanDirection};
