@@ -2,4 +2,5 @@
 //! low-resolution frame, a few informative high-resolution patches, a small flow-matching network, and
 //! the whole high-resolution image reconstructed.
 
+pub mod io;
 pub mod upsample;

@@ -1,6 +1,8 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+pub mod inspect;
+
 use clap::{Parser, Subcommand};
 
 /// afm-spark — fast AFM without losing nanoscale detail.
@@ -24,11 +26,17 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Show what a data file holds: channels, image size, scan size and pixel pitch, scan rate and the
+    /// acquisition parameters (Asylum .ibw, pyNSID .h5 or NumPy .npy).
+    Inspect(inspect::InspectArgs),
+}
 
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        Command::Inspect(args) => inspect::run(args),
+    }
 }
 
 /// Sets up `tracing` output on stderr: warnings with `-q`, info by default, debug/trace with `-v`/`-vv`.

@@ -14,6 +14,8 @@ use super::note::Note;
 use super::IbwWave;
 use crate::frame::{ChannelImage, Frame, ScanDirection};
 use crate::geometry::{Raster, ScanRegion};
+use super::note::format_number;
+use std::collections::BTreeMap;
 
 /// Seconds from the Igor/Mac epoch (1904-01-01) to the Unix epoch (1970-01-01).
 pub const MAC_TO_UNIX_EPOCH_S: f64 = 2_082_844_800.0;
@@ -70,6 +72,11 @@ pub struct AsylumScan {
     pub points: Option<usize>,
     /// `ScanLines`, if given.
     pub lines: Option<usize>,
+    /// Instrument time of the frame in seconds, if the note carries ours (`AfmSparkInstrumentTime`).
+    pub instrument_time_s: Option<f64>,
+    /// Acquisition time in seconds since the Unix epoch, if the note carries ours
+    /// (`AfmSparkAcquiredUnixTime`).
+    pub acquired_at_unix_s: Option<f64>,
 }
 
 /// `key` as a finite number: `Ok(None)` when absent, an error naming the key when not a number.
@@ -138,7 +145,14 @@ impl AsylumScan {
             angle_deg: finite(note, "ScanAngle")?.unwrap_or(0.0),
         };
         let line_rate_hz = finite(note, "ScanRate")?.filter(|r| *r > 0.0);
-        Ok(Some(Self { region, line_rate_hz, points: count(note, "ScanPoints")?, lines: count(note, "ScanLines")? }))
+        Ok(Some(Self {
+            region,
+            line_rate_hz,
+            points: count(note, "ScanPoints")?,
+            lines: count(note, "ScanLines")?,
+            instrument_time_s: finite(note, KEY_INSTRUMENT_TIME)?,
+            acquired_at_unix_s: finite(note, KEY_ACQUIRED_AT)?,
+        }))
     }
 }
 
@@ -219,6 +233,59 @@ impl IbwWave {
             acquired_at_unix_s,
         })
     }
+}
+
+/// A note entry's key and value must survive `Key: Value` + CR framing and trimming.
+pub(crate) fn check_note_text(key: &str, value: &str) -> Result<(), IbwError> {
+    let breaks = |s: &str| s.contains(['\r', '\n', '\0']);
+    if key.trim().is_empty() || key.contains(':') || breaks(key) || key.trim() != key {
+        return Err(IbwError::InvalidFrame(format!("note key {key:?} is empty, has surrounding spaces, a ':' or a line break")));
+    }
+    if breaks(value) || value.trim() != value {
+        return Err(IbwError::InvalidFrame(format!("note value {value:?} for {key} has a line break or surrounding spaces")));
+    }
+    Ok(())
+}
+
+/// The Asylum-style note entries describing `frame`, in the order written: ScanSize (the larger
+/// side), FastScanSize, SlowScanSize, ScanRate, XOffset, YOffset, PointsLines, ScanPoints, ScanLines,
+/// ScanAngle, FastRatio, SlowRatio, `<Name>Unit` per channel, then our instrument and acquisition
+/// times. [`AsylumScan::from_note`] reads them back exactly. Errors if a channel name has two units
+/// or a unit cannot be stored in a note line.
+pub fn asylum_note_entries(frame: &Frame) -> Result<Vec<(String, String)>, IbwError> {
+    let r = &frame.region;
+    let scan_size = r.width_m.max(r.height_m);
+    let ratio = |v: f64| if scan_size > 0.0 { v / scan_size } else { 1.0 };
+    let n = format_number;
+    let mut entries = vec![
+        ("ScanSize".to_string(), n(scan_size)),
+        ("FastScanSize".to_string(), n(r.width_m)),
+        ("SlowScanSize".to_string(), n(r.height_m)),
+        ("ScanRate".to_string(), n(frame.line_rate_hz)),
+        ("XOffset".to_string(), n(r.center_x_m)),
+        ("YOffset".to_string(), n(r.center_y_m)),
+        ("PointsLines".to_string(), frame.raster.points.to_string()),
+        ("ScanPoints".to_string(), frame.raster.points.to_string()),
+        ("ScanLines".to_string(), frame.raster.lines.to_string()),
+        ("ScanAngle".to_string(), n(r.angle_deg)),
+        ("FastRatio".to_string(), n(ratio(r.width_m))),
+        ("SlowRatio".to_string(), n(ratio(r.height_m))),
+    ];
+    let mut units = BTreeMap::new();
+    for ch in &frame.channels {
+        if let Some(previous) = units.insert(ch.name.clone(), ch.unit.clone()) {
+            if previous != ch.unit {
+                return Err(IbwError::InvalidFrame(format!("channel {} has two units: {previous:?} and {:?}", ch.name, ch.unit)));
+            }
+        }
+    }
+    for (name, unit) in units {
+        check_note_text(&format!("{name}Unit"), &unit)?;
+        entries.push((format!("{name}Unit"), unit));
+    }
+    entries.push((KEY_INSTRUMENT_TIME.into(), n(frame.instrument_time_s)));
+    entries.push((KEY_ACQUIRED_AT.into(), n(frame.acquired_at_unix_s)));
+    Ok(entries)
 }
 
 #[cfg(test)]

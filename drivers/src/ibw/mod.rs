@@ -24,7 +24,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use asylum::{channel_unit, split_label, AsylumScan, MAC_TO_UNIX_EPOCH_S};
+pub use asylum::{asylum_note_entries, channel_unit, split_label, AsylumScan, MAC_TO_UNIX_EPOCH_S};
 pub use bytes::ByteOrder;
 pub use error::IbwError;
 pub use note::{format_number, Note, NoteEntry, NoteValue};

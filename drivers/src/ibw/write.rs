@@ -3,12 +3,10 @@
 //! in metres, and an Asylum-style note carrying the scan parameters — so that [`parse`](super::parse)
 //! followed by [`IbwWave::to_frame`](super::IbwWave::to_frame) gives the frame back exactly.
 
-use super::asylum::{split_label, KEY_ACQUIRED_AT, KEY_INSTRUMENT_TIME, MAC_TO_UNIX_EPOCH_S};
+use super::asylum::{asylum_note_entries, check_note_text, split_label, MAC_TO_UNIX_EPOCH_S};
 use super::bytes::{ByteOrder, Writer};
 use super::error::IbwError;
-use super::note::format_number;
 use crate::frame::Frame;
-use std::collections::BTreeMap;
 
 /// Longest wave name or dimension label a version-5 file holds, bytes.
 const MAX_NAME: usize = 31;
@@ -35,55 +33,6 @@ impl Default for WriteOptions {
 
 fn invalid(msg: impl Into<String>) -> IbwError {
     IbwError::InvalidFrame(msg.into())
-}
-
-/// A note entry's key and value must survive `Key: Value` + CR framing and trimming.
-fn check_note_text(key: &str, value: &str) -> Result<(), IbwError> {
-    let breaks = |s: &str| s.contains(['\r', '\n', '\0']);
-    if key.trim().is_empty() || key.contains(':') || breaks(key) || key.trim() != key {
-        return Err(invalid(format!("note key {key:?} is empty, has surrounding spaces, a ':' or a line break")));
-    }
-    if breaks(value) || value.trim() != value {
-        return Err(invalid(format!("note value {value:?} for {key} has a line break or surrounding spaces")));
-    }
-    Ok(())
-}
-
-/// The note entries describing `frame`, in the order written.
-fn scan_note(frame: &Frame) -> Result<Vec<(String, String)>, IbwError> {
-    let r = &frame.region;
-    let scan_size = r.width_m.max(r.height_m);
-    let ratio = |v: f64| if scan_size > 0.0 { v / scan_size } else { 1.0 };
-    let n = format_number;
-    let mut entries = vec![
-        ("ScanSize".to_string(), n(scan_size)),
-        ("FastScanSize".to_string(), n(r.width_m)),
-        ("SlowScanSize".to_string(), n(r.height_m)),
-        ("ScanRate".to_string(), n(frame.line_rate_hz)),
-        ("XOffset".to_string(), n(r.center_x_m)),
-        ("YOffset".to_string(), n(r.center_y_m)),
-        ("PointsLines".to_string(), frame.raster.points.to_string()),
-        ("ScanPoints".to_string(), frame.raster.points.to_string()),
-        ("ScanLines".to_string(), frame.raster.lines.to_string()),
-        ("ScanAngle".to_string(), n(r.angle_deg)),
-        ("FastRatio".to_string(), n(ratio(r.width_m))),
-        ("SlowRatio".to_string(), n(ratio(r.height_m))),
-    ];
-    let mut units = BTreeMap::new();
-    for ch in &frame.channels {
-        if let Some(previous) = units.insert(ch.name.clone(), ch.unit.clone()) {
-            if previous != ch.unit {
-                return Err(invalid(format!("channel {} has two units: {previous:?} and {:?}", ch.name, ch.unit)));
-            }
-        }
-    }
-    for (name, unit) in units {
-        check_note_text(&format!("{name}Unit"), &unit)?;
-        entries.push((format!("{name}Unit"), unit));
-    }
-    entries.push((KEY_INSTRUMENT_TIME.into(), n(frame.instrument_time_s)));
-    entries.push((KEY_ACQUIRED_AT.into(), n(frame.acquired_at_unix_s)));
-    Ok(entries)
 }
 
 fn validate(frame: &Frame, options: &WriteOptions) -> Result<Vec<String>, IbwError> {
@@ -141,7 +90,7 @@ pub fn write_v5(frame: &Frame, options: &WriteOptions) -> Result<Vec<u8>, IbwErr
     let as_i32 = |n: usize| i32::try_from(n).map_err(|_| too_big());
 
     let mut note_entries = options.extra_note.clone();
-    note_entries.extend(scan_note(frame)?);
+    note_entries.extend(asylum_note_entries(frame)?);
     let note: String = note_entries.iter().map(|(k, v)| format!("{k}: {v}\r")).collect();
     let first_unit = frame.channels.first().map(|c| c.unit.as_str()).unwrap_or("");
     let (data_units_field, data_eunits) = if first_unit.len() <= 3 { (first_unit, "") } else { ("", first_unit) };
