@@ -19,9 +19,9 @@
 //! a file are written back as 64-bit integers, 64-bit floats and variable-length UTF-8 strings — what
 //! pyNSID/h5py write — so a file read and written again holds the same data, scales and attributes.
 //! Structural attributes (`DIMENSION_LIST`, `DIMENSION_LABELS`, `CLASS`, `NAME`, `REFERENCE_LIST`)
-//! are rebuilt by the writer, not copied. `CLASS`/`NAME` are fixed-length strings padded with NULs
-//! (h5py and pyNSID read them; HDF5 ≥ 2.0's `H5DSis_scale` accepts them, older C versions want
-//! NUL-terminated padding, which the hdf5 crate cannot request).
+//! are rebuilt by the writer, not copied, exactly as HDF5's dimension-scale API (`H5DSset_scale`,
+//! `H5DSattach_scale`) writes them — pyNSID's reader asks HDF5 for the scale names
+//! (`dset.dims[i].keys()`), which only works when `CLASS` is a NUL-terminated fixed-length string.
 
 use super::{FileFormat, IoError, LoadedFile, DEFAULT_PIXEL_PITCH_M};
 use afm_drivers::ibw::{format_number, split_label, AsylumScan, Note};
@@ -35,6 +35,10 @@ use std::str::FromStr;
 
 /// Name of the measurement group our writer creates.
 pub const MEASUREMENT_GROUP: &str = "Measurement_000";
+
+/// The pyNSID version whose layout we write (the one that wrote the DTMicroscope data); its reader
+/// requires a `pyNSID_version` attribute on every image.
+pub const PYNSID_LAYOUT_VERSION: &str = "0.0.7.2";
 
 /// One HDF5 attribute value.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,8 +457,33 @@ struct ScaleUse {
     dimension: u32,
 }
 
-fn fixed_ascii<const N: usize>(s: &str) -> hdf5::Result<FixedAscii<N>> {
-    FixedAscii::<N>::from_ascii(s).map_err(|e| hdf5::Error::from(format!("{s:?}: {e}")))
+/// A fixed-length string type of `size` bytes, NUL-terminated (`H5T_STR_NULLTERM`), as
+/// `H5DSset_scale` writes `CLASS` and `NAME`. The hdf5 crate only makes NUL-padded fixed strings,
+/// which HDF5's `H5DSis_scale` rejects (then h5py's `dims[i].keys()` and pyNSID's reader fail).
+#[allow(unsafe_code)]
+fn nul_terminated_string_type(size: usize) -> hdf5::Result<hdf5::Datatype> {
+    use hdf5_sys::h5t::{H5T_str_t, H5Tcopy, H5Tset_size, H5Tset_strpad, H5T_C_S1};
+    hdf5::sync::sync(|| {
+        // SAFETY: calls into the HDF5 C library under the hdf5 crate's global lock (the library is
+        // initialised: a file is open). H5Tcopy returns a new datatype id, or a negative id that
+        // `from_id` rejects; `from_id` takes ownership, so the id is closed when the Datatype drops.
+        unsafe {
+            let id = H5Tcopy(*H5T_C_S1);
+            let dtype: hdf5::Datatype = hdf5::from_id(id)?;
+            if H5Tset_size(id, size) < 0 || H5Tset_strpad(id, H5T_str_t::H5T_STR_NULLTERM) < 0 {
+                return Err(hdf5::Error::from("cannot set the size and padding of a string type"));
+            }
+            Ok(dtype)
+        }
+    })
+}
+
+/// Writes the ASCII string `value` as a scalar NUL-terminated fixed-length string attribute.
+fn write_c_string_attr(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
+    let dtype = nul_terminated_string_type(value.len() + 1)?;
+    let attr = loc.new_attr_builder().empty_as(&dtype).create(name)?;
+    let text = FixedAscii::<256>::from_ascii(value).map_err(|e| hdf5::Error::from(format!("{value:?}: {e}")))?;
+    attr.write_scalar(&text)
 }
 
 fn str_attr(s: &str) -> AttrValue {
@@ -464,9 +493,9 @@ fn str_attr(s: &str) -> AttrValue {
 /// Writes `channel` as `parent/<name>/<name>` with its scales and `original_metadata`, in the
 /// layout above. `parent` is usually `/Measurement_000` and `name` `Channel_<k>`; the lead's
 /// session file reuses this to store e.g. a ground-truth image next to the measured ones.
-/// Missing pyNSID attributes are filled in: data_type "IMAGE", main_data_name (the quantity),
-/// modality "AFM", source "afm-spark"; on the scales name, quantity, units "m", dimension_type
-/// "SPATIAL".
+/// Missing attributes that pyNSID's reader requires are filled in: data_type "IMAGE",
+/// main_data_name (the quantity), modality "AFM", source "afm-spark", pyNSID_version; on the scales
+/// name, quantity, units "m", dimension_type "SPATIAL".
 pub fn write_channel_in(parent: &Group, name: &str, channel: &NsidChannel) -> hdf5::Result<()> {
     let g = parent.create_group(name)?.create_group(name)?;
     write_attrs(&g, &channel.group_attrs)?;
@@ -475,7 +504,14 @@ pub fn write_channel_in(parent: &Group, name: &str, channel: &NsidChannel) -> hd
     let mut attrs = channel.attrs.clone();
     attrs.insert("quantity".into(), str_attr(&channel.quantity));
     attrs.insert("units".into(), str_attr(&channel.units));
-    for (k, v) in [("data_type", "IMAGE"), ("main_data_name", channel.quantity.as_str()), ("modality", "AFM"), ("source", "afm-spark")] {
+    let required = [
+        ("data_type", "IMAGE"),
+        ("main_data_name", channel.quantity.as_str()),
+        ("modality", "AFM"),
+        ("source", "afm-spark"),
+        ("pyNSID_version", PYNSID_LAYOUT_VERSION),
+    ];
+    for (k, v) in required {
         attrs.entry(k.to_string()).or_insert_with(|| str_attr(v));
     }
     write_attrs(&ds, &attrs)?;
@@ -491,8 +527,8 @@ pub fn write_channel_in(parent: &Group, name: &str, channel: &NsidChannel) -> hd
             sattrs.entry(k.to_string()).or_insert_with(|| str_attr(v));
         }
         write_attrs(&s, &sattrs)?;
-        s.new_attr::<FixedAscii<16>>().create("CLASS")?.write_scalar(&fixed_ascii::<16>("DIMENSION_SCALE")?)?;
-        s.new_attr::<FixedAscii<64>>().create("NAME")?.write_scalar(&fixed_ascii::<64>(&scale.name)?)?;
+        write_c_string_attr(&s, "CLASS", "DIMENSION_SCALE")?;
+        write_c_string_attr(&s, "NAME", &scale.name)?;
         let uses = [ScaleUse { dataset: g.reference::<ObjectReference1>(name)?, dimension: axis }];
         s.new_attr::<ScaleUse>().shape(1).create("REFERENCE_LIST")?.write_raw(&uses)?;
         refs.push(VarLenArray::from(&[g.reference::<ObjectReference1>(scale.name.as_str())?][..]));
@@ -569,7 +605,7 @@ pub fn channel_from_image(
     let scale = |name: &str, n: usize, pitch: f64| NsidScale {
         name: name.to_string(),
         values: (0..n).map(|i| i as f64 * pitch).collect(),
-        attrs: [("name", name), ("quantity", name), ("units", "m"), ("dimension_type", "SPATIAL"), ("nsid_version", "0.0.7")]
+        attrs: [("name", name), ("quantity", name), ("units", "m"), ("dimension_type", "SPATIAL")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), str_attr(v)))
             .collect(),
@@ -583,7 +619,7 @@ pub fn channel_from_image(
         ("main_data_name", image.label()),
         ("modality", "AFM".to_string()),
         ("source", "afm-spark".to_string()),
-        ("nsid_version", "0.0.7".to_string()),
+        ("pyNSID_version", PYNSID_LAYOUT_VERSION.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), AttrValue::Str(v)))
