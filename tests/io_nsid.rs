@@ -285,11 +285,25 @@ fn wrong_shapes_missing_images_and_nan_are_reported() {
         Err(IoError::NonFinite { count, line, point, .. }) => assert_eq!((count, line, point), (16, 0, 0)),
         other => panic!("NaN: {other:?}"),
     }
+    // A dataset that declares 2^32 values it does not store (fill values): refused, not allocated.
+    let huge = tmp("io_nsid_huge.h5");
+    {
+        let file = ok(hdf5::File::create(&huge));
+        let g = ok(ok(file.create_group("Measurement_000")).create_group("Channel_0"));
+        let ds = ok(g.new_dataset::<f32>().shape((65_536, 65_536)).chunk((256, 256)).create("Channel_0"));
+        let s = ok("IMAGE".parse::<hdf5::types::VarLenUnicode>());
+        ok(ok(ds.new_attr::<hdf5::types::VarLenUnicode>().create("data_type")).write_scalar(&s));
+    }
+    assert!(ok(std::fs::metadata(&huge)).len() < 100_000);
+    match io::load(&huge) {
+        Err(IoError::Shape { found, .. }) => assert_eq!(found, [65_536, 65_536]),
+        other => panic!("huge: {other:?}"),
+    }
     // A valid HDF5 file without any pyNSID content.
     let plain = tmp("io_nsid_plain.h5");
     drop(ok(hdf5::File::create(&plain)));
     assert!(matches!(io::load(&plain), Err(IoError::Nsid { .. })));
-    for p in [cube, short, nan, plain] {
+    for p in [cube, short, nan, plain, huge] {
         let _ = std::fs::remove_file(p);
     }
 }

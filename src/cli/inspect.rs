@@ -52,7 +52,7 @@ const KEY_PARAMETERS: [&str; 24] = [
 fn length(m: f64) -> String {
     let a = m.abs();
     let (scale, unit) = match a {
-        a if a == 0.0 => (1.0, "m"),
+        0.0 => (1.0, "m"),
         a if a >= 1.0 => (1.0, "m"),
         a if a >= 1e-3 => (1e3, "mm"),
         a if a >= 1e-6 => (1e6, "µm"),

@@ -147,6 +147,24 @@ pub enum ChannelSelector<'a> {
     Quantity(&'a str),
 }
 
+/// Largest image or scale we read, in values (2^28: a 16384² image is 2^28). HDF5 datasets can
+/// declare storage they do not hold (fill values), so a tiny corrupt file could otherwise make us
+/// allocate terabytes.
+const MAX_VALUES: usize = 1 << 28;
+
+/// `Err(Shape)` if `ds` declares more than [`MAX_VALUES`] values.
+fn check_size(path: &Path, ds: &Dataset) -> Result<(), IoError> {
+    if ds.size() > MAX_VALUES {
+        return Err(IoError::Shape {
+            path: path.to_path_buf(),
+            what: format!("dataset {}", ds.name()),
+            found: ds.shape(),
+            expected: format!("at most {MAX_VALUES} values"),
+        });
+    }
+    Ok(())
+}
+
 const STRUCTURAL: [&str; 5] = ["DIMENSION_LIST", "DIMENSION_LABELS", "CLASS", "NAME", "REFERENCE_LIST"];
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +299,7 @@ fn read_scale(path: &Path, parent: &Group, name: &str, len: usize, image: &str) 
     let ds = parent
         .dataset(name)
         .map_err(|_| IoError::nsid(path, format!("no dimension scale {name:?} next to {image}")))?;
+    check_size(path, &ds)?;
     let values = ds.read_raw::<f64>().map_err(|e| IoError::hdf5(path, format!("reading scale {}", ds.name()), e))?;
     if ds.ndim() != 1 || values.len() != len {
         return Err(IoError::Shape {
@@ -300,6 +319,7 @@ fn read_image(path: &Path, parent: &Group, ds: &Dataset) -> Result<NsidChannel, 
         let what = format!("{what} {name}");
         move |e| IoError::hdf5(path, what, e)
     };
+    check_size(path, ds)?;
     let raw = ds.read_2d::<f32>().map_err(h5("reading"))?;
     let mut attrs = read_attrs(ds).map_err(h5("reading attributes of"))?;
     let labels = match ds.attr("DIMENSION_LABELS").ok().and_then(|a| read_attr(&a).ok().flatten()) {
@@ -491,8 +511,8 @@ fn str_attr(s: &str) -> AttrValue {
 }
 
 /// Writes `channel` as `parent/<name>/<name>` with its scales and `original_metadata`, in the
-/// layout above. `parent` is usually `/Measurement_000` and `name` `Channel_<k>`; the lead's
-/// session file reuses this to store e.g. a ground-truth image next to the measured ones.
+/// layout above. `parent` is usually `/Measurement_000` and `name` `Channel_<k>`; a session file
+/// can use this to store e.g. a ground-truth image in pyNSID form inside its own groups.
 /// Missing attributes that pyNSID's reader requires are filled in: data_type "IMAGE",
 /// main_data_name (the quantity), modality "AFM", source "afm-spark", pyNSID_version; on the scales
 /// name, quantity, units "m", dimension_type "SPATIAL".
@@ -515,9 +535,10 @@ pub fn write_channel_in(parent: &Group, name: &str, channel: &NsidChannel) -> hd
         attrs.entry(k.to_string()).or_insert_with(|| str_attr(v));
     }
     write_attrs(&ds, &attrs)?;
-    let labels = [channel.x.name.as_str(), channel.y.name.as_str()]
-        .map(|s| VarLenAscii::from_ascii(s).map_err(|e| hdf5::Error::from(format!("scale name {s:?}: {e}"))));
-    let labels = [labels[0].clone()?, labels[1].clone()?];
+    let labels = [&channel.x.name, &channel.y.name]
+        .iter()
+        .map(|s| VarLenAscii::from_ascii(s.as_str()).map_err(|e| hdf5::Error::from(format!("scale name {s:?}: {e}"))))
+        .collect::<hdf5::Result<Vec<_>>>()?;
     ds.new_attr::<VarLenAscii>().shape(2).create("DIMENSION_LABELS")?.write_raw(&labels)?;
     let mut refs = Vec::with_capacity(2);
     for (axis, scale) in [(0u32, &channel.x), (1, &channel.y)] {

@@ -193,9 +193,9 @@ fn parse_v5(r: Reader) -> Result<IbwWave, IbwError> {
         n => decode_text(sections.take("extended data units", n)?),
     };
     let mut scales = Vec::with_capacity(dims.len());
-    for d in 0..4 {
+    for (d, &eunits_size) in dim_eunits_size.iter().enumerate() {
         let short = decode_text(r.bytes("WaveHeader5.dimUnits", w + 152 + 4 * d, 4)?);
-        let units = match dim_eunits_size[d] {
+        let units = match eunits_size {
             0 => short,
             n => decode_text(sections.take("extended dimension units", n)?),
         };
@@ -206,8 +206,7 @@ fn parse_v5(r: Reader) -> Result<IbwWave, IbwError> {
         }
     }
     let mut labels = vec![DimLabels::default(); dims.len()];
-    for d in 0..4 {
-        let size = dim_labels_size[d];
+    for (d, &size) in dim_labels_size.iter().enumerate() {
         if size == 0 {
             continue;
         }
