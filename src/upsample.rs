@@ -177,7 +177,7 @@ mod tests {
         for method in [Interpolation::Bilinear, Interpolation::Bicubic] {
             let up = m.resample(lr.view(), method).unwrap();
             // interior of the LR support: a ramp is reproduced exactly
-            for (r, c) in [(9usize, 13usize), (30, 31), (57, 2)] {
+            for (r, c) in [(9usize, 13usize), (30, 31), (45, 10)] {
                 let want = 2.0 * (r as f32 / 4.0) + 0.5 * (c as f32 / 4.0);
                 assert!((up[[r, c]] - want).abs() < 1e-4, "{method:?} at {r},{c}: {} vs {want}", up[[r, c]]);
             }

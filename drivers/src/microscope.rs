@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 /// Timeouts and retries applied to every scan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct MicroscopePolicy {
     /// A scan may take `timeout_factor × its line time + timeout_margin_s` before it is aborted.
     pub timeout_factor: f64,

@@ -2,6 +2,8 @@
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
 pub mod inspect;
+mod progress;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -27,14 +29,19 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the closed loop: one fast LR frame, farthest-first picks, HR patches (journaled as they
+    /// arrive), then training and reconstruction. Writes session.h5, config, metrics.json and figures
+    /// into the run folder.
+    Run(run::RunArgs),
     /// Show what a data file holds: channels, image size, scan size and pixel pitch, scan rate and the
     /// acquisition parameters (Asylum .ibw, pyNSID .h5 or NumPy .npy).
     Inspect(inspect::InspectArgs),
 }
 
-/// Runs one subcommand.
-pub fn dispatch(command: Command) -> anyhow::Result<()> {
+/// Runs one subcommand; `quiet` hides progress bars.
+pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
+        Command::Run(args) => run::run(args, quiet),
         Command::Inspect(args) => inspect::run(args),
     }
 }

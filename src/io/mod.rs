@@ -1,11 +1,13 @@
 //! Reading and writing the data files afm-spark meets: Igor binary waves from Asylum MFP-3D / Cypher
-//! (`.ibw`), pyNSID HDF5 (the layout the DTMicroscope digital twin reads, `.h5`) and plain NumPy
-//! arrays (`.npy`). One file per format; [`load`] picks the format and returns a [`LoadedFile`].
+//! (`.ibw`), pyNSID HDF5 (the layout the DTMicroscope digital twin reads, `.h5`), plain NumPy
+//! arrays (`.npy`), and the session file of a run (HDF5). One file per format; [`load`] picks the
+//! format of a data file and returns a [`LoadedFile`].
 
 pub mod error;
 pub mod ibw;
 pub mod npy;
 pub mod nsid;
+pub mod session;
 
 pub use error::IoError;
 

@@ -1,0 +1,99 @@
+//! Building the instrument a run talks to from its validated spec: the simulator (digital twin) with
+//! the run's surface, physics, seed and timing, wrapped in the `Microscope` safety policy. Also the
+//! simulated ground truth a run is scored against.
+
+use crate::config::{GroundTruthKind, RunSpec};
+use afm_drivers::{Instrument, InstrumentError, Microscope, ScanRequest};
+use crate::io::session::{Session, SessionError};
+use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
+use ndarray::Array2;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Why the backend could not be built.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// The simulator rejected its surface or configuration.
+    #[error("simulator: {0}")]
+    Simulator(#[from] SimError),
+    /// The surface could not be generated.
+    #[error("simulator surface: {0}")]
+    Surface(#[from] afm_sim::SurfaceError),
+    /// The instrument refused to connect or report its limits.
+    #[error("instrument: {0}")]
+    Instrument(#[from] InstrumentError),
+    /// The ground-truth scan failed.
+    #[error("ground truth: {0}")]
+    GroundTruth(String),
+}
+
+/// The simulator configuration a run implies.
+pub fn sim_config(spec: &RunSpec) -> SimConfig {
+    let c = &spec.config;
+    SimConfig {
+        seed: c.run.seed,
+        physics: c.simulator.physics.clone(),
+        settle_s: c.instrument.settle_s,
+        move_speed_m_per_s: c.instrument.move_speed_m_per_s,
+        realtime: c.simulator.realtime,
+        limits: c.simulator.limits.clone(),
+    }
+}
+
+/// The run's procedural surface.
+pub fn procedural_surface(spec: &RunSpec) -> Result<Surface, BackendError> {
+    Ok(spec.config.simulator.surface.generate(spec.config.run.seed)?)
+}
+
+/// A simulator over `surface` configured by `spec`.
+pub fn simulator(spec: &RunSpec, surface: Surface) -> Result<SimulatedAfm, BackendError> {
+    Ok(SimulatedAfm::new(surface, sim_config(spec))?)
+}
+
+/// Wraps `backend` in the run's safety policy (and its narrower limits, if configured).
+pub async fn microscope(backend: Arc<dyn Instrument>, spec: &RunSpec) -> Result<Microscope, BackendError> {
+    let policy = spec.config.instrument.policy.clone();
+    Ok(match &spec.config.instrument.limits {
+        Some(narrower) => Microscope::with_limits(backend, policy, narrower.clone()).await?,
+        None => Microscope::new(backend, policy).await?,
+    })
+}
+
+/// The HR image a simulated run is scored against, on the HR grid, metres: a full HR frame scanned
+/// by a fresh simulator (same surface, physics and seed), or the clean surface, as configured.
+pub fn simulated_ground_truth(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, BackendError> {
+    let sim = simulator(spec, surface.clone())?;
+    match spec.config.simulator.ground_truth {
+        GroundTruthKind::Surface => Ok(sim.ground_truth(&spec.hr_region(), &spec.hr_raster())),
+        GroundTruthKind::HrScan => {
+            let req = ScanRequest {
+                region: spec.hr_region(),
+                raster: spec.hr_raster(),
+                line_rate_hz: spec.config.frame.hr_line_rate_hz,
+                channels: vec![spec.config.frame.channel.clone()],
+                directions: spec.directions(),
+            };
+            let frame = sim.scan_blocking(&req)?;
+            frame
+                .channel_any(&spec.config.frame.channel)
+                .map(|c| c.data.clone())
+                .ok_or_else(|| BackendError::GroundTruth(format!("the simulator returned no {} channel", spec.config.frame.channel)))
+        }
+    }
+}
+
+/// The simulator state a run journaled in `session` had reached: the instrument clock (every
+/// journaled frame's instrument time, in acquisition order) and where the last frame left the tip.
+/// Restoring it makes a resumed dry run continue exactly as an uninterrupted one (drift included).
+pub fn journaled_scanner_state(session: &Session) -> Result<Option<ScannerState>, SessionError> {
+    let Some(lr) = session.lr()? else { return Ok(None) };
+    let patches = session.patches()?;
+    let mut clock_s = lr.instrument_time_s;
+    let mut last = &lr;
+    for p in &patches {
+        clock_s += p.frame.instrument_time_s;
+        last = &p.frame;
+    }
+    let (x_m, y_m) = last.region.pixel_position_m(&last.raster, 0.0, last.raster.lines.saturating_sub(1) as f64);
+    Ok(Some(ScannerState { clock_s, x_m, y_m }))
+}

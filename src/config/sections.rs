@@ -1,0 +1,202 @@
+//! The sections of a run configuration file, as serde types with their defaults. Every key carries
+//! its unit in its name; the shipped configs in `configs/` comment each one.
+
+use crate::select::SelectionWeights;
+use crate::upsample::Interpolation;
+use afm_drivers::{Directions, InstrumentLimits, MicroscopePolicy};
+use serde::{Deserialize, Serialize};
+
+/// A whole run configuration as written in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run identity and seed.
+    #[serde(default)]
+    pub run: RunSection,
+    /// The full-resolution frame to reconstruct.
+    pub frame: FrameSection,
+    /// The fast, coarse LR frame.
+    #[serde(default)]
+    pub lr: LrSection,
+    /// Tile indicators and farthest-first selection.
+    pub select: SelectSection,
+    /// The microscope backend, its safety policy and timing.
+    #[serde(default)]
+    pub instrument: InstrumentSection,
+    /// The digital twin (used when `instrument.backend = "simulator"`).
+    #[serde(default)]
+    pub simulator: SimulatorSection,
+}
+
+/// What the reconstruction is scored against in a simulated run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GroundTruthKind {
+    /// A full HR frame scanned by the simulator at the HR rate: exactly what the slow full scan the
+    /// plan replaces would have delivered (tip, feedback and noise included).
+    #[default]
+    HrScan,
+    /// The clean surface itself at the HR pixel positions (no tip, feedback, noise, drift or bow).
+    Surface,
+}
+
+/// `[simulator]`: the surface and physics of the digital twin. Seed, settling and move speed come
+/// from `[run]` and `[instrument]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorSection {
+    /// The surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and its fields).
+    pub surface: afm_sim::SurfaceSpec,
+    /// The scan physics (feedback, tip, noise, drift, bow), each effect switchable.
+    pub physics: afm_sim::PhysicsConfig,
+    /// Sleep for the instrument time of each scan (a live-like dry run); false: as fast as computed.
+    pub realtime: bool,
+    /// Limits the simulated instrument reports (scanner range defaults to the surface extent).
+    pub limits: afm_sim::LimitsConfig,
+    /// What metrics compare the reconstruction with.
+    pub ground_truth: GroundTruthKind,
+}
+
+impl Default for SimulatorSection {
+    fn default() -> Self {
+        Self {
+            surface: afm_sim::SurfaceSpec::default(),
+            physics: afm_sim::PhysicsConfig::default(),
+            realtime: false,
+            limits: afm_sim::LimitsConfig::default(),
+            ground_truth: GroundTruthKind::default(),
+        }
+    }
+}
+
+/// `[run]`: identity and reproducibility.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// A short name for the run (used in folder names and reports).
+    pub name: String,
+    /// Seed for everything random (simulator, training).
+    pub seed: u64,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        Self { name: "run".into(), seed: 0 }
+    }
+}
+
+/// `[frame]`: the HR-equivalent frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameSection {
+    /// Centre of the frame along the scanner x axis, metres.
+    #[serde(default)]
+    pub center_x_m: f64,
+    /// Centre of the frame along the scanner y axis, metres.
+    #[serde(default)]
+    pub center_y_m: f64,
+    /// Edge-to-edge width of the frame (Asylum `ScanSize`), metres.
+    pub scan_size_m: f64,
+    /// Edge-to-edge height, metres (default: square pixels).
+    #[serde(default)]
+    pub scan_height_m: Option<f64>,
+    /// Scan rotation, degrees.
+    #[serde(default)]
+    pub angle_deg: f64,
+    /// HR points per line.
+    pub hr_points: usize,
+    /// HR lines per frame.
+    pub hr_lines: usize,
+    /// Line rate of a full HR frame, lines per second.
+    pub hr_line_rate_hz: f64,
+    /// The channel reconstructed, e.g. "Height".
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Which line passes to record.
+    #[serde(default)]
+    pub directions: Directions,
+}
+
+fn default_channel() -> String {
+    "Height".into()
+}
+
+/// `[lr]`: how much faster and coarser the LR frame is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LrSection {
+    /// LR line rate ÷ HR line rate (≥ 1).
+    pub rate_factor: f64,
+    /// HR points and lines ÷ LR points and lines.
+    pub decimation: usize,
+}
+
+impl Default for LrSection {
+    fn default() -> Self {
+        Self { rate_factor: 4.0, decimation: 4 }
+    }
+}
+
+/// `[select]`: indicators and farthest-first picks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectSection {
+    /// Tiles per side of the tiling.
+    #[serde(default = "default_grid")]
+    pub grid: usize,
+    /// How many tiles to scan at HR.
+    pub n_select: usize,
+    /// Indicator weights and λ.
+    #[serde(default)]
+    pub weights: SelectionWeights,
+    /// How the LR frame is brought onto the HR grid for the indicators.
+    #[serde(default)]
+    pub upsample: Interpolation,
+    /// Texture cut-off radius as a fraction of Nyquist.
+    #[serde(default = "default_cutoff")]
+    pub texture_cutoff_fraction_of_nyquist: f64,
+}
+
+fn default_grid() -> usize {
+    8
+}
+fn default_cutoff() -> f64 {
+    0.25
+}
+
+/// Which backend drives the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The built-in digital twin.
+    #[default]
+    Simulator,
+}
+
+/// `[instrument]`: backend, timing estimates and safety policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstrumentSection {
+    /// The backend.
+    pub backend: Backend,
+    /// Settling time before each scan, seconds (used in the time accounting; the simulator takes it too).
+    pub settle_s: f64,
+    /// Speed of a move between scans, m/s (accounting and simulator).
+    pub move_speed_m_per_s: f64,
+    /// Timeouts and retries.
+    pub policy: MicroscopePolicy,
+    /// Narrower safe limits than the instrument's own (never wider).
+    pub limits: Option<InstrumentLimits>,
+}
+
+impl Default for InstrumentSection {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Simulator,
+            settle_s: 1.0,
+            move_speed_m_per_s: 10e-6,
+            policy: MicroscopePolicy::default(),
+            limits: None,
+        }
+    }
+}

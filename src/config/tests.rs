@@ -1,0 +1,45 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[frame]
+scan_size_m = 10e-6
+hr_points = 512
+hr_lines = 512
+hr_line_rate_hz = 1.0
+[select]
+n_select = 20
+"#;
+
+fn parse(text: &str) -> Result<RunSpec, ConfigError> {
+    RunSpec::from_toml(text, Path::new("test.toml"))
+}
+
+#[test]
+fn minimal_config_gets_design_defaults() {
+    let spec = parse(MINIMAL).unwrap();
+    assert_eq!(spec.lr_raster(), Raster::square(128));
+    assert_eq!(spec.lr_line_rate_hz(), 4.0);
+    assert_eq!(spec.config.select.grid, 8);
+    assert_eq!(spec.config.select.weights.grad, 1.5);
+    assert!((spec.hr_region().height_m - 10e-6).abs() < 1e-18);
+}
+
+#[test]
+fn errors_name_file_field_and_value() {
+    let err = parse(&MINIMAL.replace("n_select = 20", "n_select = 65")).unwrap_err().to_string();
+    assert!(err.contains("test.toml") && err.contains("select.n_select") && err.contains("65"), "{err}");
+    let err = parse(&MINIMAL.replace("hr_line_rate_hz = 1.0", "hr_line_rate_hz = -2.0")).unwrap_err().to_string();
+    assert!(err.contains("frame.hr_line_rate_hz") && err.contains("-2"), "{err}");
+    let err = parse(&MINIMAL.replace("[select]", "[select]\ngird = 8")).unwrap_err().to_string();
+    assert!(err.contains("gird"), "unknown key must be named: {err}");
+}
+
+#[test]
+fn hash_changes_with_any_setting_and_is_stable() {
+    let a = parse(MINIMAL).unwrap();
+    assert_eq!(a.hash(), parse(MINIMAL).unwrap().hash());
+    let b = parse(&MINIMAL.replace("n_select = 20", "n_select = 19")).unwrap();
+    assert_ne!(a.hash(), b.hash());
+    let round = RunSpec::from_toml(&a.to_toml().unwrap(), Path::new("x")).unwrap();
+    assert_eq!(round.hash(), a.hash());
+}

@@ -1,0 +1,210 @@
+//! Acquisition: LR frame → indicators and farthest-first picks → HR patches in pick order, each frame
+//! journaled (flushed, atomically committed) before the next request goes out. On resume, whatever the
+//! session already holds is kept as it is and skipped.
+
+use super::events::ProgressEvent;
+use crate::config::RunSpec;
+use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
+use crate::plan::accounting::{end_position_m, move_and_settle_s};
+use crate::plan::{AcquisitionPlan, TimeAccounting};
+use crate::select::{compute_indicators, select_tiles, SelectionError, TextureSpectrum};
+use crate::upsample::{GridMap, GridMapError};
+use afm_drivers::{Frame, InstrumentError, Microscope};
+use crossbeam::channel::Sender;
+use ndarray::{Array2, Axis};
+use thiserror::Error;
+use tracing::info;
+
+/// Why acquisition stopped.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The instrument failed a scan (after the configured retries).
+    #[error("{stage} failed: {source}")]
+    Scan {
+        /// Which scan, e.g. "patch 5/20 (tile 37)".
+        stage: String,
+        /// The instrument's error.
+        #[source]
+        source: InstrumentError,
+    },
+    /// The session file could not be written or read.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// No valid selection could be made.
+    #[error("tile selection: {0}")]
+    Selection(#[from] SelectionError),
+    /// The LR frame does not fit the HR grid.
+    #[error("LR frame geometry: {0}")]
+    Geometry(#[from] GridMapError),
+    /// A frame lacks the configured channel.
+    #[error("{stage}: the instrument returned no {channel} channel (got: {got})")]
+    MissingChannel {
+        /// Which scan.
+        stage: String,
+        /// The configured channel.
+        channel: String,
+        /// What came back.
+        got: String,
+    },
+    /// The session's stored picks do not match this plan.
+    #[error("session {path}: {reason}")]
+    Inconsistent {
+        /// The session file.
+        path: String,
+        /// What does not match.
+        reason: String,
+    },
+}
+
+/// Everything acquisition produced.
+#[derive(Debug, Clone)]
+pub struct AcquisitionOutcome {
+    /// The LR frame.
+    pub lr: Frame,
+    /// Indicators, eligibility and picks.
+    pub selection: SelectionRecord,
+    /// Every patch, in pick order.
+    pub patches: Vec<PatchRecord>,
+    /// The plan's instrument-time accounting.
+    pub accounting: TimeAccounting,
+    /// Instrument time the frames report, summed, seconds.
+    pub measured_instrument_s: f64,
+    /// How many scans this call performed (the rest came from the session).
+    pub scans_now: usize,
+}
+
+/// The configured channel of a frame, as `[line, point]` data (trace preferred).
+pub fn channel_data<'a>(frame: &'a Frame, channel: &str, stage: &str) -> Result<&'a Array2<f32>, EngineError> {
+    frame.channel_any(channel).map(|c| &c.data).ok_or_else(|| EngineError::MissingChannel {
+        stage: stage.into(),
+        channel: channel.into(),
+        got: frame.channels.iter().map(|c| c.label()).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Indicators and picks from an LR frame: the LR data is brought onto the HR grid (geometry from the
+/// frame's own reported region) and tiled.
+pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> Result<SelectionRecord, EngineError> {
+    let s = &spec.config.select;
+    let data = channel_data(lr, &spec.config.frame.channel, "LR frame")?;
+    let map = GridMap { src_region: lr.region, src_raster: lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
+    let up = map.resample(data.view(), s.upsample)?;
+    let rows = compute_indicators(
+        up.view(),
+        &plan.tiling,
+        &TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist },
+    );
+    let eligible = plan.eligible();
+    let picks = select_tiles(&rows, &eligible, s.n_select, &s.weights)?;
+    let mut indicators = Array2::<f64>::zeros((0, 5));
+    for r in &rows {
+        let _ = indicators.push_row(ndarray::ArrayView1::from(&r.values()));
+    }
+    debug_assert_eq!(indicators.len_of(Axis(0)), rows.len());
+    Ok(SelectionRecord { indicators, eligible, picks })
+}
+
+fn send(events: &Sender<ProgressEvent>, e: ProgressEvent) {
+    let _ = events.send(e);
+}
+
+/// Runs the acquisition part of the plan, resuming from whatever `session` already holds.
+pub async fn acquire(
+    microscope: &Microscope,
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    session: &Session,
+    events: &Sender<ProgressEvent>,
+) -> Result<AcquisitionOutcome, EngineError> {
+    let n = spec.config.select.n_select;
+    let mut scans_now = 0;
+    // Worst case before picks are known: n of the slowest eligible tiles. Refined once picks exist.
+    let lr_cost = plan.lr.line_time_s() + move_and_settle_s(plan, (plan.hr_region.center_x_m, plan.hr_region.center_y_m), &plan.lr);
+    let per_patch_estimate = plan
+        .tiles
+        .iter()
+        .filter(|t| t.refusal.is_none())
+        .map(|t| t.request.line_time_s() + plan.settle_s)
+        .fold(0.0, f64::max);
+    send(events, ProgressEvent::PlanReady { scans: 1 + n, instrument_s: lr_cost + n as f64 * per_patch_estimate });
+
+    send(events, ProgressEvent::Stage("LR frame".into()));
+    let lr = match session.lr()? {
+        Some(lr) => {
+            info!("LR frame already in {}", session.path().display());
+            send(events, ProgressEvent::Skipped { label: "LR frame".into(), instrument_s: lr_cost });
+            lr
+        }
+        None => {
+            send(events, ProgressEvent::ScanStarted { label: "LR frame".into(), remaining_instrument_s: lr_cost + n as f64 * per_patch_estimate });
+            let frame = microscope
+                .scan(&plan.lr)
+                .await
+                .map_err(|source| EngineError::Scan { stage: "LR frame".into(), source })?;
+            channel_data(&frame, &spec.config.frame.channel, "LR frame")?;
+            session.write_lr(&frame)?;
+            scans_now += 1;
+            send(events, ProgressEvent::ScanFinished { label: "LR frame".into(), planned_s: lr_cost, instrument_time_s: frame.instrument_time_s });
+            frame
+        }
+    };
+
+    send(events, ProgressEvent::Stage("selection".into()));
+    let fresh = selection_from_lr(spec, plan, &lr)?;
+    let selection = match session.selection()? {
+        Some(stored) => {
+            if stored.picks != fresh.picks {
+                return Err(EngineError::Inconsistent {
+                    path: session.path().display().to_string(),
+                    reason: format!("stored picks {:?} differ from the picks {:?} this config makes from the stored LR frame", stored.picks, fresh.picks),
+                });
+            }
+            stored
+        }
+        None => {
+            session.write_selection(&fresh)?;
+            fresh
+        }
+    };
+    info!(picks = ?selection.picks, "farthest-first picks");
+    let accounting = plan.accounting(&selection.picks);
+
+    send(events, ProgressEvent::Stage("HR patches".into()));
+    let mut done = session.patches()?;
+    for p in &done {
+        if selection.picks.get(p.pick_order) != Some(&p.tile_index) {
+            return Err(EngineError::Inconsistent {
+                path: session.path().display().to_string(),
+                reason: format!("journaled patch {} is tile {}, the picks say {:?}", p.pick_order, p.tile_index, selection.picks.get(p.pick_order)),
+            });
+        }
+    }
+    let mut remaining: f64 = accounting.patch_s.iter().sum::<f64>() + accounting.moves_s;
+    let mut pos = end_position_m(&plan.lr);
+    for (order, &tile) in selection.picks.iter().enumerate() {
+        let cand = &plan.tiles[tile];
+        let planned_s = cand.request.line_time_s() + move_and_settle_s(plan, pos, &cand.request);
+        pos = end_position_m(&cand.request);
+        let label = format!("patch {}/{} (tile {})", order + 1, n, tile);
+        if done.iter().any(|p| p.pick_order == order) {
+            send(events, ProgressEvent::Skipped { label, instrument_s: planned_s });
+            remaining -= planned_s;
+            continue;
+        }
+        send(events, ProgressEvent::ScanStarted { label: label.clone(), remaining_instrument_s: remaining });
+        let frame = microscope
+            .scan(&cand.request)
+            .await
+            .map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
+        channel_data(&frame, &spec.config.frame.channel, &label)?;
+        let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame };
+        session.append_patch(&record)?;
+        scans_now += 1;
+        send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });
+        remaining -= planned_s;
+        done.push(record);
+    }
+    done.sort_by_key(|p| p.pick_order);
+    let measured_instrument_s = lr.instrument_time_s + done.iter().map(|p| p.frame.instrument_time_s).sum::<f64>();
+    Ok(AcquisitionOutcome { lr, selection, patches: done, accounting, measured_instrument_s, scans_now })
+}

@@ -1,0 +1,10 @@
+//! The run engine: carries an [`AcquisitionPlan`](crate::plan::AcquisitionPlan) out through a
+//! `Microscope` — LR frame, indicators and picks, then one HR patch per pick — journaling every frame
+//! in the session file before the next request goes out, and reporting progress over a crossbeam
+//! channel. A resumed session acquires only what is missing.
+
+mod acquire;
+mod events;
+
+pub use acquire::{acquire, selection_from_lr, AcquisitionOutcome, EngineError};
+pub use events::ProgressEvent;
