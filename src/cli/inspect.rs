@@ -5,12 +5,7 @@ use afm_spark::io::{self, FileFormat, LoadedFile};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Show what an AFM data file holds.
-///
-/// Reads an Asylum Research Igor binary wave (.ibw), a pyNSID HDF5 file (.h5, e.g. DTMicroscope
-/// data) or a NumPy array (.npy) and prints its channels (with units and value ranges), the image size
-/// in points × lines, the physical scan size and pixel pitch, the scan centre and angle, and the key
-/// acquisition parameters recorded with it (scan rate, imaging mode, setpoint, feedback gains, drive).
+/// Arguments of `afm-spark inspect` (its help text is the doc comment of `Command::Inspect`).
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// The file to inspect (.ibw, .h5 or .npy).

@@ -33,8 +33,15 @@ pub enum Command {
     /// arrive), then training and reconstruction. Writes session.h5, config, metrics.json and figures
     /// into the run folder.
     Run(run::RunArgs),
-    /// Show what a data file holds: channels, image size, scan size and pixel pitch, scan rate and the
+    /// Show what a data file holds: channels, image size, scan size, pixel pitch, scan rate and the
     /// acquisition parameters (Asylum .ibw, pyNSID .h5 or NumPy .npy).
+    ///
+    /// Reads an Asylum Research Igor binary wave (.ibw, as saved by MFP-3D / Cypher software), a
+    /// pyNSID HDF5 file (.h5, e.g. DTMicroscope data) or a NumPy array (.npy) and prints its channels
+    /// with units and value ranges, the image size in points × lines, the physical scan size and pixel
+    /// pitch (size / (N − 1), Asylum's convention), the scan centre and angle, the line rate, and the
+    /// acquisition parameters recorded with it (imaging mode, setpoint, feedback gains, drive). A .npy
+    /// carries no geometry: its size is reported as unknown.
     Inspect(inspect::InspectArgs),
 }
 
