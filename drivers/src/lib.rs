@@ -5,6 +5,7 @@
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod ibw;
 pub mod instrument;
 pub mod mfp3d;
 pub mod microscope;

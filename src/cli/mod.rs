@@ -1,6 +1,7 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+pub mod inspect;
 mod progress;
 mod run;
 
@@ -32,12 +33,23 @@ pub enum Command {
     /// arrive), then training and reconstruction. Writes session.h5, config, metrics.json and figures
     /// into the run folder.
     Run(run::RunArgs),
+    /// Show what a data file holds: channels, image size, scan size, pixel pitch, scan rate and the
+    /// acquisition parameters (Asylum .ibw, pyNSID .h5 or NumPy .npy).
+    ///
+    /// Reads an Asylum Research Igor binary wave (.ibw, as saved by MFP-3D / Cypher software), a
+    /// pyNSID HDF5 file (.h5, e.g. DTMicroscope data) or a NumPy array (.npy) and prints its channels
+    /// with units and value ranges, the image size in points × lines, the physical scan size and pixel
+    /// pitch (size / (N − 1), Asylum's convention), the scan centre and angle, the line rate, and the
+    /// acquisition parameters recorded with it (imaging mode, setpoint, feedback gains, drive). A .npy
+    /// carries no geometry: its size is reported as unknown.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
 pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run::run(args, quiet),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
 
