@@ -2,7 +2,9 @@
 //! the run's surface, physics, seed and timing, wrapped in the `Microscope` safety policy. Also the
 //! simulated ground truth a run is scored against.
 
-use crate::config::{GroundTruthKind, RunSpec};
+use crate::config::{Backend, GroundTruthKind, RunSpec};
+use afm_drivers::mfp3d::{IbwPayload, Mfp3dClient};
+use afm_drivers::peripherals::{ModbusPeripheral, Peripheral, PeripheralError};
 use afm_drivers::{Instrument, InstrumentError, Microscope, ScanRequest};
 use crate::io::session::{Session, SessionError};
 use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
@@ -25,6 +27,60 @@ pub enum BackendError {
     /// The ground-truth scan failed.
     #[error("ground truth: {0}")]
     GroundTruth(String),
+    /// A peripheral's configuration is unusable.
+    #[error("peripheral {name}: {source}")]
+    Peripheral {
+        /// The peripheral's name.
+        name: String,
+        /// What is wrong.
+        #[source]
+        source: PeripheralError,
+    },
+    /// The session file could not be read.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// The instrument a run talks to, and the simulated surface behind it when there is one.
+pub struct Connected {
+    /// The backend, to be wrapped in a `Microscope`.
+    pub instrument: Arc<dyn Instrument>,
+    /// The simulator's surface (for the ground truth); None for a real instrument.
+    pub surface: Option<Surface>,
+}
+
+/// Builds the configured backend. A simulator resuming `session` continues from the journaled
+/// instrument clock and tip position.
+pub fn connect(spec: &RunSpec, session: Option<&Session>) -> Result<Connected, BackendError> {
+    match spec.config.instrument.backend {
+        Backend::Simulator => {
+            let surface = procedural_surface(spec)?;
+            let sim = simulator(spec, surface.clone())?;
+            if let Some(state) = session.map(journaled_scanner_state).transpose()?.flatten() {
+                tracing::info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
+                sim.set_scanner_state(state);
+            }
+            Ok(Connected { instrument: Arc::new(sim), surface: Some(surface) })
+        }
+        Backend::Mfp3d => {
+            let settings = spec.config.instrument.bridge.clone().unwrap_or_default();
+            let client = Mfp3dClient::new(settings.client_config()?, settings.token()?, Arc::new(IbwPayload));
+            Ok(Connected { instrument: Arc::new(client), surface: None })
+        }
+    }
+}
+
+/// The configured lab peripherals (Modbus).
+pub fn peripherals(spec: &RunSpec) -> Result<Vec<Arc<dyn Peripheral>>, BackendError> {
+    spec.config
+        .peripherals
+        .iter()
+        .map(|c| {
+            ModbusPeripheral::new(c.clone())
+                .map(|p| Arc::new(p) as Arc<dyn Peripheral>)
+                .map_err(|source| BackendError::Peripheral { name: c.name.clone(), source })
+        })
+        .collect()
 }
 
 /// The simulator configuration a run implies.

@@ -45,7 +45,7 @@ async fn patches_equal_the_simulators_scan_of_their_tile_and_sit_on_the_hr_grid(
     std::fs::create_dir_all(&dir).unwrap();
     let session = Session::create(&dir.join("session.h5"), &spec.to_toml().unwrap(), &spec.hash()).unwrap();
     let (tx, _rx) = crossbeam::channel::unbounded();
-    let out = acquire(&scope, &spec, &plan, &session, &tx).await.unwrap();
+    let out = acquire(&scope, &[], &spec, &plan, &session, &tx).await.unwrap();
     assert_eq!(out.patches.len(), 6);
 
     let reference = backend::simulator(&spec, surface).unwrap();

@@ -77,7 +77,7 @@ async fn four_textures_give_four_quadrants_first_and_patches_line_up() {
         let dir = temp_dir(&format!("quad{run}"));
         let session = Session::create(&dir.join("session.h5"), "", &spec.hash()).unwrap();
         let (tx, rx) = crossbeam::channel::unbounded();
-        let out = acquire(&scope, &spec, &plan, &session, &tx).await.unwrap();
+        let out = acquire(&scope, &[], &spec, &plan, &session, &tx).await.unwrap();
         let picks = out.selection.picks.clone();
         let first4: std::collections::HashSet<_> = picks[..4].iter().map(|&t| quadrant(&plan, t)).collect();
         assert_eq!(first4.len(), 4, "first four picks {:?} must cover four quadrants", &picks[..4]);
@@ -123,7 +123,7 @@ async fn failure_at_patch_j_is_retried_then_named_and_earlier_patches_stay_journ
         mock.push(MockResponse::Error(InstrumentError::Disconnected { endpoint: "mock".into(), reason: "cable pulled".into() }));
     }
     let (tx, _rx) = crossbeam::channel::unbounded();
-    let err = acquire(&scope, &spec, &plan, &session, &tx).await.unwrap_err();
+    let err = acquire(&scope, &[], &spec, &plan, &session, &tx).await.unwrap_err();
     let msg = err.to_string();
     match &err {
         EngineError::Scan { stage, source } => {
@@ -143,7 +143,7 @@ async fn failure_at_patch_j_is_retried_then_named_and_earlier_patches_stay_journ
     let before = journaled.clone();
     let mock2 = Arc::new(MockInstrument::new(MockInstrument::default_limits()).with_field(quadrants));
     let (scope2, plan2) = setup(&mock2, &spec).await;
-    let out = acquire(&scope2, &spec, &plan2, &Session::open(&path).unwrap(), &tx).await.unwrap();
+    let out = acquire(&scope2, &[], &spec, &plan2, &Session::open(&path).unwrap(), &tx).await.unwrap();
     assert_eq!(mock2.scan_calls().len(), 5, "resume must scan only what is missing");
     assert_eq!(out.scans_now, 5);
     assert_eq!(&out.patches[..3], &before[..]);
@@ -165,7 +165,7 @@ async fn refused_tiles_are_never_picked_and_out_of_range_requests_never_reach_th
     let dir = temp_dir("refuse");
     let session = Session::create(&dir.join("session.h5"), "", &spec.hash()).unwrap();
     let (tx, _rx) = crossbeam::channel::unbounded();
-    let out = acquire(&scope, &spec, &plan, &session, &tx).await.unwrap();
+    let out = acquire(&scope, &[], &spec, &plan, &session, &tx).await.unwrap();
     assert!(out.selection.picks.iter().all(|p| !refused.contains(p)), "picked a refused tile: {:?}", out.selection.picks);
     for call in mock.scan_calls().iter().skip(1) {
         assert!(refused.iter().all(|&t| plan.tiles[t].request != *call));
@@ -177,7 +177,7 @@ async fn refused_tiles_are_never_picked_and_out_of_range_requests_never_reach_th
     plan2.tiles[first_pick].request.region.center_x_m = 60e-6; // beyond the 50 µm scanner edge
     let dir2 = temp_dir("refuse2");
     let session2 = Session::create(&dir2.join("session.h5"), "", &spec.hash()).unwrap();
-    let err = acquire(&scope2, &spec, &plan2, &session2, &tx).await.unwrap_err();
+    let err = acquire(&scope2, &[], &spec, &plan2, &session2, &tx).await.unwrap_err();
     assert!(matches!(&err, EngineError::Scan { source, .. } if source.kind() == ErrorKind::OutOfRange), "{err}");
     assert_eq!(mock2.scan_calls().len(), 1, "only the LR frame may reach the instrument");
 }

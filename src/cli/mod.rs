@@ -4,6 +4,7 @@
 pub mod inspect;
 mod progress;
 mod run;
+mod serve_sim;
 
 use clap::{Parser, Subcommand};
 
@@ -43,12 +44,16 @@ pub enum Command {
     /// acquisition parameters recorded with it (imaging mode, setpoint, feedback gains, drive). A .npy
     /// carries no geometry: its size is reported as unknown.
     Inspect(inspect::InspectArgs),
+    /// Serve the simulator over the MFP-3D bridge protocol (TCP on loopback by default, or a serial
+    /// line), so a run with backend "mfp3d" can be rehearsed against it. Token required.
+    ServeSim(serve_sim::ServeSimArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
 pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run::run(args, quiet),
+        Command::ServeSim(args) => serve_sim::run(args),
         Command::Inspect(args) => inspect::run(args),
     }
 }

@@ -2,7 +2,6 @@
 //! reconstruction — writing everything of the run into one folder.
 
 use super::progress::{human_s, spawn_display};
-use afm_drivers::Instrument;
 use afm_spark::backend;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::{acquire, ProgressEvent};
@@ -12,7 +11,6 @@ use afm_spark::report::{AcquisitionMetrics, MetricsReport, Timing};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 use tracing::info;
 
@@ -79,19 +77,15 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let (spec, session, dir) = prepare(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let surface = backend::procedural_surface(&spec)?;
-    let sim = backend::simulator(&spec, surface.clone())?;
-    if let Some(state) = backend::journaled_scanner_state(&session)? {
-        info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
-        sim.set_scanner_state(state);
-    }
-    let instrument: Arc<dyn Instrument> = Arc::new(sim);
+    let connected = backend::connect(&spec, Some(&session))?;
+    let peripherals = backend::peripherals(&spec)?;
+    let instrument = connected.instrument.clone();
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
     let result = runtime.block_on(async {
         let microscope = backend::microscope(instrument.clone(), &spec).await?;
         let plan = AcquisitionPlan::build(&spec, microscope.limits())?;
-        let out = acquire(&microscope, &spec, &plan, &session, &tx).await?;
+        let out = acquire(&microscope, &peripherals, &spec, &plan, &session, &tx).await?;
         anyhow::Ok((plan, out))
     });
     let (plan, outcome) = match result {
@@ -120,7 +114,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         device: "cpu".into(),
         stage: "acquisition only".into(),
     };
-    let _ = (&plan, &surface);
+    let _ = (&plan, &connected.surface);
     if !args.acquire_only {
         info!("training and reconstruction are not wired in yet: the run ends after acquisition");
     }

@@ -107,6 +107,17 @@ impl RunSpec {
         if !positive(i.move_speed_m_per_s) {
             return Err(self.invalid("instrument.move_speed_m_per_s", i.move_speed_m_per_s, "must be a positive speed"));
         }
+        if i.backend == Backend::Mfp3d {
+            match &i.bridge {
+                None => return Err(self.invalid("instrument.bridge", "missing", "backend \"mfp3d\" needs an [instrument.bridge] section (tcp or serial)")),
+                Some(b) => {
+                    b.client_config().map_err(|e| self.invalid("instrument.bridge", format!("{:?}/{:?}", b.tcp, b.serial), &e.to_string()))?;
+                }
+            }
+        }
+        for (k, p) in c.peripherals.iter().enumerate() {
+            p.validate().map_err(|e| self.invalid(&format!("peripherals[{k}] ({})", p.name), "", &e.to_string()))?;
+        }
         let p = &i.policy;
         if !(p.timeout_factor.is_finite() && p.timeout_factor >= 0.0 && p.timeout_margin_s.is_finite() && p.timeout_margin_s > 0.0) {
             return Err(self.invalid(

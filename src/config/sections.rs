@@ -23,9 +23,12 @@ pub struct RunConfig {
     /// The microscope backend, its safety policy and timing.
     #[serde(default)]
     pub instrument: InstrumentSection,
-    /// The digital twin (used when `instrument.backend = "simulator"`).
+    /// The digital twin (used when `instrument.backend = "simulator"`, and by `serve-sim`).
     #[serde(default)]
     pub simulator: SimulatorSection,
+    /// Lab peripherals read after every frame and logged beside it (`[[peripherals]]`).
+    #[serde(default)]
+    pub peripherals: Vec<afm_drivers::peripherals::ModbusConfig>,
 }
 
 /// What the reconstruction is scored against in a simulated run.
@@ -171,6 +174,9 @@ pub enum Backend {
     /// The built-in digital twin.
     #[default]
     Simulator,
+    /// An Asylum MFP-3D / Cypher through the afm-spark bridge inside Igor Pro (or `afm-spark
+    /// serve-sim`), reached as `[instrument.bridge]` says.
+    Mfp3d,
 }
 
 /// `[instrument]`: backend, timing estimates and safety policy.
@@ -187,6 +193,8 @@ pub struct InstrumentSection {
     pub policy: MicroscopePolicy,
     /// Narrower safe limits than the instrument's own (never wider).
     pub limits: Option<InstrumentLimits>,
+    /// How to reach the bridge (backend "mfp3d").
+    pub bridge: Option<afm_drivers::mfp3d::BridgeSettings>,
 }
 
 impl Default for InstrumentSection {
@@ -197,6 +205,7 @@ impl Default for InstrumentSection {
             move_speed_m_per_s: 10e-6,
             policy: MicroscopePolicy::default(),
             limits: None,
+            bridge: None,
         }
     }
 }

@@ -9,11 +9,14 @@ use crate::plan::accounting::{end_position_m, move_and_settle_s};
 use crate::plan::{AcquisitionPlan, TimeAccounting};
 use crate::select::{compute_indicators, select_tiles, SelectionError, TextureSpectrum};
 use crate::upsample::{GridMap, GridMapError};
+use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope};
+use std::sync::Arc;
+use std::time::Duration;
 use crossbeam::channel::Sender;
 use ndarray::{Array2, Axis};
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Why acquisition stopped.
 #[derive(Debug, Error)]
@@ -104,13 +107,29 @@ pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> 
     Ok(SelectionRecord { indicators, eligible, picks })
 }
 
+/// Reads every peripheral (each bounded to 5 s). A failing peripheral is logged and skipped: a
+/// thermometer must never cost an acquisition.
+pub async fn read_peripherals(peripherals: &[Arc<dyn Peripheral>]) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for p in peripherals {
+        match tokio::time::timeout(Duration::from_secs(5), p.read()).await {
+            Ok(Ok(r)) => out.extend(r),
+            Ok(Err(e)) => warn!("peripheral {}: {e}", p.name()),
+            Err(_) => warn!("peripheral {}: no answer within 5 s", p.name()),
+        }
+    }
+    out
+}
+
 fn send(events: &Sender<ProgressEvent>, e: ProgressEvent) {
     let _ = events.send(e);
 }
 
-/// Runs the acquisition part of the plan, resuming from whatever `session` already holds.
+/// Runs the acquisition part of the plan, resuming from whatever `session` already holds. The
+/// `peripherals` are read after every frame and journaled with it.
 pub async fn acquire(
     microscope: &Microscope,
+    peripherals: &[Arc<dyn Peripheral>],
     spec: &RunSpec,
     plan: &AcquisitionPlan,
     session: &Session,
@@ -142,7 +161,7 @@ pub async fn acquire(
                 .await
                 .map_err(|source| EngineError::Scan { stage: "LR frame".into(), source })?;
             channel_data(&frame, &spec.config.frame.channel, "LR frame")?;
-            session.write_lr(&frame)?;
+            session.write_lr(&frame, &read_peripherals(peripherals).await)?;
             scans_now += 1;
             send(events, ProgressEvent::ScanFinished { label: "LR frame".into(), planned_s: lr_cost, instrument_time_s: frame.instrument_time_s });
             frame
@@ -197,7 +216,8 @@ pub async fn acquire(
             .await
             .map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
         channel_data(&frame, &spec.config.frame.channel, &label)?;
-        let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame };
+        let readings = read_peripherals(peripherals).await;
+        let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame, readings };
         session.append_patch(&record)?;
         scans_now += 1;
         send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });

@@ -20,7 +20,10 @@
 //! A frame group has attrs center_x_m, center_y_m, width_m, height_m, angle_deg, points, lines,
 //! line_rate_hz, instrument_time_s, acquired_at_unix_s and one dataset per channel, named by its
 //! label (e.g. `HeightTrace`), shaped `[lines, points]` (row 0 = bottom line), attrs name, direction, unit.
+//! Peripheral readings taken right after a frame are attributes of its group:
+//! `peripheral:<name>` (f64) and `peripheral:<name>:unit` (string).
 
+use afm_drivers::peripherals::Reading;
 use afm_drivers::{ChannelImage, Frame, PixelRect, Raster, ScanDirection, ScanRegion};
 use hdf5::types::VarLenUnicode;
 use ndarray::{Array1, Array2};
@@ -70,6 +73,8 @@ pub struct PatchRecord {
     pub rect: PixelRect,
     /// The frame as acquired.
     pub frame: Frame,
+    /// Peripheral readings taken right after the frame.
+    pub readings: Vec<Reading>,
 }
 
 /// The indicator table and picks.
@@ -149,6 +154,34 @@ pub fn write_frame(parent: &hdf5::Group, name: &str, frame: &Frame) -> H5Result<
         set_attr_str(&ds, "unit", &ch.unit)?;
     }
     Ok(g)
+}
+
+const READING_PREFIX: &str = "peripheral:";
+
+/// Stores peripheral readings as attributes of a frame group.
+pub fn write_readings(g: &hdf5::Group, readings: &[Reading]) -> H5Result<()> {
+    for r in readings {
+        set_attr_f64(g, &format!("{READING_PREFIX}{}", r.name), r.value)?;
+        set_attr_str(g, &format!("{READING_PREFIX}{}:unit", r.name), &r.unit)?;
+    }
+    Ok(())
+}
+
+/// Peripheral readings stored on a frame group, sorted by name.
+pub fn read_readings(g: &hdf5::Group) -> H5Result<Vec<Reading>> {
+    let mut out = Vec::new();
+    let mut names = g.attr_names()?;
+    names.sort();
+    for n in names {
+        if let Some(name) = n.strip_prefix(READING_PREFIX).filter(|r| !r.ends_with(":unit")) {
+            out.push(Reading {
+                name: name.to_string(),
+                value: attr_f64(g, &n)?,
+                unit: attr_str(g, &format!("{n}:unit"))?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a frame group written by [`write_frame`].
@@ -293,9 +326,14 @@ impl Session {
         self.read(|f| read_string(f, "config"), "reading /config")
     }
 
-    /// Journals the LR frame.
-    pub fn write_lr(&self, frame: &Frame) -> Result<(), SessionError> {
-        self.update("writing /lr", |f| write_frame(f, "lr", frame).map(|_| ()))
+    /// Journals the LR frame and the peripheral readings taken with it.
+    pub fn write_lr(&self, frame: &Frame, readings: &[Reading]) -> Result<(), SessionError> {
+        self.update("writing /lr", |f| write_readings(&write_frame(f, "lr", frame)?, readings))
+    }
+
+    /// The peripheral readings journaled with the LR frame.
+    pub fn lr_readings(&self) -> Result<Vec<Reading>, SessionError> {
+        self.read(|f| if f.link_exists("lr") { read_readings(&f.group("lr")?) } else { Ok(Vec::new()) }, "reading /lr")
     }
 
     /// The LR frame, if journaled.
@@ -348,7 +386,7 @@ impl Session {
             for (k, v) in [("rect_col", patch.rect.col), ("rect_row", patch.rect.row), ("rect_cols", patch.rect.cols), ("rect_rows", patch.rect.rows)] {
                 set_attr_u64(&g, k, v as u64)?;
             }
-            Ok(())
+            write_readings(&g, &patch.readings)
         })
     }
 
@@ -369,6 +407,7 @@ impl Session {
                             tile_index: u("tile_index")?,
                             rect: PixelRect { col: u("rect_col")?, row: u("rect_row")?, cols: u("rect_cols")?, rows: u("rect_rows")? },
                             frame: read_frame(&p)?,
+                            readings: read_readings(&p)?,
                         })
                     })
                     .collect()
@@ -461,10 +500,12 @@ mod tests {
         assert!(matches!(Session::create(&path, "", ""), Err(SessionError::Exists(_))));
         assert_eq!(s.lr().unwrap(), None);
         let lr = frame(8, 0.5);
-        s.write_lr(&lr).unwrap();
+        let temp = Reading { name: "stage_temperature".into(), value: 23.5, unit: "degC".into() };
+        s.write_lr(&lr, std::slice::from_ref(&temp)).unwrap();
         let rect = PixelRect { col: 8, row: 16, cols: 4, rows: 5 };
         for k in 0..3 {
-            s.append_patch(&PatchRecord { pick_order: k, tile_index: 10 + k, rect, frame: frame(4, k as f32) }).unwrap();
+            let readings = vec![Reading { value: 23.5 + k as f64, ..temp.clone() }];
+            s.append_patch(&PatchRecord { pick_order: k, tile_index: 10 + k, rect, frame: frame(4, k as f32), readings }).unwrap();
         }
         let reopened = Session::open(&path).unwrap();
         assert_eq!(reopened.config_hash().unwrap(), "abc123");
@@ -474,6 +515,8 @@ mod tests {
         assert_eq!(patches.len(), 3);
         assert_eq!(patches[2].tile_index, 12);
         assert_eq!(patches[2].rect, rect);
+        assert_eq!(patches[2].readings[0].value, 25.5);
+        assert_eq!(reopened.lr_readings().unwrap(), vec![temp]);
         assert_eq!(patches[1].frame, frame(4, 1.0).clone_with_time(patches[1].frame.acquired_at_unix_s));
         assert!(!dir.join("session.h5.tmp").exists());
         std::fs::write(dir.join("junk.h5"), b"not hdf5").unwrap();

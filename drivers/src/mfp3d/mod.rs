@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod ibw_payload;
 mod connection;
 pub mod payload;
 pub mod protocol;
@@ -23,6 +24,7 @@ pub mod token;
 pub mod transport;
 
 pub use client::{ClientConfig, Mfp3dClient};
+pub use ibw_payload::IbwPayload;
 pub use payload::FramePayload;
 pub use protocol::PROTOCOL_VERSION;
 pub use server::{BoundBridge, BridgeServer, ServerConfig};
