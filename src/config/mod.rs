@@ -172,9 +172,13 @@ impl RunSpec {
     }
 
     /// Identity of the configuration: SHA-256 of its canonical JSON form, hex. Two configs with the
-    /// same hash acquire the same plan; a resumed session must match it.
+    /// same hash acquire the same plan; a resumed session must match it. How the bridge is reached
+    /// (address, token source, timeouts) is not part of the identity: a bridge may move between an
+    /// interrupted run and its resumption.
     pub fn hash(&self) -> String {
-        let json = serde_json::to_string(&self.config).unwrap_or_default();
+        let mut identity = self.config.clone();
+        identity.instrument.bridge = None;
+        let json = serde_json::to_string(&identity).unwrap_or_default();
         let digest = Sha256::digest(json.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }

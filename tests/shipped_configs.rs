@@ -1,0 +1,24 @@
+//! Every shipped config parses and validates.
+
+use afm_spark::config::{Backend, RunSpec};
+use std::path::Path;
+
+#[test]
+fn shipped_configs_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let spec = RunSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(spec.config.select.n_select >= 1);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "expected the shipped configs in {}", dir.display());
+    let real = RunSpec::load(&dir.join("mfp3d.toml")).unwrap();
+    assert_eq!(real.config.instrument.backend, Backend::Mfp3d);
+    assert_eq!(real.config.peripherals.len(), 1);
+    let demo = RunSpec::load(&dir.join("dry-run.toml")).unwrap();
+    assert_eq!((demo.hr_raster().points, demo.lr_raster().points, demo.config.select.n_select), (512, 128, 20));
+}
