@@ -95,6 +95,9 @@ fn report(f: &LoadedFile, all_metadata: bool) -> String {
         let nan = if bad > 0 { format!("  ({bad} NaN/inf)") } else { String::new() };
         let _ = writeln!(w, "  {:<22} {:<4} {range}{nan}", c.label(), unit);
     }
+    if let Some(others) = f.metadata.get(io::nsid::OTHER_CHANNELS_KEY) {
+        let _ = writeln!(w, "  (also in the file, on another raster: {others})");
+    }
     let _ = writeln!(w, "shape        {} × {} (points × lines)", fr.raster.points, fr.raster.lines);
     let (px, py) = fr.region.pitch_m(&fr.raster);
     if f.geometry_known {

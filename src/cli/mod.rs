@@ -5,6 +5,7 @@ pub mod inspect;
 mod progress;
 mod run;
 mod serve_sim;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// Serve the simulator over the MFP-3D bridge protocol (TCP on loopback by default, or a serial
     /// line), so a run with backend "mfp3d" can be rehearsed against it. Token required.
     ServeSim(serve_sim::ServeSimArgs),
+    /// Scan the configured simulated surface at one or several scan-rate factors (e.g. 1×, 4×, 8×)
+    /// and write the frames and the clean ground truth to a pyNSID HDF5 file (and optionally .npy).
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -54,6 +58,7 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run::run(args, quiet),
         Command::ServeSim(args) => serve_sim::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
     }
 }

@@ -28,7 +28,7 @@ mod read;
 mod write;
 
 pub use attrs::{write_attr, AttrValue, Attrs};
-pub use read::{frame_from_channels, read_channel, read_channels, read_file};
+pub use read::{frame_from_channels, read_channel, read_channels, read_file, OTHER_CHANNELS_KEY};
 pub use write::{append_channel, channel_from_image, write_channel_in, write_channels, write_frame};
 
 use ndarray::Array2;

@@ -183,7 +183,11 @@ fn region_from_scales(ch: &NsidChannel) -> Option<ScanRegion> {
     })
 }
 
-/// Builds a frame from channels read from `path`: every channel must have the first one's shape.
+/// Metadata key naming the channels left out of a frame because their raster differs from the first's.
+pub const OTHER_CHANNELS_KEY: &str = "afm_spark_other_channels";
+
+/// Builds a frame from channels read from `path`: the channels with the first one's shape (the others
+/// are listed under [`OTHER_CHANNELS_KEY`] in the returned metadata).
 /// Geometry and rate from the first channel's `original_metadata` when it holds Asylum keys
 /// (`ScanSize`, `XOffset`, …, the same rules as `.ibw` notes), else from its x/y scales when they
 /// are in a length unit, else [`DEFAULT_PIXEL_PITCH_M`] (returned flag false). Also returns the
@@ -195,20 +199,22 @@ pub fn frame_from_channels(
     let first = channels.first().ok_or_else(|| IoError::nsid(path, "no IMAGE channel"))?;
     let (lines, points) = first.data.dim();
     let mut images = Vec::with_capacity(channels.len());
+    let mut others = Vec::new();
     for ch in channels {
         if ch.data.dim() != (lines, points) {
-            return Err(IoError::Shape {
-                path: path.to_path_buf(),
-                what: format!("channel {}", ch.quantity),
-                found: vec![ch.data.dim().1, ch.data.dim().0],
-                expected: format!("[{points}, {lines}] like {}", first.quantity),
-            });
+            // A file may hold scans of several rasters (e.g. `afm-spark simulate`): the frame is made
+            // of the channels shaped like the first; the others are named in the metadata.
+            others.push(format!("{} {}×{}", ch.quantity, ch.data.dim().1, ch.data.dim().0));
+            continue;
         }
         let (name, direction) = split_label(&ch.quantity);
         images.push(ChannelImage { name, direction, unit: ch.units.clone(), data: ch.data.clone() });
     }
-    let metadata: BTreeMap<String, String> =
+    let mut metadata: BTreeMap<String, String> =
         first.original_metadata.iter().map(|(k, v)| (k.clone(), v.to_text())).collect();
+    if !others.is_empty() {
+        metadata.insert(OTHER_CHANNELS_KEY.to_string(), others.join(", "));
+    }
     let note = Note::from_pairs(&metadata);
     let scan = AsylumScan::from_note(&note).map_err(|e| IoError::nsid(path, format!("original_metadata: {e}")))?;
     let (region, known) = match (&scan, region_from_scales(first)) {
