@@ -160,6 +160,14 @@ impl RunSpec {
         self.config.frame.hr_line_rate_hz * self.config.lr.rate_factor
     }
 
+    /// How many HR patches the run acquires (every tile for the "all" strategy).
+    pub fn n_patches(&self) -> usize {
+        match self.config.select.strategy {
+            crate::select::SelectionStrategy::All => self.config.select.grid * self.config.select.grid,
+            _ => self.config.select.n_select,
+        }
+    }
+
     /// Directions recorded.
     pub fn directions(&self) -> Directions {
         self.config.frame.directions

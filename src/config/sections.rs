@@ -149,6 +149,9 @@ pub struct SelectSection {
     pub grid: usize,
     /// How many tiles to scan at HR.
     pub n_select: usize,
+    /// How tiles are chosen (farthest-first is the method; the others are references).
+    #[serde(default)]
+    pub strategy: crate::select::SelectionStrategy,
     /// Indicator weights and λ.
     #[serde(default)]
     pub weights: SelectionWeights,

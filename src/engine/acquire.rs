@@ -7,7 +7,7 @@ use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
 use crate::plan::accounting::{end_position_m, move_and_settle_s};
 use crate::plan::{AcquisitionPlan, TimeAccounting};
-use crate::select::{compute_indicators, select_tiles, SelectionError, TextureSpectrum};
+use crate::select::{compute_indicators, pick_tiles, SelectionError, TextureSpectrum};
 use crate::upsample::{GridMap, GridMapError};
 use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope};
@@ -98,7 +98,7 @@ pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> 
         &TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist },
     );
     let eligible = plan.eligible();
-    let picks = select_tiles(&rows, &eligible, s.n_select, &s.weights)?;
+    let picks = pick_tiles(s.strategy, &rows, &eligible, s.n_select, &s.weights, &plan.tiling, spec.config.run.seed)?;
     let mut indicators = Array2::<f64>::zeros((0, 5));
     for r in &rows {
         let _ = indicators.push_row(ndarray::ArrayView1::from(&r.values()));
@@ -135,7 +135,7 @@ pub async fn acquire(
     session: &Session,
     events: &Sender<ProgressEvent>,
 ) -> Result<AcquisitionOutcome, EngineError> {
-    let n = spec.config.select.n_select;
+    let n = spec.n_patches();
     let mut scans_now = 0;
     // Worst case before picks are known: n of the slowest eligible tiles. Refined once picks exist.
     let lr_cost = plan.lr.line_time_s() + move_and_settle_s(plan, (plan.hr_region.center_x_m, plan.hr_region.center_y_m), &plan.lr);
@@ -204,7 +204,7 @@ pub async fn acquire(
         let cand = &plan.tiles[tile];
         let planned_s = cand.request.line_time_s() + move_and_settle_s(plan, pos, &cand.request);
         pos = end_position_m(&cand.request);
-        let label = format!("patch {}/{} (tile {})", order + 1, n, tile);
+        let label = format!("patch {}/{} (tile {})", order + 1, selection.picks.len(), tile);
         if done.iter().any(|p| p.pick_order == order) {
             send(events, ProgressEvent::Skipped { label, instrument_s: planned_s });
             remaining -= planned_s;
