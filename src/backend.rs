@@ -39,6 +39,9 @@ pub enum BackendError {
     /// The session file could not be read.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The replayed surface file could not be used.
+    #[error(transparent)]
+    SurfaceFile(#[from] crate::io::IoError),
 }
 
 /// The instrument a run talks to, and the simulated surface behind it when there is one.
@@ -54,7 +57,7 @@ pub struct Connected {
 pub fn connect(spec: &RunSpec, session: Option<&Session>) -> Result<Connected, BackendError> {
     match spec.config.instrument.backend {
         Backend::Simulator => {
-            let surface = procedural_surface(spec)?;
+            let surface = run_surface(spec)?;
             let sim = simulator(spec, surface.clone())?;
             if let Some(state) = session.map(journaled_scanner_state).transpose()?.flatten() {
                 tracing::info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
@@ -96,9 +99,36 @@ pub fn sim_config(spec: &RunSpec) -> SimConfig {
     }
 }
 
-/// The run's procedural surface.
-pub fn procedural_surface(spec: &RunSpec) -> Result<Surface, BackendError> {
-    Ok(spec.config.simulator.surface.generate(spec.config.run.seed)?)
+/// The run's surface: the replayed file when `simulator.surface_file` is set, else the procedural one.
+pub fn run_surface(spec: &RunSpec) -> Result<Surface, BackendError> {
+    let sim = &spec.config.simulator;
+    match &sim.surface_file {
+        Some(path) => {
+            let loaded = crate::io::load(path)?;
+            let channel = loaded.channel(sim.surface_channel.as_deref())?;
+            Ok(Surface::from_array(channel.data.clone(), loaded.frame.region)?)
+        }
+        None => Ok(sim.surface.generate(spec.config.run.seed)?),
+    }
+}
+
+/// Sets `spec`'s frame to the geometry of the real image `path` and makes that image the simulated
+/// surface: the replay covers exactly the imaged area on the image's own pixel grid.
+pub fn replay_config(config: &mut crate::config::RunConfig, path: &std::path::Path, channel: Option<&str>) -> Result<(), BackendError> {
+    let loaded = crate::io::load(path)?;
+    loaded.channel(channel)?; // present and finite
+    let r = loaded.frame.region;
+    let f = &mut config.frame;
+    f.center_x_m = r.center_x_m;
+    f.center_y_m = r.center_y_m;
+    f.scan_size_m = r.width_m;
+    f.scan_height_m = Some(r.height_m);
+    f.angle_deg = r.angle_deg;
+    f.hr_points = loaded.frame.raster.points;
+    f.hr_lines = loaded.frame.raster.lines;
+    config.simulator.surface_file = Some(path.to_path_buf());
+    config.simulator.surface_channel = channel.map(str::to_string);
+    Ok(())
 }
 
 /// A simulator over `surface` configured by `spec`.

@@ -36,7 +36,7 @@ enabled = false
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patches_equal_the_simulators_scan_of_their_tile_and_sit_on_the_hr_grid() {
     let spec = RunSpec::from_toml(CONFIG, Path::new("closed_loop.toml")).unwrap();
-    let surface = backend::procedural_surface(&spec).unwrap();
+    let surface = backend::run_surface(&spec).unwrap();
     let sim: Arc<dyn Instrument> = Arc::new(backend::simulator(&spec, surface.clone()).unwrap());
     let scope = backend::microscope(sim, &spec).await.unwrap();
     let plan = AcquisitionPlan::build(&spec, scope.limits()).unwrap();

@@ -30,6 +30,13 @@ pub struct RunArgs {
     /// Stop after acquisition (no training, no reconstruction).
     #[arg(long)]
     pub acquire_only: bool,
+    /// Real-surface replay: this real HR image (.ibw, pyNSID .h5, .npy) becomes the simulator's
+    /// surface with its physical size, and the frame is set to cover it on its own pixel grid.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub ground_truth: Option<PathBuf>,
+    /// Channel of --ground-truth (e.g. HeightRetrace; default: the first height channel).
+    #[arg(long, value_name = "NAME", requires = "ground_truth")]
+    pub channel: Option<String>,
 }
 
 fn timestamp_dir() -> PathBuf {
@@ -63,7 +70,12 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
         return Ok((spec, session, dir));
     }
     let Some(cfg) = &args.config else { bail!("give --config FILE (or --resume SESSION.h5)") };
-    let spec = RunSpec::load(cfg)?;
+    let mut spec = RunSpec::load(cfg)?;
+    if let Some(truth) = &args.ground_truth {
+        let mut config = spec.config.clone();
+        backend::replay_config(&mut config, truth, args.channel.as_deref())?;
+        spec = RunSpec::from_config(config, cfg).context("the configuration with the replayed surface")?;
+    }
     let dir = args.out.clone().unwrap_or_else(timestamp_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let toml = spec.to_toml()?;

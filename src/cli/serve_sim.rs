@@ -52,7 +52,7 @@ pub fn run(args: ServeSimArgs) -> anyhow::Result<()> {
         Some(f) => BridgeToken::from_file(f)?,
         None => BridgeToken::from_env(&args.token_env)?,
     };
-    let surface = backend::procedural_surface(&spec)?;
+    let surface = backend::run_surface(&spec)?;
     let sim: Arc<dyn Instrument> = Arc::new(backend::simulator(&spec, surface)?);
     let mut config = ServerConfig::new(token);
     config.bind = args.bind;

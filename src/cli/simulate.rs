@@ -43,7 +43,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     let spec = RunSpec::load(&args.config)?;
     let decimation = args.decimation.unwrap_or(spec.config.lr.decimation).max(1);
-    let surface = backend::procedural_surface(&spec)?;
+    let surface = backend::run_surface(&spec)?;
     let sim = backend::simulator(&spec, surface)?;
     let (region, hr) = (spec.hr_region(), spec.hr_raster());
     let mut channels = Vec::new();

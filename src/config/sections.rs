@@ -48,8 +48,15 @@ pub enum GroundTruthKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimulatorSection {
-    /// The surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and its fields).
+    /// The procedural surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and
+    /// its fields); ignored when `surface_file` is set.
     pub surface: afm_sim::SurfaceSpec,
+    /// A real HR image (.ibw, pyNSID .h5 or .npy) replayed as the surface, with its physical size
+    /// (real-surface replay; `afm-spark run --ground-truth FILE` sets it).
+    pub surface_file: Option<std::path::PathBuf>,
+    /// Channel of `surface_file` (label such as "HeightRetrace" or name "Height"; default: the first
+    /// height channel).
+    pub surface_channel: Option<String>,
     /// The scan physics (feedback, tip, noise, drift, bow), each effect switchable.
     pub physics: afm_sim::PhysicsConfig,
     /// Sleep for the instrument time of each scan (a live-like dry run); false: as fast as computed.
@@ -64,6 +71,8 @@ impl Default for SimulatorSection {
     fn default() -> Self {
         Self {
             surface: afm_sim::SurfaceSpec::default(),
+            surface_file: None,
+            surface_channel: None,
             physics: afm_sim::PhysicsConfig::default(),
             realtime: false,
             limits: afm_sim::LimitsConfig::default(),
