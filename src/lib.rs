@@ -3,3 +3,5 @@
 //! the whole high-resolution image reconstructed.
 
 pub mod upsample;
+pub mod device;
+pub mod model;
