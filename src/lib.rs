@@ -2,6 +2,10 @@
 //! low-resolution frame, a few informative high-resolution patches, a small flow-matching network, and
 //! the whole high-resolution image reconstructed.
 
-pub mod upsample;
 pub mod device;
+pub mod figures;
+pub mod metrics;
 pub mod model;
+pub mod reconstruct;
+pub mod train;
+pub mod upsample;

@@ -3,9 +3,11 @@
 //! sampler run with any field (the network, a zero field, an oracle).
 
 mod blocks;
+mod checkpoint;
 mod convert;
 mod tiny_unet_flow;
 
+pub use checkpoint::{CheckpointError, ModelInfo, TrainedModel, INFO_FILE, WEIGHTS_FILE};
 pub use convert::{array_to_tensor, tensor_to_array, ConvertError};
 pub use tiny_unet_flow::{parameter_count, TinyUNetFlow};
 
