@@ -1,7 +1,9 @@
 //! A trained network with everything needed to use it again: its size, the LR normalisation and the
 //! tile shape it was trained on. Saved as `model.safetensors` (weights) plus `model.json` (the rest).
 
-use super::{ModelConfig, TinyUNetFlow, VelocityField};
+use super::{init_pytorch_default, ModelConfig, TinyUNetFlow, VelocityField};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use crate::train::Normalizer;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -65,10 +67,12 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// A freshly initialised network (weights from the current tch RNG state) on `device`.
-    pub fn new(info: ModelInfo, device: Device) -> Self {
+    /// A network on `device` with PyTorch's default initialisation drawn from a ChaCha stream
+    /// seeded with `seed` (see [`init_pytorch_default`]).
+    pub fn new(info: ModelInfo, device: Device, seed: u64) -> Self {
         let vs = nn::VarStore::new(device);
         let net = TinyUNetFlow::new(&vs.root(), &info.model);
+        init_pytorch_default(&vs, &mut ChaCha8Rng::seed_from_u64(seed));
         Self { vs, net, info }
     }
 
@@ -97,7 +101,7 @@ impl TrainedModel {
         let info_path = dir.join(INFO_FILE);
         let text = std::fs::read_to_string(&info_path).map_err(|source| CheckpointError::Io { path: info_path.clone(), source })?;
         let info: ModelInfo = serde_json::from_str(&text).map_err(|source| CheckpointError::Json { path: info_path, source })?;
-        let mut model = Self::new(info, device);
+        let mut model = Self::new(info, device, 0);
         let weights = dir.join(WEIGHTS_FILE);
         model.vs.load(&weights).map_err(|source| CheckpointError::Torch { path: weights, source })?;
         Ok(model)
@@ -143,12 +147,10 @@ mod tests {
             tile_rows: 8,
             tile_cols: 8,
         };
-        tch::manual_seed(1);
-        let a = TrainedModel::new(info, Device::Cpu);
+        let a = TrainedModel::new(info, Device::Cpu, 1);
         let dir = std::env::temp_dir().join(format!("afm-spark-ckpt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         a.save(&dir).unwrap();
-        tch::manual_seed(2);
         let b = TrainedModel::load(&dir, Device::Cpu).unwrap();
         assert_eq!(b.info, info);
         let x = Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu));

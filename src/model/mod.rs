@@ -5,10 +5,12 @@
 mod blocks;
 mod checkpoint;
 mod convert;
+mod init;
 mod tiny_unet_flow;
 
 pub use checkpoint::{CheckpointError, ModelInfo, TrainedModel, INFO_FILE, WEIGHTS_FILE};
 pub use convert::{array_to_tensor, tensor_to_array, ConvertError};
+pub use init::init_pytorch_default;
 pub use tiny_unet_flow::{parameter_count, TinyUNetFlow};
 
 use serde::{Deserialize, Serialize};

@@ -38,7 +38,8 @@ pub struct TrainConfig {
     pub n_val: usize,
     /// Randomly reverse the line order (slow axis) of training pairs; never flips along the fast axis.
     pub flip_slow_axis: bool,
-    /// Seed of `tch::manual_seed`: weights, batches, t-samples, crops and flips.
+    /// Seed of the run's random stream (weights, batches, t-samples, crops, flips); also passed to
+    /// `tch::manual_seed`.
     pub seed: u64,
     /// Stop after this much wall time in training, seconds; `None` = no limit.
     pub time_budget_s: Option<f64>,

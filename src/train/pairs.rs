@@ -5,7 +5,8 @@
 use super::normalize::Normalizer;
 use crate::model::array_to_tensor;
 use ndarray::Array2;
-use tch::{Device, Kind, Tensor};
+use rand::Rng;
+use tch::{Device, Tensor};
 
 /// One acquired tile: the model input and target on the same HR pixels, heights in metres.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,42 +111,43 @@ pub struct BatchSpec {
     pub flip_slow_axis: bool,
 }
 
-/// Draws one batch `(x0, x1)` from `data` using the global tch RNG (seeded by the trainer).
-pub fn draw_batch(data: &PairTensors, spec: &BatchSpec) -> (Tensor, Tensor) {
-    let n = data.len() as i64;
+/// Draws one batch `(x0, x1)` from `data`; all randomness (which pairs, crop windows, flips) comes
+/// from `rng`, so a seeded run repeats whatever else uses tch's global RNG.
+pub fn draw_batch(data: &PairTensors, spec: &BatchSpec, rng: &mut impl Rng) -> (Tensor, Tensor) {
+    let n = data.len();
     let device = data.x0.device();
     let (mut x0, mut x1) = match spec.batch_size {
-        Some(b) if (b as i64) < n => {
-            let idx = Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, b as i64);
+        Some(b) if b < n => {
+            let picked: Vec<i64> = rand::seq::index::sample(rng, n, b).into_iter().map(|i| i as i64).collect();
+            let idx = Tensor::from_slice(&picked).to_device(device);
             (data.x0.index_select(0, &idx), data.x1.index_select(0, &idx))
         }
         _ => (data.x0.shallow_clone(), data.x1.shallow_clone()),
     };
     if let Some(c) = spec.crop_px {
-        (x0, x1) = random_crops(&x0, &x1, c as i64);
+        (x0, x1) = random_crops(&x0, &x1, c as i64, rng);
     }
     if spec.flip_slow_axis {
         let b = x0.size()[0];
         // [B, 1, 1, 1] mask: true → lines in reverse order. Points within a line are never reversed.
-        let flip = Tensor::rand([b, 1, 1, 1], (Kind::Float, device)).lt(0.5);
-        x0 = x0.where_self(&flip.logical_not(), &x0.flip([2]));
-        x1 = x1.where_self(&flip.logical_not(), &x1.flip([2]));
+        let keep: Vec<bool> = (0..b).map(|_| rng.random::<bool>()).collect();
+        let keep = Tensor::from_slice(&keep).view([b, 1, 1, 1]).to_device(device);
+        x0 = x0.where_self(&keep, &x0.flip([2]));
+        x1 = x1.where_self(&keep, &x1.flip([2]));
     }
     (x0, x1)
 }
 
 /// The same random `c × c` window from each pair's x0 and x1 (independent windows across pairs).
-fn random_crops(x0: &Tensor, x1: &Tensor, c: i64) -> (Tensor, Tensor) {
+fn random_crops(x0: &Tensor, x1: &Tensor, c: i64, rng: &mut impl Rng) -> (Tensor, Tensor) {
     let size = x0.size();
     let (b, h, w) = (size[0], size[2], size[3]);
     if c >= h && c >= w {
         return (x0.shallow_clone(), x1.shallow_clone());
     }
-    let rows = Tensor::randint(h - c + 1, [b], (Kind::Int64, Device::Cpu));
-    let cols = Tensor::randint(w - c + 1, [b], (Kind::Int64, Device::Cpu));
     let (mut a, mut z) = (Vec::new(), Vec::new());
     for i in 0..b {
-        let (r, q) = (rows.int64_value(&[i]), cols.int64_value(&[i]));
+        let (r, q) = (rng.random_range(0..=h - c), rng.random_range(0..=w - c));
         a.push(x0.narrow(0, i, 1).narrow(2, r, c).narrow(3, q, c));
         z.push(x1.narrow(0, i, 1).narrow(2, r, c).narrow(3, q, c));
     }
@@ -173,11 +175,11 @@ mod tests {
     fn flips_reverse_lines_only_and_crops_keep_pairs_aligned() {
         let norm = Normalizer { mean_m: 0.0, std_m: 1.0 };
         let data = PairTensors::new(&[pair(8, 8, 0.0), pair(8, 8, 1000.0)], &norm, Device::Cpu);
-        tch::manual_seed(3);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
         let mut flipped = 0;
         let spec = BatchSpec { batch_size: None, crop_px: Some(4), flip_slow_axis: true };
         for _ in 0..10 {
-            let (x0, x1) = draw_batch(&data, &spec);
+            let (x0, x1) = draw_batch(&data, &spec, &mut rng);
             assert_eq!(x0.size(), vec![2, 1, 4, 4]);
             // x1 = −x0 survives cropping and flipping
             assert_eq!((&x0 + &x1).abs().max().double_value(&[]), 0.0);

@@ -1,4 +1,5 @@
-//! The training loop: seeded, Adam with global-norm clipping, mini-batches or full batch, periodic
+//! The training loop: seeded (weights, batches, crops, flips and t-samples all come from one ChaCha
+//! stream seeded with `seed`, independent of tch's global RNG), Adam with global-norm clipping, mini-batches or full batch, periodic
 //! evaluation on held-out acquired pairs, early stopping that keeps the best weights, an optional
 //! wall-time budget, and a progress callback.
 
@@ -11,7 +12,9 @@ use super::TrainError;
 use crate::model::{ModelInfo, TrainedModel};
 use std::time::Instant;
 use tch::nn::OptimizerConfig;
-use tch::{nn, Device, Kind, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Tensor};
 
 /// t-samples per held-out pair at evaluation: fixed at (j + ½)/4, so the validation loss is
 /// deterministic.
@@ -82,8 +85,9 @@ pub fn train(
         return Err(PairError::TooFew { got: pairs.len(), need: cfg.n_val + 1, n_val: cfg.n_val }.into());
     }
     tch::manual_seed(cfg.seed as i64);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let info = ModelInfo { model: cfg.model_config(), normalizer, tile_rows, tile_cols };
-    let model = TrainedModel::new(info, device);
+    let model = TrainedModel::new(info, device, rng.random());
     let (train_pairs, val_pairs) = pairs.split_at(pairs.len() - cfg.n_val);
     let train_data = PairTensors::new(train_pairs, &normalizer, device);
     let val_data = (!val_pairs.is_empty()).then(|| PairTensors::new(val_pairs, &normalizer, device));
@@ -101,9 +105,10 @@ pub fn train(
     while step < cfg.max_steps {
         step += 1;
         let t_step = Instant::now();
-        let (x0, x1) = draw_batch(&train_data, &spec);
+        let (x0, x1) = draw_batch(&train_data, &spec, &mut rng);
         let (x0, x1) = (x0.repeat([cfg.k_t as i64, 1, 1, 1]), x1.repeat([cfg.k_t as i64, 1, 1, 1]));
-        let t = Tensor::rand([x0.size()[0]], (Kind::Float, device));
+        let t: Vec<f32> = (0..x0.size()[0]).map(|_| rng.random::<f32>()).collect(); // U[0, 1)
+        let t = Tensor::from_slice(&t).to_device(device);
         let loss = flow_matching_loss(&model, &x0, &x1, &t, weights);
         opt.backward_step_clip_norm(&loss.total, cfg.clip_grad_norm);
         let train_loss = loss.total.double_value(&[]);
