@@ -57,6 +57,44 @@ pub struct ImageScores {
     pub ssim: Score,
 }
 
+/// One metric for the three reconstructions, as `metrics.json` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MethodScores {
+    /// The super-resolved image.
+    pub sr: Score,
+    /// The aligned bicubic baseline.
+    pub bicubic: Score,
+    /// The aligned nearest baseline.
+    pub nearest: Score,
+}
+
+/// PSNR and SSIM of SR and both baselines: serialises as
+/// `{"psnr": {"sr": {"whole", "unacquired"}, "bicubic": …, "nearest": …}, "ssim": {…}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricsReport {
+    /// PSNR, dB.
+    pub psnr: MethodScores,
+    /// SSIM.
+    pub ssim: MethodScores,
+}
+
+impl MetricsReport {
+    /// Scores `sr`, `bicubic` and `nearest` against `truth`; `acquired` marks the measured patches.
+    pub fn new(
+        sr: ArrayView2<f32>,
+        bicubic: ArrayView2<f32>,
+        nearest: ArrayView2<f32>,
+        truth: ArrayView2<f32>,
+        acquired: ArrayView2<bool>,
+    ) -> Result<Self, MetricsError> {
+        let (s, b, n) = (score(sr, truth, acquired)?, score(bicubic, truth, acquired)?, score(nearest, truth, acquired)?);
+        Ok(Self {
+            psnr: MethodScores { sr: s.psnr, bicubic: b.psnr, nearest: n.psnr },
+            ssim: MethodScores { sr: s.ssim, bicubic: b.ssim, nearest: n.ssim },
+        })
+    }
+}
+
 /// max − min of the ground truth.
 pub fn data_range(truth: ArrayView2<f32>) -> Result<f64, MetricsError> {
     let (lo, hi) = truth.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)));
@@ -203,6 +241,18 @@ mod tests {
         assert!((s.psnr.whole - 10.0 * 1024f64.log10()).abs() < 1e-5);
         assert_eq!(s.psnr.unacquired, f64::INFINITY);
         assert!(s.ssim.whole < 1.0);
+    }
+
+    #[test]
+    fn report_has_the_metrics_json_shape() {
+        let truth = ramp(32);
+        let worse = truth.mapv(|v| v + 0.1);
+        let acquired = Array2::from_shape_fn((32, 32), |(r, c)| r < 8 && c < 8);
+        let r = MetricsReport::new(truth.view(), worse.view(), worse.view(), truth.view(), acquired.view()).unwrap();
+        let v = serde_json::to_value(r).unwrap();
+        assert!((v["psnr"]["bicubic"]["unacquired"].as_f64().unwrap() - 20.0).abs() < 1e-5);
+        assert!(v["psnr"]["sr"]["whole"].is_null()); // +∞ has no JSON number
+        assert!((v["ssim"]["sr"]["whole"].as_f64().unwrap() - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod panels;
 pub use colormap::Colormap;
 pub use font::{text_available, DEJAVU_SANS_PATH};
 pub use line_plot::{line_plot_png, loss_curve_png, LinePlot, Series};
-pub use panels::{image_row_png, ImagePanel, PanelScale};
+pub use panels::{image_row_png, sr_comparison_png, ImagePanel, PanelScale};
 
 use std::path::{Path, PathBuf};
 

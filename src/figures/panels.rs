@@ -45,6 +45,31 @@ pub fn image_row_png(path: &Path, panels: &[ImagePanel<'_>], outlines: &[PixelRe
     draw_image_row(path, panels, outlines, text_available())
 }
 
+/// The standard comparison row: LR | SR | HR | |SR − HR| — the first three on one shared height scale
+/// (afmhot), the error on its own (grey) — or LR | SR without a ground truth. `picks` are on the HR grid.
+pub fn sr_comparison_png<'a>(
+    path: &Path,
+    lr: ArrayView2<'a, f32>,
+    sr: ArrayView2<'a, f32>,
+    hr: Option<ArrayView2<'a, f32>>,
+    picks: &[PixelRect],
+) -> Result<(), FigureError> {
+    fn panel<'a>(title: &str, data: ArrayView2<'a, f32>, scale: PanelScale, colormap: Colormap) -> ImagePanel<'a> {
+        ImagePanel { title: title.into(), data, scale, colormap }
+    }
+    if hr.is_some_and(|h| h.dim() != sr.dim()) {
+        return Err(FigureError::Empty("SR and HR of different shapes"));
+    }
+    let err = hr.map(|h| (&sr - &h).mapv(f32::abs));
+    // views re-borrowed to one local lifetime (ArrayView is invariant in its lifetime)
+    let mut panels = vec![panel("LR", lr.view(), PanelScale::Shared, Colormap::AfmHot), panel("SR", sr.view(), PanelScale::Shared, Colormap::AfmHot)];
+    if let (Some(hr), Some(err)) = (hr.as_ref(), err.as_ref()) {
+        panels.push(panel("HR (ground truth)", hr.view(), PanelScale::Shared, Colormap::AfmHot));
+        panels.push(panel("|SR − HR|", err.view(), PanelScale::Own, Colormap::Grey));
+    }
+    image_row_png(path, &panels, picks)
+}
+
 /// The (lo, hi) of the 0.5–99.5 percentiles of the finite values; (v − 1, v + 1) for a flat image.
 fn robust_range<'a>(images: impl Iterator<Item = ArrayView2<'a, f32>>) -> (f64, f64) {
     let mut v: Vec<f32> = images.flat_map(|a| a.iter().copied().filter(|x| x.is_finite()).collect::<Vec<_>>()).collect();
@@ -96,9 +121,7 @@ pub(super) fn draw_image_row(path: &Path, panels: &[ImagePanel<'_>], outlines: &
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         for (i, p) in panels.iter().enumerate() {
             let ox = (MARGIN + i as u32 * (dw + MARGIN)) as i32;
-            let (rows, cols) = p.data.dim();
             let (sx, sy) = (dw as f64 / ref_cols as f64, dh as f64 / ref_rows as f64);
-            let _ = (rows, cols);
             for rect in outlines {
                 let x0 = ox + (rect.col as f64 * sx) as i32;
                 let x1 = ox + ((rect.col + rect.cols) as f64 * sx) as i32 - 1;
@@ -141,9 +164,10 @@ mod tests {
         let (r, g, b) = OUTLINE.rgb();
         assert_eq!(png.get_pixel(10 + 200, 10).0, [r, g, b]);
         assert_eq!(png.get_pixel(10 + 200, 10 + 200).0, [0, 0, 0]);
-        if text_available() {
-            image_row_png(&path, &[panel(PanelScale::Shared)], &[]).unwrap();
-        }
+        let hr = Array2::from_shape_fn((32, 32), |(r, c)| (r + c) as f32);
+        sr_comparison_png(&path, img.view(), hr.view(), Some(hr.view()), &[pick]).unwrap();
+        let png = image::open(&path).unwrap();
+        assert_eq!(png.width(), 10 + 4 * 266);
         std::fs::remove_file(&path).unwrap();
     }
 }

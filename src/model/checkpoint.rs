@@ -107,6 +107,19 @@ impl TrainedModel {
         Ok(model)
     }
 
+    /// Sets the output convolution to zero, so the untrained field is zero and integration returns x0
+    /// (with a bicubic x0: the bicubic baseline) until training moves it.
+    pub fn zero_output_layer(&self) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, v) in &vars {
+                if name.starts_with("out_conv.") {
+                    let _ = v.shallow_clone().zero_();
+                }
+            }
+        });
+    }
+
     /// Copies of all variables, by name (to keep the best weights during training).
     pub fn snapshot(&self) -> Vec<(String, Tensor)> {
         let mut vars: Vec<_> = self.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();

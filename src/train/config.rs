@@ -38,6 +38,9 @@ pub struct TrainConfig {
     pub n_val: usize,
     /// Randomly reverse the line order (slow axis) of training pairs; never flips along the fast axis.
     pub flip_slow_axis: bool,
+    /// Start with the output convolution at zero (the untrained network is the zero field, so the
+    /// reconstruction starts at x0); `false` = PyTorch's default initialisation everywhere, as the original.
+    pub zero_init_output: bool,
     /// Seed of the run's random stream (weights, batches, t-samples, crops, flips); also passed to
     /// `tch::manual_seed`.
     pub seed: u64,
@@ -62,6 +65,7 @@ impl Default for TrainConfig {
             eval_interval_steps: 10,
             n_val: 2,
             flip_slow_axis: false,
+            zero_init_output: false,
             seed: 0,
             time_budget_s: None,
         }

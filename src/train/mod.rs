@@ -16,7 +16,7 @@ pub use config::{ConfigError, TrainConfig};
 pub use history::{LossHistory, LossRecord};
 pub use loss::{flow_matching_loss, laplacian, Loss, LossWeights};
 pub use normalize::{NormalizeError, Normalizer};
-pub use pairs::{check_pairs, draw_batch, BatchSpec, PairError, PairTensors, TilePair};
+pub use pairs::{check_pairs, draw_batch, pairs_from_patches, BatchSpec, PairError, PairTensors, TilePair};
 pub use trainer::{evaluate, train, StopReason, TrainOutcome, TrainProgress};
 
 /// Error of a training run.

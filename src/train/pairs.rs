@@ -4,7 +4,8 @@
 
 use super::normalize::Normalizer;
 use crate::model::array_to_tensor;
-use ndarray::Array2;
+use crate::reconstruct::{check_patches, MeasuredPatch, PasteError};
+use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use tch::{Device, Tensor};
 
@@ -84,6 +85,20 @@ impl PairTensors {
     }
 }
 
+/// The training pairs of measured patches: x0 cut from the full upsampled LR frame `x0_full` (on the
+/// HR grid) at each patch's rectangle, x1 the patch.
+pub fn pairs_from_patches(x0_full: ArrayView2<f32>, patches: &[MeasuredPatch]) -> Result<Vec<TilePair>, PasteError> {
+    check_patches(patches, x0_full.dim())?;
+    Ok(patches
+        .iter()
+        .map(|p| {
+            let r = p.rect;
+            let x0 = x0_full.slice(ndarray::s![r.row..r.row + r.rows, r.col..r.col + r.cols]).to_owned();
+            TilePair { x0, x1: p.data.clone() }
+        })
+        .collect())
+}
+
 /// Checks that all pairs share one shape with sides divisible by 4 (and fit the crop); returns it.
 pub fn check_pairs(pairs: &[TilePair], crop_px: Option<usize>) -> Result<(usize, usize), PairError> {
     let expected = pairs.first().map(|p| p.x0.dim()).unwrap_or((0, 0));
@@ -161,6 +176,17 @@ mod tests {
     fn pair(rows: usize, cols: usize, k: f32) -> TilePair {
         let x0 = Array2::from_shape_fn((rows, cols), |(r, c)| k + (r * cols + c) as f32);
         TilePair { x1: x0.mapv(|v| -v), x0 }
+    }
+
+    #[test]
+    fn pairs_are_cut_at_the_patch_rectangles() {
+        let x0 = Array2::from_shape_fn((10, 12), |(r, c)| (100 * r + c) as f32);
+        let rect = afm_drivers::PixelRect { col: 3, row: 2, cols: 4, rows: 5 };
+        let patch = MeasuredPatch { rect, data: Array2::zeros((5, 4)) };
+        let pairs = pairs_from_patches(x0.view(), &[patch]).unwrap();
+        assert_eq!(pairs[0].x0.dim(), (5, 4));
+        assert_eq!(pairs[0].x0[[0, 0]], 203.0);
+        assert_eq!(pairs[0].x0[[4, 3]], 606.0);
     }
 
     #[test]

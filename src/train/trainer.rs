@@ -88,6 +88,9 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let info = ModelInfo { model: cfg.model_config(), normalizer, tile_rows, tile_cols };
     let model = TrainedModel::new(info, device, rng.random());
+    if cfg.zero_init_output {
+        model.zero_output_layer();
+    }
     let (train_pairs, val_pairs) = pairs.split_at(pairs.len() - cfg.n_val);
     let train_data = PairTensors::new(train_pairs, &normalizer, device);
     let val_data = (!val_pairs.is_empty()).then(|| PairTensors::new(val_pairs, &normalizer, device));
