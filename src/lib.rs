@@ -4,9 +4,15 @@
 
 pub mod backend;
 pub mod config;
+pub mod device;
 pub mod engine;
+pub mod figures;
 pub mod io;
+pub mod metrics;
+pub mod model;
 pub mod plan;
+pub mod reconstruct;
 pub mod report;
 pub mod select;
+pub mod train;
 pub mod upsample;

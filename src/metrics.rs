@@ -1,0 +1,269 @@
+//! Image quality against a ground truth: PSNR and SSIM on the whole image and on the unacquired
+//! region only, and the nearest/bicubic baselines (through `upsample::GridMap`, so they respect the
+//! sampling geometry exactly like the model input x0).
+//!
+//! - PSNR = 10·log10(L² / MSE) with L = max − min of the **whole** ground truth (for the masked score
+//!   too, so whole and masked values share one scale). Identical images give +∞.
+//! - SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True,
+//!   sigma=1.5, use_sample_covariance=False, data_range=L`: Gaussian window σ 1.5 truncated at 3.5σ
+//!   (11 taps), reflected borders, K1 0.01, K2 0.03, the SSIM map averaged over pixels at least 5 px
+//!   from the border. The masked score averages the same map over the masked pixels (windows centred
+//!   there, so they may see up to 5 px beyond the mask).
+
+mod ssim;
+
+pub use ssim::{ssim_map, SSIM_BORDER_PX};
+
+use crate::upsample::{GridMap, GridMapError, Interpolation};
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// Error of a metric.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    /// The images (or the mask) differ in shape.
+    #[error("shape mismatch: prediction {pred:?}, ground truth {truth:?}, mask {mask:?}")]
+    Shape {
+        /// Prediction shape.
+        pred: (usize, usize),
+        /// Ground-truth shape.
+        truth: (usize, usize),
+        /// Mask shape, if any.
+        mask: Option<(usize, usize)>,
+    },
+    /// The ground truth is flat (data range 0) or not finite.
+    #[error("the ground truth has data range {0}: PSNR/SSIM are undefined")]
+    DataRange(f64),
+    /// The mask selects no pixel (no unacquired region, or none away from the border for SSIM).
+    #[error("the mask selects no pixel")]
+    EmptyMask,
+}
+
+/// A score on the whole image and on the unacquired region.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Over every pixel.
+    pub whole: f64,
+    /// Over the pixels no measured HR patch covers.
+    pub unacquired: f64,
+}
+
+/// PSNR (dB) and SSIM of one image against the ground truth.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImageScores {
+    /// PSNR, dB.
+    pub psnr: Score,
+    /// SSIM (1 = identical).
+    pub ssim: Score,
+}
+
+/// One metric for the three reconstructions, as `metrics.json` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MethodScores {
+    /// The super-resolved image.
+    pub sr: Score,
+    /// The aligned bicubic baseline.
+    pub bicubic: Score,
+    /// The aligned nearest baseline.
+    pub nearest: Score,
+}
+
+/// PSNR and SSIM of SR and both baselines: serialises as
+/// `{"psnr": {"sr": {"whole", "unacquired"}, "bicubic": …, "nearest": …}, "ssim": {…}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricsReport {
+    /// PSNR, dB.
+    pub psnr: MethodScores,
+    /// SSIM.
+    pub ssim: MethodScores,
+}
+
+impl MetricsReport {
+    /// Scores `sr`, `bicubic` and `nearest` against `truth`; `acquired` marks the measured patches.
+    pub fn new(
+        sr: ArrayView2<f32>,
+        bicubic: ArrayView2<f32>,
+        nearest: ArrayView2<f32>,
+        truth: ArrayView2<f32>,
+        acquired: ArrayView2<bool>,
+    ) -> Result<Self, MetricsError> {
+        let (s, b, n) = (score(sr, truth, acquired)?, score(bicubic, truth, acquired)?, score(nearest, truth, acquired)?);
+        Ok(Self {
+            psnr: MethodScores { sr: s.psnr, bicubic: b.psnr, nearest: n.psnr },
+            ssim: MethodScores { sr: s.ssim, bicubic: b.ssim, nearest: n.ssim },
+        })
+    }
+}
+
+/// max − min of the ground truth.
+pub fn data_range(truth: ArrayView2<f32>) -> Result<f64, MetricsError> {
+    let (lo, hi) = truth.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)));
+    let range = hi - lo;
+    if range > 0.0 && range.is_finite() {
+        Ok(range)
+    } else {
+        Err(MetricsError::DataRange(range))
+    }
+}
+
+fn check(pred: ArrayView2<f32>, truth: ArrayView2<f32>, mask: Option<ArrayView2<bool>>) -> Result<(), MetricsError> {
+    let ok = pred.dim() == truth.dim() && mask.is_none_or(|m| m.dim() == truth.dim());
+    if ok {
+        Ok(())
+    } else {
+        Err(MetricsError::Shape { pred: pred.dim(), truth: truth.dim(), mask: mask.map(|m| m.dim()) })
+    }
+}
+
+/// PSNR in dB over the pixels where `mask` is true (all pixels when `None`); +∞ for a perfect match.
+pub fn psnr(pred: ArrayView2<f32>, truth: ArrayView2<f32>, mask: Option<ArrayView2<bool>>) -> Result<f64, MetricsError> {
+    check(pred, truth, mask)?;
+    let range = data_range(truth)?;
+    let (mut sse, mut n) = (0.0f64, 0usize);
+    for ((idx, &p), &t) in pred.indexed_iter().zip(truth.iter()) {
+        if mask.is_none_or(|m| m[idx]) {
+            sse += (p as f64 - t as f64).powi(2);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Err(MetricsError::EmptyMask);
+    }
+    Ok(10.0 * (range * range / (sse / n as f64)).log10())
+}
+
+/// Mean SSIM over the pixels where `mask` is true (all pixels when `None`), border excluded.
+pub fn ssim(pred: ArrayView2<f32>, truth: ArrayView2<f32>, mask: Option<ArrayView2<bool>>) -> Result<f64, MetricsError> {
+    check(pred, truth, mask)?;
+    let range = data_range(truth)?;
+    let map = ssim_map(pred, truth, range);
+    let (rows, cols) = map.dim();
+    let b = SSIM_BORDER_PX;
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for r in b..rows.saturating_sub(b) {
+        for c in b..cols.saturating_sub(b) {
+            if mask.is_none_or(|m| m[[r, c]]) {
+                sum += map[[r, c]];
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        return Err(MetricsError::EmptyMask);
+    }
+    Ok(sum / n as f64)
+}
+
+/// PSNR and SSIM on the whole image and on the unacquired region (`acquired` false).
+pub fn score(pred: ArrayView2<f32>, truth: ArrayView2<f32>, acquired: ArrayView2<bool>) -> Result<ImageScores, MetricsError> {
+    let unacquired = acquired.mapv(|a| !a);
+    Ok(ImageScores {
+        psnr: Score { whole: psnr(pred, truth, None)?, unacquired: psnr(pred, truth, Some(unacquired.view()))? },
+        ssim: Score { whole: ssim(pred, truth, None)?, unacquired: ssim(pred, truth, Some(unacquired.view()))? },
+    })
+}
+
+/// A baseline: the LR frame resampled onto the HR grid by `method` (nearest or bicubic), with the
+/// geometry of `map`.
+pub fn baseline(lr: ArrayView2<f32>, map: &GridMap, method: Interpolation) -> Result<Array2<f32>, GridMapError> {
+    map.resample(lr, method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upsample::strided_region;
+    use afm_drivers::{Raster, ScanRegion};
+
+    fn ramp(n: usize) -> Array2<f32> {
+        Array2::from_shape_fn((n, n), |(r, c)| ((r * 7 + c * 3) % 23) as f32 / 22.0)
+    }
+
+    #[test]
+    fn identical_images_score_infinity_and_one() {
+        let a = ramp(32);
+        assert_eq!(psnr(a.view(), a.view(), None).unwrap(), f64::INFINITY);
+        assert!((ssim(a.view(), a.view(), None).unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_constant_offset_gives_the_known_psnr() {
+        let truth = ramp(32); // data range exactly 1
+        let pred = truth.mapv(|v| v + 0.1);
+        // MSE = 0.01 → PSNR = 10·log10(1/0.01) = 20 dB
+        assert!((psnr(pred.view(), truth.view(), None).unwrap() - 20.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn ssim_and_psnr_match_scikit_image() {
+        // Reference: skimage 0.26 structural_similarity(truth, pred, data_range=L, gaussian_weights=True,
+        // sigma=1.5, use_sample_covariance=False) and peak_signal_noise_ratio(truth, pred, data_range=L).
+        let truth = Array2::from_shape_fn((37, 29), |(r, c)| {
+            let (r, c) = (r as f32, c as f32);
+            (0.3 * r).sin() + (0.17 * c).cos() + 0.5 * (0.05 * r * c).sin()
+        });
+        let pred = Array2::from_shape_fn((37, 29), |(r, c)| {
+            truth[[r, c]] + 0.2 * (1.3 * r as f32 + 0.7 * c as f32).sin()
+        });
+        assert!((ssim(pred.view(), truth.view(), None).unwrap() - 0.948_681_712_178_458_9).abs() < 1e-5);
+        assert!((psnr(pred.view(), truth.view(), None).unwrap() - 30.815_385_582_049_77).abs() < 1e-3);
+    }
+
+    #[test]
+    fn masked_scores_use_only_masked_pixels() {
+        let truth = ramp(40);
+        let mut pred = truth.clone();
+        let mut mask = Array2::from_elem((40, 40), true);
+        // spoil the left half, mask it out
+        for r in 0..40 {
+            for c in 0..20 {
+                pred[[r, c]] += 0.5;
+                mask[[r, c]] = false;
+            }
+        }
+        assert_eq!(psnr(pred.view(), truth.view(), Some(mask.view())).unwrap(), f64::INFINITY);
+        // SSIM windows reach 5 px: mask only columns ≥ 26 for an exact 1
+        let far = Array2::from_shape_fn((40, 40), |(_, c)| c >= 26);
+        assert!((ssim(pred.view(), truth.view(), Some(far.view())).unwrap() - 1.0).abs() < 1e-12);
+        assert!(ssim(pred.view(), truth.view(), None).unwrap() < 0.9);
+        let none = Array2::from_elem((40, 40), false);
+        assert_eq!(psnr(pred.view(), truth.view(), Some(none.view())), Err(MetricsError::EmptyMask));
+    }
+
+    #[test]
+    fn score_reports_whole_and_unacquired() {
+        let truth = ramp(32);
+        let mut pred = truth.clone();
+        pred[[3, 3]] += 1.0; // an error inside the acquired block
+        let acquired = Array2::from_shape_fn((32, 32), |(r, c)| r < 8 && c < 8);
+        let s = score(pred.view(), truth.view(), acquired.view()).unwrap();
+        // whole: MSE = 1/1024 → 30.103 dB
+        assert!((s.psnr.whole - 10.0 * 1024f64.log10()).abs() < 1e-5);
+        assert_eq!(s.psnr.unacquired, f64::INFINITY);
+        assert!(s.ssim.whole < 1.0);
+    }
+
+    #[test]
+    fn report_has_the_metrics_json_shape() {
+        let truth = ramp(32);
+        let worse = truth.mapv(|v| v + 0.1);
+        let acquired = Array2::from_shape_fn((32, 32), |(r, c)| r < 8 && c < 8);
+        let r = MetricsReport::new(truth.view(), worse.view(), worse.view(), truth.view(), acquired.view()).unwrap();
+        let v = serde_json::to_value(r).unwrap();
+        assert!((v["psnr"]["bicubic"]["unacquired"].as_f64().unwrap() - 20.0).abs() < 1e-5);
+        assert!(v["psnr"]["sr"]["whole"].is_null()); // +∞ has no JSON number
+        assert!((v["ssim"]["sr"]["whole"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn baselines_put_lr_pixels_on_their_hr_pixels() {
+        let hr_region = ScanRegion::square(0.0, 0.0, 63e-9);
+        let hr_raster = Raster::square(64);
+        let lr_raster = Raster::square(16);
+        let map = GridMap { src_region: strided_region(&hr_region, &hr_raster, 4, &lr_raster), src_raster: lr_raster, dst_region: hr_region, dst_raster: hr_raster };
+        let lr = ramp(16);
+        let bic = baseline(lr.view(), &map, Interpolation::Bicubic).unwrap();
+        let nn = baseline(lr.view(), &map, Interpolation::Nearest).unwrap();
+        assert_eq!((bic[[20, 36]], nn[[21, 37]]), (lr[[5, 9]], lr[[5, 9]]));
+    }
+}

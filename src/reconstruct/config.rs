@@ -1,0 +1,65 @@
+//! Settings of the sliding-window reconstruction (serde; unknown keys rejected).
+
+use serde::{Deserialize, Serialize};
+
+/// How the whole HR image is reconstructed from x0 and the measured patches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconstructConfig {
+    /// Side of the square inference tiles, pixels (multiple of 4); `None` = the training tile shape.
+    pub tile_px: Option<usize>,
+    /// Distance between tile origins, pixels; `None` = tile side / 3 (per axis).
+    pub stride_px: Option<usize>,
+    /// Euler steps from t = 0 to t = 1 (`steps_infer`).
+    pub steps: usize,
+    /// Tiles integrated together.
+    pub batch_size: usize,
+    /// Width of the feathered seam where measured patches are pasted back, pixels; 0 = hard paste.
+    pub seam_px: usize,
+    /// Smallest blending weight of a tile pixel (the 2-D Hann window is floored here so that border
+    /// pixels have weight).
+    pub window_floor: f64,
+}
+
+impl Default for ReconstructConfig {
+    fn default() -> Self {
+        Self { tile_px: None, stride_px: None, steps: 10, batch_size: 64, seam_px: 4, window_floor: 1e-3 }
+    }
+}
+
+/// A setting out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("reconstruct.{field} = {value}: {why}")]
+pub struct ReconstructConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is expected.
+    pub why: &'static str,
+}
+
+impl ReconstructConfig {
+    /// Checks every range; the error names the field and value.
+    pub fn validate(&self) -> Result<(), ReconstructConfigError> {
+        let err = |field, value: String, why| Err(ReconstructConfigError { field, value, why });
+        if let Some(t) = self.tile_px {
+            if t < 4 || t % 4 != 0 {
+                return err("tile_px", t.to_string(), "must be a positive multiple of 4");
+            }
+        }
+        if self.stride_px == Some(0) {
+            return err("stride_px", "0".into(), "must be ≥ 1");
+        }
+        if self.steps < 1 {
+            return err("steps", self.steps.to_string(), "must be ≥ 1");
+        }
+        if self.batch_size < 1 {
+            return err("batch_size", self.batch_size.to_string(), "must be ≥ 1");
+        }
+        if !(self.window_floor > 0.0 && self.window_floor <= 1.0) {
+            return err("window_floor", self.window_floor.to_string(), "must be in (0, 1]");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! Every hyper-parameter of training, as one serde struct (TOML/JSON, unknown keys rejected). The
+//! defaults are the original AFM-SPARK settings (DESIGN.md §2); `TrainConfig::cpu_dry_run` is the
+//! measured fast CPU setting.
+
+use crate::model::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+/// Training hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Channels of the network's first level (64 in the original).
+    pub base: i64,
+    /// Width of the time embedding (128 in the original).
+    pub t_ch: i64,
+    /// t-samples drawn per pair and step (`K_t`).
+    pub k_t: usize,
+    /// Weight of the L1 loss on the finite-difference gradient of the one-jump estimate x̂1.
+    pub lambda_grad: f64,
+    /// Weight of the L1 loss on the 5-point Laplacian of x̂1.
+    pub lambda_lap: f64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Global gradient-norm clip (PyTorch `clip_grad_norm_`).
+    pub clip_grad_norm: f64,
+    /// Upper bound on optimiser steps.
+    pub max_steps: usize,
+    /// Pairs per step; `None` = full batch (every training pair each step).
+    pub batch_size: Option<usize>,
+    /// Train on random square crops of this side (pixels, divisible by 4) instead of whole tiles;
+    /// `None` = whole tiles.
+    pub crop_px: Option<usize>,
+    /// Stop when the validation loss has not improved for this many steps (checked at evaluations).
+    pub patience_steps: usize,
+    /// Steps between validation evaluations (and loss-history rows).
+    pub eval_interval_steps: usize,
+    /// Acquired pairs held out for early stopping: the last `n_val` in the given order.
+    pub n_val: usize,
+    /// Randomly reverse the line order (slow axis) of training pairs; never flips along the fast axis.
+    pub flip_slow_axis: bool,
+    /// Start with the output convolution at zero (the untrained network is the zero field, so the
+    /// reconstruction starts at x0); `false` = PyTorch's default initialisation everywhere, as the original.
+    pub zero_init_output: bool,
+    /// Seed of the run's random stream (weights, batches, t-samples, crops, flips); also passed to
+    /// `tch::manual_seed`.
+    pub seed: u64,
+    /// Stop after this much wall time in training, seconds; `None` = no limit.
+    pub time_budget_s: Option<f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            base: 64,
+            t_ch: 128,
+            k_t: 4,
+            lambda_grad: 0.1,
+            lambda_lap: 0.05,
+            lr: 1e-4,
+            clip_grad_norm: 1.0,
+            max_steps: 10_000,
+            batch_size: None,
+            crop_px: None,
+            patience_steps: 800,
+            eval_interval_steps: 10,
+            n_val: 2,
+            flip_slow_axis: false,
+            zero_init_output: false,
+            seed: 0,
+            time_budget_s: None,
+        }
+    }
+}
+
+/// A hyper-parameter out of its range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("train.{field} = {value}: {why}")]
+pub struct ConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// Its value, as written.
+    pub value: String,
+    /// What is expected.
+    pub why: &'static str,
+}
+
+impl TrainConfig {
+    /// The setting measured to beat the aligned bicubic quickly on a 2-core CPU (see the module docs of
+    /// `train`): base 16, t_ch 32, k_t 2, mini-batches of 8 random 32-px crops, lr 1e-3, 90 s budget.
+    pub fn cpu_dry_run() -> Self {
+        Self {
+            base: 16,
+            t_ch: 32,
+            k_t: 2,
+            lr: 1e-3,
+            max_steps: 3_000,
+            batch_size: Some(8),
+            crop_px: Some(32),
+            patience_steps: 600,
+            eval_interval_steps: 25,
+            flip_slow_axis: true,
+            time_budget_s: Some(90.0),
+            ..Self::default()
+        }
+    }
+
+    /// The network size.
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig { base: self.base, t_ch: self.t_ch }
+    }
+
+    /// Checks every range; the error names the field and value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, value: String, why| Err(ConfigError { field, value, why });
+        if self.base < 1 {
+            return err("base", self.base.to_string(), "must be ≥ 1");
+        }
+        if self.t_ch < 1 {
+            return err("t_ch", self.t_ch.to_string(), "must be ≥ 1");
+        }
+        if self.k_t < 1 {
+            return err("k_t", self.k_t.to_string(), "must be ≥ 1");
+        }
+        for (field, v) in [("lambda_grad", self.lambda_grad), ("lambda_lap", self.lambda_lap)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return err(field, v.to_string(), "must be a finite number ≥ 0");
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return err("lr", self.lr.to_string(), "must be a finite number > 0");
+        }
+        if !(self.clip_grad_norm > 0.0) {
+            return err("clip_grad_norm", self.clip_grad_norm.to_string(), "must be > 0");
+        }
+        if self.max_steps < 1 {
+            return err("max_steps", self.max_steps.to_string(), "must be ≥ 1");
+        }
+        if self.batch_size == Some(0) {
+            return err("batch_size", "0".into(), "must be ≥ 1 (omit it for full batch)");
+        }
+        if let Some(c) = self.crop_px {
+            if c < 4 || c % 4 != 0 {
+                return err("crop_px", c.to_string(), "must be a positive multiple of 4");
+            }
+        }
+        if self.eval_interval_steps < 1 {
+            return err("eval_interval_steps", self.eval_interval_steps.to_string(), "must be ≥ 1");
+        }
+        if let Some(b) = self.time_budget_s {
+            if !(b > 0.0) {
+                return err("time_budget_s", b.to_string(), "must be > 0 (omit it for no limit)");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_originals_and_unknown_keys_are_rejected() {
+        let c = TrainConfig::default();
+        assert_eq!((c.base, c.t_ch, c.k_t, c.lr, c.batch_size), (64, 128, 4, 1e-4, None));
+        assert!(c.validate().is_ok() && TrainConfig::cpu_dry_run().validate().is_ok());
+        let parsed: TrainConfig = serde_json::from_str(r#"{"base": 16, "lr": 0.001}"#).unwrap();
+        assert_eq!((parsed.base, parsed.lr, parsed.k_t), (16, 1e-3, 4));
+        assert!(serde_json::from_str::<TrainConfig>(r#"{"bsae": 16}"#).is_err());
+        let bad = TrainConfig { crop_px: Some(30), ..c };
+        assert_eq!(bad.validate().unwrap_err().field, "crop_px");
+    }
+}
