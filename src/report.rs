@@ -1,32 +1,32 @@
 //! `metrics.json`: the machine-readable summary of a run — image quality against the ground truth
 //! (where one exists), the acquisition-time accounting, timings and the compute device.
 
+use crate::metrics::{ImageScores, Score};
+use crate::pipeline::Quality;
 use crate::plan::TimeAccounting;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A score on the whole image and on the unacquired region only.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RegionScores {
-    /// Over every pixel.
-    pub whole: f64,
-    /// Over the pixels no measured HR patch covers.
-    pub unacquired: f64,
-}
-
-/// One metric for every reconstruction method.
+/// One metric (PSNR or SSIM) for every reconstruction method, each on the whole image and on the
+/// unacquired region only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodScores {
     /// The model's reconstruction with the measured patches pasted in (what the run delivers).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sr: Option<RegionScores>,
+    pub sr: Score,
     /// The model's reconstruction before the patches are pasted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sr_unpasted: Option<RegionScores>,
+    pub sr_unpasted: Score,
     /// Bicubic upsampling of the LR frame (correct geometry).
-    pub bicubic: RegionScores,
+    pub bicubic: Score,
     /// Nearest-neighbour upsampling of the LR frame (correct geometry).
-    pub nearest: RegionScores,
+    pub nearest: Score,
+}
+
+impl MethodScores {
+    /// The PSNR and SSIM tables of a run's quality.
+    pub fn from_quality(q: &Quality) -> (Self, Self) {
+        let pick = |f: fn(&ImageScores) -> Score| Self { sr: f(&q.sr), sr_unpasted: f(&q.sr_unpasted), bicubic: f(&q.bicubic), nearest: f(&q.nearest) };
+        (pick(|s| s.psnr), pick(|s| s.ssim))
+    }
 }
 
 /// The acquisition part of the report, seconds of instrument time.
@@ -101,6 +101,18 @@ pub struct MetricsReport {
     pub device: String,
     /// What the run did: "acquisition only" or "reconstructed".
     pub stage: String,
+    /// Training summary, when the model was trained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingSummary>,
+}
+
+/// How training went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Optimiser steps run.
+    pub steps: usize,
+    /// Why it stopped.
+    pub stop: crate::train::StopReason,
 }
 
 impl MetricsReport {

@@ -4,14 +4,13 @@
 use super::progress::{human_s, spawn_display};
 use afm_spark::backend;
 use afm_spark::config::RunSpec;
-use afm_spark::engine::{acquire, ProgressEvent};
+use afm_spark::engine::ProgressEvent;
 use afm_spark::io::session::Session;
-use afm_spark::plan::AcquisitionPlan;
-use afm_spark::report::{AcquisitionMetrics, MetricsReport, Timing};
+use afm_spark::pipeline::{run_closed_loop, RunOptions};
+use afm_spark::report::MetricsReport;
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tracing::info;
 
 /// Arguments of `afm-spark run`.
@@ -37,6 +36,9 @@ pub struct RunArgs {
     /// Channel of --ground-truth (e.g. HeightRetrace; default: the first height channel).
     #[arg(long, value_name = "NAME", requires = "ground_truth")]
     pub channel: Option<String>,
+    /// Where the model runs: auto (CUDA when available), cpu or cuda. Overrides [run] device.
+    #[arg(long, value_enum)]
+    pub device: Option<afm_spark::device::DeviceChoice>,
 }
 
 fn timestamp_dir() -> PathBuf {
@@ -76,6 +78,11 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
         backend::replay_config(&mut config, truth, args.channel.as_deref())?;
         spec = RunSpec::from_config(config, cfg).context("the configuration with the replayed surface")?;
     }
+    if let Some(device) = args.device {
+        let mut config = spec.config.clone();
+        config.run.device = device;
+        spec = RunSpec::from_config(config, cfg)?;
+    }
     let dir = args.out.clone().unwrap_or_else(timestamp_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let toml = spec.to_toml()?;
@@ -86,63 +93,53 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
 
 /// Runs the closed loop.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let (spec, session, dir) = prepare(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let connected = backend::connect(&spec, Some(&session))?;
-    let peripherals = backend::peripherals(&spec)?;
-    let instrument = connected.instrument.clone();
+    let (mut spec, session, dir) = prepare(&args)?;
+    if let (Some(device), Some(_)) = (args.device, &args.resume) {
+        // The device does not change what is acquired; a resumed run may pick another.
+        let mut config = spec.config.clone();
+        config.run.device = device;
+        spec = RunSpec::from_config(config, &spec.source)?;
+    }
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
-    let result = runtime.block_on(async {
-        let microscope = backend::microscope(instrument.clone(), &spec).await?;
-        let plan = AcquisitionPlan::build(&spec, microscope.limits())?;
-        let out = acquire(&microscope, &peripherals, &spec, &plan, &session, &tx).await?;
-        anyhow::Ok((plan, out))
-    });
-    let (plan, outcome) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = tx.send(ProgressEvent::Finished);
-            let _ = display.join();
-            return Err(e.context(format!("run folder {}: every frame acquired so far is in session.h5; continue with --resume", dir.display())));
-        }
-    };
-    let acquire_s = started.elapsed().as_secs_f64();
-    let acc = &outcome.accounting;
-    info!(
-        "acquired LR + {} patches: instrument time {} of a full HR frame's {} ({:.1} %)",
-        acc.n_patches,
-        human_s(acc.plan_s),
-        human_s(acc.full_hr_s),
-        100.0 * acc.fraction
-    );
-    let acquisition = AcquisitionMetrics::new(acc, outcome.measured_instrument_s, &outcome.selection.picks);
-    let mut report = MetricsReport {
-        psnr: None,
-        ssim: None,
-        acquisition,
-        timing: Timing { acquire_s, total_s: acquire_s, ..Default::default() },
-        device: "cpu".into(),
-        stage: "acquisition only".into(),
-    };
-    let _ = (&plan, &connected.surface);
-    if !args.acquire_only {
-        info!("training and reconstruction are not wired in yet: the run ends after acquisition");
-    }
+    let options = RunOptions { acquire_only: args.acquire_only };
+    let result = run_closed_loop(&spec, &session, &dir, options, &tx);
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
-    report.timing.total_s = started.elapsed().as_secs_f64();
-    let metrics_path = dir.join("metrics.json");
-    report.write(&metrics_path).with_context(|| format!("writing {}", metrics_path.display()))?;
-    session.write_metrics(&serde_json::to_string(&report)?)?;
+    let report = result.with_context(|| {
+        format!("run folder {}: every frame acquired so far is in session.h5; continue with --resume", dir.display())
+    })?;
+    print_summary(&dir, &report);
+    Ok(())
+}
+
+fn print_summary(dir: &Path, r: &MetricsReport) {
+    let a = &r.acquisition;
     println!("run folder: {}", dir.display());
     println!(
         "acquisition: {} patches, {} of instrument time = {:.1} % of a full HR frame ({})",
-        acc.n_patches,
-        human_s(acc.plan_s),
-        100.0 * acc.fraction,
-        human_s(acc.full_hr_s)
+        a.n_patches,
+        human_s(a.plan_s),
+        100.0 * a.fraction,
+        human_s(a.full_hr_s)
     );
-    Ok(())
+    if let (Some(p), Some(s)) = (&r.psnr, &r.ssim) {
+        println!("quality vs ground truth          PSNR whole / unacquired (dB)   SSIM whole / unacquired");
+        for (name, ps, ss) in [
+            ("SR (patches pasted)", p.sr, s.sr),
+            ("SR (inference only)", p.sr_unpasted, s.sr_unpasted),
+            ("bicubic", p.bicubic, s.bicubic),
+            ("nearest", p.nearest, s.nearest),
+        ] {
+            println!("  {name:<28} {:>8.2} / {:>8.2}              {:.4} / {:.4}", ps.whole, ps.unacquired, ss.whole, ss.unacquired);
+        }
+    }
+    if r.stage == "reconstructed" {
+        println!(
+            "timing: acquisition {:.1} s, training {:.1} s ({:.1} ms/step on {}), reconstruction {:.1} s, total {:.1} s",
+            r.timing.acquire_s, r.timing.train_s, r.timing.train_step_ms, r.device, r.timing.reconstruct_s, r.timing.total_s
+        );
+    } else {
+        println!("stopped after acquisition (--acquire-only)");
+    }
 }

@@ -118,6 +118,24 @@ impl RunSpec {
         for (k, p) in c.peripherals.iter().enumerate() {
             p.validate().map_err(|e| self.invalid(&format!("peripherals[{k}] ({})", p.name), "", &e.to_string()))?;
         }
+        c.train.validate().map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
+        c.reconstruct.validate().map_err(|e| self.invalid(&format!("reconstruct.{}", e.field), &e.value, e.why))?;
+        let tile = (f.hr_points / s.grid, f.hr_lines / s.grid);
+        if tile.0 % 4 != 0 || tile.1 % 4 != 0 {
+            return Err(self.invalid("select.grid", s.grid, &format!("tiles are {}×{} px; the model needs sides divisible by 4", tile.0, tile.1)));
+        }
+        if let Some(crop) = c.train.crop_px {
+            if crop > tile.0.min(tile.1) {
+                return Err(self.invalid("train.crop_px", crop, &format!("larger than the {}×{} px tiles", tile.0, tile.1)));
+            }
+        }
+        if c.train.n_val >= self.n_patches() {
+            return Err(self.invalid(
+                "train.n_val",
+                c.train.n_val,
+                &format!("must be smaller than the {} acquired patches (at least one must train)", self.n_patches()),
+            ));
+        }
         let p = &i.policy;
         if !(p.timeout_factor.is_finite() && p.timeout_factor >= 0.0 && p.timeout_margin_s.is_finite() && p.timeout_margin_s > 0.0) {
             return Err(self.invalid(
@@ -181,11 +199,12 @@ impl RunSpec {
 
     /// Identity of the configuration: SHA-256 of its canonical JSON form, hex. Two configs with the
     /// same hash acquire the same plan; a resumed session must match it. How the bridge is reached
-    /// (address, token source, timeouts) is not part of the identity: a bridge may move between an
-    /// interrupted run and its resumption.
+    /// (address, token source, timeouts) and the compute device are not part of the identity: a bridge
+    /// may move, and a run may resume on another machine, between an interruption and its resumption.
     pub fn hash(&self) -> String {
         let mut identity = self.config.clone();
         identity.instrument.bridge = None;
+        identity.run.device = crate::device::DeviceChoice::Auto;
         let json = serde_json::to_string(&identity).unwrap_or_default();
         let digest = Sha256::digest(json.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()

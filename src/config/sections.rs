@@ -29,6 +29,12 @@ pub struct RunConfig {
     /// Lab peripherals read after every frame and logged beside it (`[[peripherals]]`).
     #[serde(default)]
     pub peripherals: Vec<afm_drivers::peripherals::ModbusConfig>,
+    /// Training of TinyUNetFlow (defaults: the original AFM-SPARK hyper-parameters).
+    #[serde(default)]
+    pub train: crate::train::TrainConfig,
+    /// Sliding-window reconstruction.
+    #[serde(default)]
+    pub reconstruct: crate::reconstruct::ReconstructConfig,
 }
 
 /// What the reconstruction is scored against in a simulated run.
@@ -87,13 +93,15 @@ impl Default for SimulatorSection {
 pub struct RunSection {
     /// A short name for the run (used in folder names and reports).
     pub name: String,
-    /// Seed for everything random (simulator, training).
+    /// Seed of the simulator (surface and scan noise); training has its own `[train] seed`.
     pub seed: u64,
+    /// Where the model runs: "auto" (CUDA when available), "cpu" or "cuda".
+    pub device: crate::device::DeviceChoice,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0 }
+        Self { name: "run".into(), seed: 0, device: crate::device::DeviceChoice::Auto }
     }
 }
 
@@ -141,11 +149,14 @@ pub struct LrSection {
     pub rate_factor: f64,
     /// HR points and lines ÷ LR points and lines.
     pub decimation: usize,
+    /// How the LR frame is brought onto the HR grid as the model's input x0 (at its true physical
+    /// positions, like the baselines).
+    pub model_input: Interpolation,
 }
 
 impl Default for LrSection {
     fn default() -> Self {
-        Self { rate_factor: 4.0, decimation: 4 }
+        Self { rate_factor: 4.0, decimation: 4, model_input: Interpolation::Bicubic }
     }
 }
 

@@ -6,5 +6,5 @@
 mod acquire;
 mod events;
 
-pub use acquire::{acquire, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError};
+pub use acquire::{acquire, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError};
 pub use events::ProgressEvent;

@@ -1,0 +1,176 @@
+//! The model half of a run, after acquisition: x0 and the baselines on the HR grid (true geometry),
+//! training on the acquired pairs, sliding-window reconstruction with the measured patches pasted
+//! back, quality against the ground truth where one exists, and the run folder's arrays and figures.
+
+mod closed_loop;
+mod outputs;
+
+pub use closed_loop::{run_closed_loop, RunError, RunOptions};
+pub use outputs::{write_outputs, OUTPUT_FILES};
+
+use crate::config::RunSpec;
+use crate::device::{device_name, DeviceError};
+use crate::engine::{channel_data, AcquisitionOutcome, EngineError, ProgressEvent};
+use crate::metrics::{score, ImageScores, MetricsError};
+use crate::plan::AcquisitionPlan;
+use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, PasteError, ReconstructError};
+use crate::train::{pairs_from_patches, save_artifacts, train, ArtifactError, NormalizeError, Normalizer, StopReason, TrainError};
+use crate::upsample::{GridMap, GridMapError, Interpolation};
+use crossbeam::channel::Sender;
+use ndarray::Array2;
+use std::path::Path;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Why the model stage failed.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// The acquired frames lack the configured channel.
+    #[error(transparent)]
+    Channel(#[from] EngineError),
+    /// The LR frame could not be placed on the HR grid.
+    #[error("placing the LR frame on the HR grid: {0}")]
+    Geometry(#[from] GridMapError),
+    /// Normalisation from the LR frame failed (e.g. a flat frame).
+    #[error("normalising by the LR frame: {0}")]
+    Normalize(#[from] NormalizeError),
+    /// A patch does not fit the HR grid.
+    #[error(transparent)]
+    Paste(#[from] PasteError),
+    /// The requested device is unavailable.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// Training failed.
+    #[error("training: {0}")]
+    Train(#[from] TrainError),
+    /// The checkpoint, loss CSV or curve could not be written.
+    #[error("saving the model: {0}")]
+    Artifacts(#[from] ArtifactError),
+    /// Reconstruction failed.
+    #[error("reconstruction: {0}")]
+    Reconstruct(#[from] ReconstructError),
+    /// Scoring failed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsError),
+    /// An output file could not be written.
+    #[error("{0}")]
+    Output(String),
+}
+
+/// Scores of every method against the ground truth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    /// SR with the measured patches pasted back.
+    pub sr: ImageScores,
+    /// SR before pasting.
+    pub sr_unpasted: ImageScores,
+    /// Bicubic upsampling of the LR frame.
+    pub bicubic: ImageScores,
+    /// Nearest-neighbour upsampling of the LR frame.
+    pub nearest: ImageScores,
+}
+
+/// Everything the model stage produced, on the HR grid, metres.
+#[derive(Debug, Clone)]
+pub struct ModelStage {
+    /// The LR frame as acquired (its own grid).
+    pub lr: Array2<f32>,
+    /// The model input: the LR frame on the HR grid.
+    pub x0: Array2<f32>,
+    /// The reconstruction with the measured patches pasted back.
+    pub sr: Array2<f32>,
+    /// The reconstruction before pasting.
+    pub sr_unpasted: Array2<f32>,
+    /// Bicubic baseline.
+    pub bicubic: Array2<f32>,
+    /// Nearest baseline.
+    pub nearest: Array2<f32>,
+    /// true where a measured HR patch lies.
+    pub acquired: Array2<bool>,
+    /// Scores, where a ground truth was given.
+    pub quality: Option<Quality>,
+    /// Training wall time, seconds.
+    pub train_s: f64,
+    /// Mean training step, milliseconds.
+    pub train_step_ms: f64,
+    /// Optimiser steps run.
+    pub train_steps: usize,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Reconstruction wall time, seconds.
+    pub reconstruct_s: f64,
+    /// "cpu" or "cuda".
+    pub device: String,
+}
+
+/// Baselines and x0: the LR frame resampled onto the HR grid from both frames' physical geometry.
+pub fn upsampled(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> Result<(Array2<f32>, GridMap), PipelineError> {
+    let lr = channel_data(&acq.lr, &spec.config.frame.channel, "LR frame")?;
+    let map = GridMap { src_region: acq.lr.region, src_raster: acq.lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
+    Ok((lr.clone(), map))
+}
+
+/// Trains on the acquired pairs and reconstructs the whole HR image; scores it against
+/// `ground_truth` when given. The checkpoint, loss CSV and loss curve go to `model_dir`.
+pub fn train_and_reconstruct(
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    acq: &AcquisitionOutcome,
+    ground_truth: Option<&Array2<f32>>,
+    model_dir: &Path,
+    events: &Sender<ProgressEvent>,
+) -> Result<ModelStage, PipelineError> {
+    let channel = &spec.config.frame.channel;
+    let (lr, map) = upsampled(spec, plan, acq)?;
+    let x0 = map.resample(lr.view(), spec.config.lr.model_input)?;
+    let bicubic = map.resample(lr.view(), Interpolation::Bicubic)?;
+    let nearest = map.resample(lr.view(), Interpolation::Nearest)?;
+    let patches = acq
+        .patches
+        .iter()
+        .map(|p| {
+            let label = format!("patch {}", p.pick_order + 1);
+            Ok(MeasuredPatch { rect: p.rect, data: channel_data(&p.frame, channel, &label)?.clone() })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let pairs = pairs_from_patches(x0.view(), &patches)?;
+    let normalizer = Normalizer::from_lr(lr.view())?;
+    let device = spec.config.run.device.resolve()?;
+    let cfg = &spec.config.train;
+    let _ = events.send(ProgressEvent::Stage("training".into()));
+    let outcome = train(&pairs, normalizer, cfg, device, &mut |p| {
+        let _ = events.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_loss: p.val_loss });
+    })?;
+    save_artifacts(model_dir, &outcome, cfg)?;
+
+    let _ = events.send(ProgressEvent::Stage("reconstruction".into()));
+    let t0 = Instant::now();
+    let rec = reconstruct(&outcome.model, x0.view(), &patches, &spec.config.reconstruct)?;
+    let reconstruct_s = t0.elapsed().as_secs_f64();
+    let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
+    let quality = match ground_truth {
+        Some(truth) => Some(Quality {
+            sr: score(rec.sr_m.view(), truth.view(), acquired.view())?,
+            sr_unpasted: score(rec.inferred_m.view(), truth.view(), acquired.view())?,
+            bicubic: score(bicubic.view(), truth.view(), acquired.view())?,
+            nearest: score(nearest.view(), truth.view(), acquired.view())?,
+        }),
+        None => None,
+    };
+    Ok(ModelStage {
+        lr,
+        x0,
+        sr: rec.sr_m,
+        sr_unpasted: rec.inferred_m,
+        bicubic,
+        nearest,
+        acquired,
+        quality,
+        train_s: outcome.train_s,
+        train_step_ms: outcome.mean_step_ms,
+        train_steps: outcome.steps,
+        stop: outcome.stop,
+        reconstruct_s,
+        device: device_name(device).to_string(),
+    })
+}
