@@ -2,6 +2,7 @@
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
 pub mod inspect;
+mod bench;
 mod progress;
 mod run;
 mod serve_sim;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Scan the configured simulated surface at one or several scan-rate factors (e.g. 1×, 4×, 8×)
     /// and write the frames and the clean ground truth to a pyNSID HDF5 file (and optionally .npy).
     Simulate(simulate::SimulateArgs),
+    /// Time the pieces that matter: one simulated 512² frame, indicators and selection, one training
+    /// step of the dry-run and paper models, and a 512² reconstruction (medians, with the core count).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -59,6 +63,7 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args, quiet),
         Command::ServeSim(args) => serve_sim::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Inspect(args) => inspect::run(args),
     }
 }
