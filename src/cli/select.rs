@@ -45,9 +45,6 @@ pub struct SelectArgs {
 /// The tile-selection options shared by `select` and `train`; each overrides the config's `[select]`.
 #[derive(Debug, Clone, Args)]
 pub struct SelectFlags {
-    /// How the LR is brought onto the HR grid for the indicators [default: nearest, or the config's].
-    #[arg(long, value_enum)]
-    pub upsample: Option<Interp>,
     /// Tiles per side of the tiling [default: 8, or the config's].
     #[arg(long, value_name = "N")]
     pub grid: Option<usize>,
@@ -58,6 +55,9 @@ pub struct SelectFlags {
     /// all [default: farthest-first, or the config's].
     #[arg(long, value_enum)]
     pub strategy: Option<Strategy>,
+    /// How the LR is brought onto the HR grid for the indicators [default: nearest, or the config's].
+    #[arg(long, value_enum)]
+    pub upsample: Option<Interp>,
     /// Weight of the standardised mean height.
     #[arg(long, value_name = "W")]
     pub w_mean: Option<f64>,

@@ -46,7 +46,7 @@ pub struct TrainArgs {
     /// Tile selection (the picks are made on the LR, as the closed loop does).
     #[command(flatten)]
     pub select: SelectFlags,
-    /// Training preset when no --config gives [train]: "cpu" (base 16, mini-batches of 32-px crops,
+    /// Training preset, used when no --config gives [train] (and instead of it when given): "cpu" (base 16, mini-batches of 32-px crops,
     /// lr 1e-3, 90 s budget — the dry-run setting) or "paper" (the original: base 64, full batch,
     /// lr 1e-4) [default: paper on CUDA, cpu otherwise].
     #[arg(long, value_enum)]
@@ -107,30 +107,22 @@ pub enum Preset {
 }
 
 fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px: usize) -> TrainConfig {
-    let mut cfg = match (&sections.train, args.preset) {
-        (Some(t), None) => t.clone(),
-        (_, Some(Preset::Paper)) => TrainConfig::default(),
-        (_, Some(Preset::Cpu)) => TrainConfig::cpu_dry_run(),
-        (None, None) if cuda => TrainConfig::default(),
-        (None, None) => TrainConfig::cpu_dry_run(),
+    let preset = match (&sections.train, args.preset) {
+        (Some(_), None) => None,
+        (_, Some(p)) => Some(p),
+        (None, None) if cuda => Some(Preset::Paper),
+        (None, None) => Some(Preset::Cpu),
     };
-    if sections.train.is_none() || args.preset.is_some() {
-        info!(
-            "training preset {}: base {}, t_ch {}, k_t {}, lr {}, batch {:?}, crop {:?} px, max {} steps, budget {:?} s",
-            if cfg == TrainConfig::default() { "paper" } else { "cpu" },
-            cfg.base,
-            cfg.t_ch,
-            cfg.k_t,
-            cfg.lr,
-            cfg.batch_size,
-            cfg.crop_px,
-            cfg.max_steps,
-            cfg.time_budget_s
-        );
-        if cfg.crop_px.is_some_and(|c| c >= tile_px) {
-            info!("tiles are {tile_px} px: training on whole tiles instead of {:?} px crops", cfg.crop_px);
-            cfg.crop_px = None;
-        }
+    let mut cfg = match (preset, &sections.train) {
+        (Some(Preset::Paper), _) => TrainConfig::default(),
+        (Some(Preset::Cpu), _) => TrainConfig::cpu_dry_run(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => TrainConfig::default(),
+    };
+    // A preset's crop is a suggestion; a crop written in a config is checked (and refused if too big).
+    if let Some(c) = cfg.crop_px.filter(|&c| preset.is_some() && c > tile_px) {
+        info!("tiles are {tile_px} px: training on whole tiles instead of the preset's {c} px crops");
+        cfg.crop_px = None;
     }
     cfg.base = args.base.unwrap_or(cfg.base);
     cfg.t_ch = args.t_ch.unwrap_or(cfg.t_ch);
@@ -147,6 +139,23 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
     if let Some(seed) = sections.run.as_ref().map(|r| r.seed).filter(|_| sections.train.is_none()) {
         cfg.seed = seed;
     }
+    info!(
+        "training ({}): base {}, t_ch {}, k_t {}, lr {}, batch {}, crop {}, at most {} steps{}, n_val {}",
+        match preset {
+            Some(Preset::Cpu) => "cpu preset",
+            Some(Preset::Paper) => "paper preset",
+            None => "[train] of the config",
+        },
+        cfg.base,
+        cfg.t_ch,
+        cfg.k_t,
+        cfg.lr,
+        cfg.batch_size.map(|b| b.to_string()).unwrap_or_else(|| "all".into()),
+        cfg.crop_px.map(|c| format!("{c} px")).unwrap_or_else(|| "whole tiles".into()),
+        cfg.max_steps,
+        cfg.time_budget_s.map(|b| format!(" or {b} s")).unwrap_or_default(),
+        cfg.n_val
+    );
     cfg
 }
 

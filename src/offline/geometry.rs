@@ -65,6 +65,7 @@ pub fn hr_grid_for_lr(lr_region: &ScanRegion, lr_raster: &Raster, factor: usize,
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::upsample::{strided_region, GridMap};

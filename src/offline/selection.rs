@@ -185,6 +185,7 @@ pub fn picks_png(path: &Path, image: ArrayView2<f32>, sel: &TileSelection, title
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use ndarray::Array2;
