@@ -126,6 +126,15 @@ impl ImagePair {
                 "the LR frame does not cover the HR frame: HR pixels lie up to {worst:.1} LR pixels outside it"
             )));
         }
+        let (hr_std, lr_std) = (std_dev(&hr.data), std_dev(&lr.data));
+        if hr_std > 0.0 && lr_std > 0.0 && !(0.1..=10.0).contains(&(hr_std / lr_std)) {
+            tracing::warn!(
+                "{} and {} differ in height scale (standard deviation {hr_std:.3e} vs {lr_std:.3e} {}): are both in the same unit?",
+                hr.path.display(),
+                lr.path.display(),
+                hr.unit
+            );
+        }
         Ok(Self { hr, lr, map, geometry, step })
     }
 
@@ -143,6 +152,13 @@ impl ImagePair {
             (g, _) => g.name().into(),
         }
     }
+}
+
+/// Population standard deviation of an image.
+fn std_dev(a: &Array2<f32>) -> f64 {
+    let n = a.len().max(1) as f64;
+    let mean = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (a.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
 #[cfg(test)]
