@@ -10,6 +10,7 @@ pub mod figures;
 pub mod io;
 pub mod metrics;
 pub mod model;
+pub mod offline;
 pub mod pipeline;
 pub mod plan;
 pub mod reconstruct;

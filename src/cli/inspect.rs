@@ -1,7 +1,10 @@
 //! `afm-spark inspect FILE`: what a data file holds — channels, image size, physical scan size and
-//! pixel pitch, and the acquisition parameters a microscopist checks first.
+//! pixel pitch, and the acquisition parameters a microscopist checks first. A run's session file
+//! (`session.h5`, recognised by its root `format` attribute before pyNSID is tried) gets a summary of
+//! the run instead: config hash, LR frame, picks, journaled patches, reconstruction and metrics.
 
 use afm_spark::io::{self, FileFormat, LoadedFile};
+use afm_spark::offline::{is_session_file, SessionSummary};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -143,8 +146,96 @@ fn report(f: &LoadedFile, all_metadata: bool) -> String {
     out
 }
 
+/// A value of the metrics JSON at `path` ("psnr.sr.unacquired") as a number, if present.
+fn metric(m: &serde_json::Value, path: &str) -> Option<f64> {
+    path.split('.').try_fold(m, |v, k| v.get(k)).and_then(serde_json::Value::as_f64)
+}
+
+fn session_report(s: &SessionSummary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "file         {}", s.path.display());
+    let _ = writeln!(w, "format       afm-spark session (HDF5)");
+    let name = s.run_name.as_deref().map(|n| format!("run {n:?}, ")).unwrap_or_default();
+    let _ = writeln!(w, "config       {name}hash {}", s.config_hash);
+    if let Some(problem) = &s.config_problem {
+        let _ = writeln!(w, "             (the stored config does not validate: {problem})");
+    }
+    match &s.lr {
+        Some(lr) => {
+            let _ = writeln!(
+                w,
+                "LR frame     {} × {} (points × lines), {} × {}, {} Hz, {} s of instrument time; channels {}",
+                lr.raster.points,
+                lr.raster.lines,
+                length(lr.region.width_m),
+                length(lr.region.height_m),
+                number(lr.line_rate_hz),
+                number(lr.instrument_time_s),
+                lr.channels.join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(w, "LR frame     not acquired yet");
+        }
+    }
+    let planned = s.planned_patches.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    match &s.picks {
+        Some(picks) => {
+            let grid = s.grid.map(|g| format!(" on a {g}×{g} grid")).unwrap_or_default();
+            let list: Vec<String> = picks.iter().map(|t| t.to_string()).collect();
+            let _ = writeln!(w, "picks        {} tiles{grid}, scan order: {}", picks.len(), list.join(", "));
+        }
+        None => {
+            let _ = writeln!(w, "picks        not selected yet");
+        }
+    }
+    let done = s.journaled_tiles.len();
+    let state = match s.planned_patches {
+        Some(n) if done >= n => " (complete)",
+        Some(_) => " (incomplete: continue with afm-spark run --resume)",
+        None => "",
+    };
+    let _ = writeln!(w, "patches      {done} of {planned} journaled{state}");
+    if s.arrays.is_empty() {
+        let _ = writeln!(w, "reconstruction  none stored");
+    } else {
+        let list: Vec<String> = s.arrays.iter().map(|(n, (l, p))| format!("{n} ({p}×{l})")).collect();
+        let _ = writeln!(w, "reconstruction  {}", list.join(", "));
+    }
+    if let Some(path) = &s.checkpoint_path {
+        let _ = writeln!(w, "checkpoint   {path}");
+    }
+    match &s.metrics {
+        Some(m) => {
+            let stage = m.get("stage").and_then(|v| v.as_str()).unwrap_or("?");
+            let device = m.get("device").and_then(|v| v.as_str()).unwrap_or("?");
+            let _ = writeln!(w, "metrics      stored ({stage}, device {device})");
+            if let Some(f) = metric(m, "acquisition.fraction") {
+                let _ = writeln!(w, "  acquisition time   {:.1} % of a full HR frame", 100.0 * f);
+            }
+            for (label, key) in [("SR", "sr"), ("bicubic", "bicubic"), ("nearest", "nearest")] {
+                let p = metric(m, &format!("psnr.{key}.unacquired"));
+                let q = metric(m, &format!("ssim.{key}.unacquired"));
+                if let (Some(p), Some(q)) = (p, q) {
+                    let _ = writeln!(w, "  {label:<18} PSNR {p:.2} dB, SSIM {q:.4} (unacquired region)");
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(w, "metrics      none stored");
+        }
+    }
+    out
+}
+
 /// Loads the file and prints the report on stdout.
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
+    if is_session_file(&args.file) {
+        let summary = SessionSummary::read(&args.file)?;
+        print!("{}", session_report(&summary));
+        return Ok(());
+    }
     // IoError messages name the file and the problem; keep them as one line.
     let loaded = io::load(&args.file).map_err(|e| anyhow::anyhow!("{e}"))?;
     print!("{}", report(&loaded, args.all_metadata));

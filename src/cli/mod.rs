@@ -4,9 +4,12 @@
 pub mod inspect;
 mod bench;
 mod progress;
+mod reconstruct;
 mod run;
+mod select;
 mod serve_sim;
 mod simulate;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +58,31 @@ pub enum Command {
     /// Time the pieces that matter: one simulated 512² frame, indicators and selection, one training
     /// step of the dry-run and paper models, and a 512² reconstruction (medians, with the core count).
     Bench(bench::BenchArgs),
+    /// Pick tiles on an LR image on disk, as the closed loop would: the five indicators per tile of
+    /// the LR upsampled onto an HR grid, the picks, a table and a PNG of the picks.
+    ///
+    /// Works on any supported file (.ibw, .h5, .npy). Prints one row per tile — tile index, tile
+    /// row/column (row 0 at the bottom), mean, standard deviation, mean gradient magnitude, mean
+    /// |Laplacian| (per HR pixel), high-frequency texture ratio, eligibility and pick order (1 = scanned
+    /// first) — and draws the picks outlined over the image.
+    Select(select::SelectArgs),
+    /// Train TinyUNetFlow offline on an HR/LR file pair (like the original run.py): picks tiles on the
+    /// LR, trains one model per patch count of --n-list on the HR pixels under the first n picks, and
+    /// reconstructs and scores each against the whole HR image.
+    ///
+    /// Output folder: options.json, selection.csv, picks.png, summary.csv and one n<N>/ per model
+    /// holding the checkpoint (model.safetensors, model.json, train_config.json), loss.csv, loss.png,
+    /// acquired.json, and the reconstruction (sr.npy, bicubic.npy, nearest.npy, acquired_mask.npy,
+    /// panels.png, metrics.json). For .npy pairs (no geometry) the LR is taken to be HR[::f, ::f]
+    /// with f = HR size / LR size; --lr-geometry changes that.
+    Train(train::TrainArgs),
+    /// Reconstruct the HR image from an LR file with a trained checkpoint (like the original
+    /// Inference.py) and score it against the HR file.
+    ///
+    /// Writes sr.npy, sr_unpasted.npy, bicubic.npy, nearest.npy, acquired_mask.npy, panels.png
+    /// (LR | SR | HR | |SR − HR|) and metrics.json (PSNR/SSIM of SR, bicubic and nearest on the whole
+    /// image and on the unacquired region) into DIR/inference/.
+    Reconstruct(reconstruct::ReconstructArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -65,6 +93,9 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Select(args) => select::run(args),
+        Command::Train(args) => train::run(args, quiet),
+        Command::Reconstruct(args) => reconstruct::run(args),
     }
 }
 

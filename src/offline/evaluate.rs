@@ -1,0 +1,150 @@
+//! Reconstruction of the whole HR image of an offline pair with a trained model, scored against the
+//! HR file: SR (with the measured patches pasted back and without), and the aligned bicubic and
+//! nearest baselines, each on the whole image and on the unacquired region — the numbers of a run's
+//! `metrics.json`. Writes plain arrays (NumPy, HR grid, the LR's units), `panels.png` and
+//! `metrics.json` into a folder.
+
+use super::inputs::ImagePair;
+use super::OfflineError;
+use crate::device::device_name;
+use crate::figures::sr_comparison_png;
+use crate::io::npy::write_array;
+use crate::metrics::{psnr, score, ssim, ImageScores, MetricsError, Score};
+use crate::model::TrainedModel;
+use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, ReconstructConfig};
+use crate::report::MethodScores;
+use crate::train::StopReason;
+use crate::upsample::Interpolation;
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// The metrics file an evaluation writes.
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// Files an evaluation writes into its folder.
+pub const EVALUATION_FILES: [&str; 7] =
+    ["sr.npy", "sr_unpasted.npy", "bicubic.npy", "nearest.npy", "acquired_mask.npy", "panels.png", METRICS_FILE];
+
+/// How the model was trained, when the evaluation follows training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// Optimiser steps run.
+    pub steps: usize,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Training wall time, seconds.
+    pub train_s: f64,
+    /// Mean optimiser step, milliseconds.
+    pub train_step_ms: f64,
+    /// Acquired pairs trained on.
+    pub n_train: usize,
+    /// Acquired pairs held out for early stopping.
+    pub n_val: usize,
+}
+
+/// `metrics.json` of an offline evaluation. PSNR/SSIM that are +∞ (a perfect match) or undefined
+/// (no unacquired pixel) are written as `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfflineMetrics {
+    /// PSNR in dB, data range of the HR image.
+    pub psnr: MethodScores,
+    /// SSIM (Gaussian window 11, σ 1.5).
+    pub ssim: MethodScores,
+    /// Measured HR patches pasted back (the acquired tiles).
+    pub n_patches: usize,
+    /// Their tile indices, in pick order.
+    pub picks: Vec<usize>,
+    /// How the LR was placed on the HR grid.
+    pub geometry: String,
+    /// Reconstruction wall time, seconds.
+    pub reconstruct_s: f64,
+    /// "cpu" or "cuda".
+    pub device: String,
+    /// Training summary, when the model was trained in the same command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingInfo>,
+}
+
+/// Everything an evaluation produced (HR grid).
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// SR with the measured patches pasted back.
+    pub sr: Array2<f32>,
+    /// SR before pasting.
+    pub sr_unpasted: Array2<f32>,
+    /// The scores and their context.
+    pub metrics: OfflineMetrics,
+}
+
+/// Scores on the whole image and on the unacquired region; an empty unacquired region scores NaN.
+fn score_or_whole(pred: ArrayView2<f32>, truth: ArrayView2<f32>, acquired: ArrayView2<bool>) -> Result<ImageScores, MetricsError> {
+    match score(pred, truth, acquired) {
+        Err(MetricsError::EmptyMask) => Ok(ImageScores {
+            psnr: Score { whole: psnr(pred, truth, None)?, unacquired: f64::NAN },
+            ssim: Score { whole: ssim(pred, truth, None)?, unacquired: f64::NAN },
+        }),
+        other => other,
+    }
+}
+
+/// What an evaluation reconstructs with, besides the model and the images.
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluationSetup<'a> {
+    /// How the LR is brought onto the HR grid as the model input x0.
+    pub model_input: Interpolation,
+    /// The measured HR patches pasted back (the acquired tiles).
+    pub patches: &'a [MeasuredPatch],
+    /// Their tile indices, in pick order (for the report).
+    pub picks: &'a [usize],
+    /// Sliding-window settings.
+    pub reconstruct: &'a ReconstructConfig,
+    /// How the model was trained, when known.
+    pub training: Option<TrainingInfo>,
+}
+
+/// Reconstructs the HR grid of `pair` with `model` (x0 = the LR by `setup.model_input` at its true
+/// position), pastes the measured patches back, scores everything against the HR image and writes
+/// [`EVALUATION_FILES`] into `dir` (created if missing).
+pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<'_>, dir: &Path) -> Result<Evaluation, OfflineError> {
+    let EvaluationSetup { model_input, patches, picks, reconstruct: cfg, training } = *setup;
+    let geometry = |e: crate::upsample::GridMapError| OfflineError::stage("placing the LR on the HR grid", e);
+    let lr = pair.lr.data.view();
+    let x0 = pair.map.resample(lr, model_input).map_err(geometry)?;
+    let bicubic = pair.map.resample(lr, Interpolation::Bicubic).map_err(geometry)?;
+    let nearest = pair.map.resample(lr, Interpolation::Nearest).map_err(geometry)?;
+    let t0 = Instant::now();
+    let rec = reconstruct(model, x0.view(), patches, cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
+    let reconstruct_s = t0.elapsed().as_secs_f64();
+    let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
+    let truth = pair.hr.data.view();
+    let scored = |name: &str, pred: &Array2<f32>| {
+        score_or_whole(pred.view(), truth, acquired.view()).map_err(|e| OfflineError::stage(format!("metrics of {name} against {}", pair.hr.path.display()), e))
+    };
+    let (s, su, b, n) = (scored("SR", &rec.sr_m)?, scored("SR", &rec.inferred_m)?, scored("bicubic", &bicubic)?, scored("nearest", &nearest)?);
+    let table = |f: fn(&ImageScores) -> Score| MethodScores { sr: f(&s), sr_unpasted: f(&su), bicubic: f(&b), nearest: f(&n) };
+    let metrics = OfflineMetrics {
+        psnr: table(|x| x.psnr),
+        ssim: table(|x| x.ssim),
+        n_patches: patches.len(),
+        picks: picks.to_vec(),
+        geometry: pair.describe_geometry(),
+        reconstruct_s,
+        device: device_name(model.device()).to_string(),
+        training,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| OfflineError::output(dir, e))?;
+    let mask = acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
+    for (name, data) in [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &bicubic), ("nearest", &nearest), ("acquired_mask", &mask)] {
+        let path = dir.join(format!("{name}.npy"));
+        write_array(&path, data).map_err(|e| OfflineError::output(&path, e))?;
+    }
+    let panels = dir.join("panels.png");
+    let rects: Vec<_> = patches.iter().map(|p| p.rect).collect();
+    sr_comparison_png(&panels, lr, rec.sr_m.view(), Some(truth), &rects).map_err(|e| OfflineError::output(&panels, e))?;
+    let path = dir.join(METRICS_FILE);
+    let text = serde_json::to_string_pretty(&metrics).map_err(|e| OfflineError::output(&path, e))?;
+    std::fs::write(&path, text + "\n").map_err(|e| OfflineError::output(&path, e))?;
+    Ok(Evaluation { sr: rec.sr_m, sr_unpasted: rec.inferred_m, metrics })
+}

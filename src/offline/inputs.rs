@@ -1,0 +1,202 @@
+//! Reading the images of offline work: one LR image (for `select`), or an HR/LR pair with the LR
+//! placed on the HR grid ([`LrGeometry`]). A `.npy` holds one array, so the channel option applies to
+//! `.ibw` and `.h5` files only.
+
+use super::geometry::{decimation_step, LrGeometry};
+use super::OfflineError;
+use crate::io::{self, FileFormat, LoadedFile};
+use crate::upsample::{strided_region, GridMap};
+use afm_drivers::{Raster, ScanRegion};
+use ndarray::Array2;
+use std::path::{Path, PathBuf};
+
+/// One image read from a file, with its geometry.
+#[derive(Debug, Clone)]
+pub struct LrImage {
+    /// The file.
+    pub path: PathBuf,
+    /// The channel's values, `[line, point]`, row 0 the first (bottom) line.
+    pub data: Array2<f32>,
+    /// Its physical region (assumed, with a 1 nm pitch, when the file carries none).
+    pub region: ScanRegion,
+    /// Its raster.
+    pub raster: Raster,
+    /// Whether the region is the file's own.
+    pub geometry_known: bool,
+    /// The channel read, e.g. "HeightRetrace".
+    pub channel: String,
+    /// Its unit, e.g. "m".
+    pub unit: String,
+}
+
+impl LrImage {
+    /// Reads `channel` (default: the first height channel; ignored for `.npy`) of `path`.
+    pub fn load(path: &Path, channel: Option<&str>) -> Result<Self, OfflineError> {
+        let loaded = io::load(path)?;
+        Self::from_loaded(&loaded, channel)
+    }
+
+    fn from_loaded(loaded: &LoadedFile, channel: Option<&str>) -> Result<Self, OfflineError> {
+        let wanted = if loaded.format == FileFormat::Npy { None } else { channel };
+        let ch = loaded.channel(wanted)?;
+        Ok(Self {
+            path: loaded.path.clone(),
+            data: ch.data.clone(),
+            region: loaded.frame.region,
+            raster: loaded.frame.raster,
+            geometry_known: loaded.geometry_known,
+            channel: ch.label(),
+            unit: ch.unit.clone(),
+        })
+    }
+}
+
+/// An HR image (the ground truth, and the source of the "acquired" patches) and the LR image of the
+/// same area, with the LR placed on the HR grid.
+#[derive(Debug, Clone)]
+pub struct ImagePair {
+    /// The HR image.
+    pub hr: LrImage,
+    /// The LR image.
+    pub lr: LrImage,
+    /// LR frame → HR grid.
+    pub map: GridMap,
+    /// The geometry used (never `Auto`).
+    pub geometry: LrGeometry,
+    /// The decimation step f, for `Strided`.
+    pub step: Option<usize>,
+}
+
+impl ImagePair {
+    /// Reads both files and relates them as `geometry` says. Errors name both files and sizes when
+    /// they cannot be a pair.
+    pub fn load(hr_path: &Path, lr_path: &Path, channel: Option<&str>, geometry: LrGeometry) -> Result<Self, OfflineError> {
+        let hr = LrImage::load(hr_path, channel)?;
+        let lr = LrImage::load(lr_path, channel)?;
+        Self::new(hr, lr, geometry)
+    }
+
+    /// Relates two loaded images.
+    pub fn new(hr: LrImage, lr: LrImage, geometry: LrGeometry) -> Result<Self, OfflineError> {
+        let fail = |why: String| OfflineError::Pair {
+            hr: hr.path.clone(),
+            hr_points: hr.raster.points,
+            hr_lines: hr.raster.lines,
+            lr: lr.path.clone(),
+            lr_points: lr.raster.points,
+            lr_lines: lr.raster.lines,
+            why,
+        };
+        if lr.raster.points > hr.raster.points || lr.raster.lines > hr.raster.lines {
+            return Err(fail("the LR image has more pixels than the HR image (swapped --hr and --lr?)".into()));
+        }
+        let geometry = match geometry {
+            LrGeometry::Auto if hr.geometry_known && lr.geometry_known => LrGeometry::Physical,
+            LrGeometry::Auto => LrGeometry::Strided,
+            g => g,
+        };
+        let (lr_region, step) = match geometry {
+            LrGeometry::Physical => {
+                for img in [&hr, &lr] {
+                    if !img.geometry_known {
+                        return Err(fail(format!(
+                            "{} carries no physical geometry (a .npy); use --lr-geometry strided or corner",
+                            img.path.display()
+                        )));
+                    }
+                }
+                (lr.region, None)
+            }
+            LrGeometry::Strided => {
+                let f = decimation_step(hr.raster, lr.raster).ok_or_else(|| {
+                    fail("no step f makes the LR the decimation HR[::f, ::f] (LR size must be ⌈HR size / f⌉ along both axes); \
+                          if the LR was scanned over the same area use --lr-geometry corner"
+                        .into())
+                })?;
+                (strided_region(&hr.region, &hr.raster, f, &lr.raster), Some(f))
+            }
+            LrGeometry::Corner | LrGeometry::Auto => (hr.region, None),
+        };
+        let map = GridMap { src_region: lr_region, src_raster: lr.raster, dst_region: hr.region, dst_raster: hr.raster };
+        let (cols, rows) = map.source_coordinates().map_err(|e| fail(e.to_string()))?;
+        let outside = |v: &[f64], n: usize| v.iter().map(|&x| (-x).max(x - (n as f64 - 1.0))).fold(0.0f64, f64::max);
+        let worst = outside(&cols, lr.raster.points).max(outside(&rows, lr.raster.lines));
+        if worst > 1.0 + 1e-6 {
+            return Err(fail(format!(
+                "the LR frame does not cover the HR frame: HR pixels lie up to {worst:.1} LR pixels outside it"
+            )));
+        }
+        let (hr_std, lr_std) = (std_dev(&hr.data), std_dev(&lr.data));
+        if hr_std > 0.0 && lr_std > 0.0 && !(0.1..=10.0).contains(&(hr_std / lr_std)) {
+            tracing::warn!(
+                "{} and {} differ in height scale (standard deviation {hr_std:.3e} vs {lr_std:.3e} {}): are both in the same unit?",
+                hr.path.display(),
+                lr.path.display(),
+                hr.unit
+            );
+        }
+        Ok(Self { hr, lr, map, geometry, step })
+    }
+
+    /// The HR raster.
+    pub fn hr_raster(&self) -> Raster {
+        self.hr.raster
+    }
+
+    /// One line saying how the LR was placed, e.g. "strided: LR pixel k on HR pixel 4k (HR[::4, ::4])".
+    pub fn describe_geometry(&self) -> String {
+        match (self.geometry, self.step) {
+            (LrGeometry::Strided, Some(f)) => format!("strided: LR pixel k on HR pixel {f}·k (LR = HR[::{f}, ::{f}])"),
+            (LrGeometry::Physical, _) => "physical: both files' own scan regions".into(),
+            (LrGeometry::Corner, _) => "corner: LR over the HR region, first and last pixels on its edges".into(),
+            (g, _) => g.name().into(),
+        }
+    }
+}
+
+/// Population standard deviation of an image.
+fn std_dev(a: &Array2<f32>) -> f64 {
+    let n = a.len().max(1) as f64;
+    let mean = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (a.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn image(n: usize, known: bool) -> LrImage {
+        let region = ScanRegion::square(0.0, 0.0, (n - 1) as f64 * 1e-9);
+        LrImage {
+            path: PathBuf::from(format!("{n}.npy")),
+            data: Array2::zeros((n, n)),
+            region,
+            raster: Raster::square(n),
+            geometry_known: known,
+            channel: "HeightTrace".into(),
+            unit: "m".into(),
+        }
+    }
+
+    #[test]
+    fn npy_pairs_default_to_strided_and_bad_sizes_name_both_files() {
+        let pair = ImagePair::new(image(64, false), image(16, false), LrGeometry::Auto).unwrap();
+        assert_eq!((pair.geometry, pair.step), (LrGeometry::Strided, Some(4)));
+        let (cols, _) = pair.map.source_coordinates().unwrap();
+        assert!((cols[40] - 10.0).abs() < 1e-9);
+        let err = ImagePair::new(image(64, false), image(20, false), LrGeometry::Auto).unwrap_err().to_string();
+        assert!(err.contains("64.npy (64×64 px) and 20.npy (20×20 px)"), "{err}");
+        let err = ImagePair::new(image(64, false), image(16, false), LrGeometry::Physical).unwrap_err().to_string();
+        assert!(err.contains("no physical geometry"), "{err}");
+        let corner = ImagePair::new(image(64, false), image(20, false), LrGeometry::Corner).unwrap();
+        let (cols, _) = corner.map.source_coordinates().unwrap();
+        assert!((cols[63] - 19.0).abs() < 1e-9);
+        let small = ImagePair::new(image(64, true), image(16, true), LrGeometry::Auto).unwrap_err().to_string();
+        assert!(small.contains("does not cover"), "{small}");
+        let mut lr = image(16, true);
+        lr.region = image(64, true).region;
+        let known = ImagePair::new(image(64, true), lr, LrGeometry::Auto).unwrap();
+        assert_eq!(known.geometry, LrGeometry::Physical);
+    }
+}

@@ -1,0 +1,141 @@
+//! `afm-spark select` end to end on the real MFP-3D image: one table row per tile, the picks numbered
+//! 1 … n exactly once, identical across invocations, config `[select]` overridden by flags, a PNG of
+//! the right size, and one clear error line for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data_file(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/")).join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} not found (the shared test data folder is absent)", path.display());
+        None
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("afm-offline-select-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn select(args: &[&str], extra: &[&Path]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_afm-spark"));
+    cmd.arg("-q").arg("select").args(args);
+    for p in extra {
+        cmd.arg(p);
+    }
+    cmd.output().expect("cannot run afm-spark")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The table rows: (tile, pick order or None), parsed from stdout.
+fn table_rows(stdout: &str) -> Vec<(usize, Option<usize>)> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("tile"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("picks"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 10, "row {l:?}");
+            assert_eq!(f[8], "yes", "every tile is eligible offline: {l:?}");
+            (f[0].parse().unwrap(), f[9].parse().ok())
+        })
+        .collect()
+}
+
+fn picks_in_order(rows: &[(usize, Option<usize>)]) -> Vec<usize> {
+    let mut picked: Vec<(usize, usize)> = rows.iter().filter_map(|&(t, p)| p.map(|p| (p, t))).collect();
+    picked.sort();
+    for (k, (p, _)) in picked.iter().enumerate() {
+        assert_eq!(*p, k + 1, "pick orders must be 1 … n once each: {picked:?}");
+    }
+    picked.into_iter().map(|(_, t)| t).collect()
+}
+
+#[test]
+fn select_on_the_real_ibw_prints_every_tile_and_draws_the_picks() {
+    let Some(ibw) = data_file("P0089OP0027.ibw") else { return };
+    let dir = temp_dir("ibw");
+    let png = dir.join("picks.png");
+    let args = ["--channel", "HeightRetrace", "--png"];
+    let first = select(&args, &[&png, Path::new("--lr"), &ibw]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    let rows = table_rows(&stdout);
+    assert_eq!(rows.len(), 64, "8 × 8 tiles:\n{stdout}");
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
+    let picks = picks_in_order(&rows);
+    assert_eq!(picks.len(), 20);
+    assert!(stdout.contains("HR grid      1024×1024 px (×4, nearest upsampling, corner geometry); 8×8 tiles of 128×128 px"), "{stdout}");
+    let listed = format!("picks (20, scan order): {}", picks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "));
+    assert!(stdout.contains(&listed), "{stdout}");
+
+    let png_bytes = std::fs::read(&png).unwrap();
+    let image = image::load_from_memory(&png_bytes).unwrap();
+    // one 1024-px panel (zoom 1), 10-px margins, title and range bands when the font is available
+    let (top, bottom) = if afm_spark::figures::text_available() { (30, 24) } else { (10, 0) };
+    assert_eq!((image.width(), image.height()), (10 + 1024 + 10, top + 1024 + bottom + 10));
+
+    let second = select(&args, &[&png, Path::new("--lr"), &ibw]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(text(&second.stdout), stdout, "picks and table must repeat exactly");
+    assert_eq!(std::fs::read(&png).unwrap(), png_bytes);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn config_select_section_is_used_and_flags_override_it() {
+    let Some(ibw) = data_file("P0089OP0027.ibw") else { return };
+    let dir = temp_dir("config");
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, "[frame]\nscan_size_m = 2e-6\n[select]\ngrid = 4\nn_select = 5\nupsample = \"bicubic\"\n[instrument]\nsettle_s = 1.0\n").unwrap();
+    let out = select(&["--upsample-factor", "2", "--out"], &[&dir, Path::new("--config"), &cfg, Path::new("--lr"), &ibw]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows = table_rows(&stdout);
+    assert_eq!(rows.len(), 16);
+    assert_eq!(picks_in_order(&rows).len(), 5);
+    assert!(stdout.contains("512×512 px (×2, bicubic upsampling"), "{stdout}");
+    assert!(dir.join("P0089OP0027_picks.png").exists(), "default PNG name in --out");
+    let out = select(&["--n-select", "3", "--strategy", "uniform", "--out"], &[&dir, Path::new("--config"), &cfg, Path::new("--lr"), &ibw]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = table_rows(&text(&out.stdout));
+    assert_eq!((rows.len(), picks_in_order(&rows).len()), (16, 3));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_a_failure_status() {
+    let dir = temp_dir("bad");
+    let missing = dir.join("missing.npy");
+    let out = select(&["--lr"], &[&missing]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: ") && err.contains("missing.npy"), "{err}");
+
+    let lr = dir.join("lr.npy");
+    let data = ndarray::Array2::from_shape_fn((16, 16), |(r, c)| ((r * 3 + c) % 7) as f32 * 1e-9);
+    afm_spark::io::npy::write_array(&lr, &data).unwrap();
+    let out = select(&["--n-select", "65", "--out"], &[&dir, Path::new("--lr"), &lr]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim(), "error: --n-select = 65: must be 1 … 64 (the tiles of a 8×8 grid)");
+    let out = select(&["--grid", "32", "--out"], &[&dir, Path::new("--lr"), &lr]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--grid = 32: tiles of the 64×64 px HR grid must be at least 4 px"), "{}", text(&out.stderr));
+    // a .npy is assumed to be a decimation: strided geometry
+    let out = select(&["--grid", "4", "--n-select", "2", "--out"], &[&dir, Path::new("--lr"), &lr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("strided geometry"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
