@@ -12,7 +12,7 @@ mod pairs;
 mod trainer;
 
 pub use artifacts::{save_artifacts, ArtifactError, LOSS_CSV_FILE, LOSS_PNG_FILE, TRAIN_CONFIG_FILE};
-pub use config::{ConfigError, TrainConfig};
+pub use config::{ConfigError, LrSchedule, TrainConfig};
 pub use history::{LossHistory, LossRecord};
 pub use loss::{flow_matching_loss, laplacian, Loss, LossWeights};
 pub use normalize::{NormalizeError, Normalizer};
