@@ -53,7 +53,8 @@ fn report(label: &str, o: &Outcome, recons: &[ReconstructConfig]) {
 
 #[test]
 fn small_terrace_sr_beats_bicubic() {
-    tch::set_num_threads(2);
+    // one intra-op thread: on a shared 2-core machine two OpenMP threads can be 10× slower, not 2× faster
+    tch::set_num_threads(1);
     let scene = terrace_scene(256, 7);
     let exp = Experiment {
         grid: 8,
