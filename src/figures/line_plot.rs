@@ -93,6 +93,21 @@ fn pad(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - m, hi + m)
 }
 
+/// A compact tick label: integers plain, very large or small numbers in scientific notation.
+fn tick(v: &f64) -> String {
+    let v = *v;
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e5 || v.abs() < 1e-2 {
+        format!("{v:.1e}")
+    } else if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn draw_chart<X, Y>(
     root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     plot: &LinePlot,
@@ -114,7 +129,11 @@ where
     let mut chart = builder.build_cartesian_2d(x, y).map_err(draw_err)?;
     let mut mesh = chart.configure_mesh();
     if text {
-        mesh.x_desc(plot.x_label.as_str()).y_desc(plot.y_label.as_str()).label_style(("sans-serif", 14));
+        mesh.x_desc(plot.x_label.as_str())
+            .y_desc(plot.y_label.as_str())
+            .label_style(("sans-serif", 14))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick);
     } else {
         mesh.x_labels(0).y_labels(0);
     }
@@ -169,6 +188,11 @@ mod tests {
         }
         let empty = LinePlot::new("", "", "", vec![]);
         assert!(matches!(line_plot_png(&tmp("e.png"), &empty), Err(FigureError::Empty(_))));
+    }
+
+    #[test]
+    fn ticks_are_compact() {
+        assert_eq!([tick(&0.0), tick(&50.0), tick(&0.25), tick(&1.5e-3), tick(&2e6)], ["0", "50", "0.25", "1.5e-3", "2.0e6"]);
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub fn train(
     let mut stop = StopReason::MaxSteps;
     let mut step = 0;
     while step < cfg.max_steps {
+        let progress_frac = cfg.time_budget_s.map_or(0.0, |b| start.elapsed().as_secs_f64() / b).max(step as f64 / cfg.max_steps as f64);
+        opt.set_lr(cfg.lr_schedule.rate(cfg.lr, progress_frac));
         step += 1;
         let t_step = Instant::now();
         let (x0, x1) = draw_batch(&train_data, &spec, &mut rng);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use afm_drivers::{PixelRect, Raster, ScanRegion};
+use afm_spark::figures::{loss_curve_png, sr_comparison_png};
 use afm_spark::metrics::{baseline, score, ImageScores};
 use afm_spark::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, ReconstructConfig};
 use afm_spark::train::{train, Normalizer, TilePair, TrainConfig};
@@ -136,6 +137,8 @@ pub struct Experiment {
     pub recons: Vec<ReconstructConfig>,
     /// Interpolation of x0.
     pub x0_method: Interpolation,
+    /// Where to write the comparison panels and the loss curve, if anywhere.
+    pub fig_dir: Option<std::path::PathBuf>,
 }
 
 /// Scores of one reconstruction setting.
@@ -190,6 +193,13 @@ pub fn run(scene: &Scene, exp: &Experiment) -> Outcome {
             let t = Instant::now();
             let rec = reconstruct(&out.model, x0.view(), &patches, cfg).unwrap();
             let recon_s = t.elapsed().as_secs_f64();
+            if let Some(dir) = &exp.fig_dir {
+                std::fs::create_dir_all(dir).unwrap();
+                let name = format!("panels-steps{}-stride{:?}.png", cfg.steps, cfg.stride_px);
+                sr_comparison_png(&dir.join(name), scene.lr.view(), rec.sr_m.view(), Some(scene.hr.view()), &rects).unwrap();
+                sr_comparison_png(&dir.join("bicubic.png"), scene.lr.view(), bicubic.view(), Some(scene.hr.view()), &rects).unwrap();
+                loss_curve_png(&dir.join("loss.png"), &out.history).unwrap();
+            }
             ReconScores { sr: sc(&rec.sr_m), inferred: sc(&rec.inferred_m), recon_s }
         })
         .collect();
