@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// Where the model runs: auto (CUDA when available), cpu or cuda. Overrides [run] device.
     #[arg(long, value_enum)]
     pub device: Option<afm_spark::device::DeviceChoice>,
+    /// CPU threads for libtorch. Overrides [run] threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn timestamp_dir() -> PathBuf {
@@ -78,11 +81,6 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
         backend::replay_config(&mut config, truth, args.channel.as_deref())?;
         spec = RunSpec::from_config(config, cfg).context("the configuration with the replayed surface")?;
     }
-    if let Some(device) = args.device {
-        let mut config = spec.config.clone();
-        config.run.device = device;
-        spec = RunSpec::from_config(config, cfg)?;
-    }
     let dir = args.out.clone().unwrap_or_else(timestamp_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let toml = spec.to_toml()?;
@@ -94,10 +92,12 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
 /// Runs the closed loop.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let (mut spec, session, dir) = prepare(&args)?;
-    if let (Some(device), Some(_)) = (args.device, &args.resume) {
-        // The device does not change what is acquired; a resumed run may pick another.
+    // Device and threads change how fast the model runs, not what is acquired (they are not part of
+    // the config's identity), so they may differ between a run and its resumption.
+    if args.device.is_some() || args.threads.is_some() {
         let mut config = spec.config.clone();
-        config.run.device = device;
+        config.run.device = args.device.unwrap_or(config.run.device);
+        config.run.threads = args.threads.or(config.run.threads);
         spec = RunSpec::from_config(config, &spec.source)?;
     }
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();

@@ -100,6 +100,9 @@ impl RunSpec {
         if !(rc > 0.0 && rc < 1.0) {
             return Err(self.invalid("select.texture_cutoff_fraction_of_nyquist", rc, "must lie in (0, 1)"));
         }
+        if c.run.threads == Some(0) {
+            return Err(self.invalid("run.threads", 0, "must be ≥ 1 (or left out for libtorch's default)"));
+        }
         let i = &c.instrument;
         if !(i.settle_s.is_finite() && i.settle_s >= 0.0) {
             return Err(self.invalid("instrument.settle_s", i.settle_s, "must be ≥ 0 seconds"));
@@ -205,6 +208,7 @@ impl RunSpec {
         let mut identity = self.config.clone();
         identity.instrument.bridge = None;
         identity.run.device = crate::device::DeviceChoice::Auto;
+        identity.run.threads = None;
         let json = serde_json::to_string(&identity).unwrap_or_default();
         let digest = Sha256::digest(json.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()

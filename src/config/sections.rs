@@ -97,11 +97,14 @@ pub struct RunSection {
     pub seed: u64,
     /// Where the model runs: "auto" (CUDA when available), "cpu" or "cuda".
     pub device: crate::device::DeviceChoice,
+    /// CPU threads libtorch may use (None: libtorch's default, one per physical core). On a machine
+    /// shared with other heavy jobs, 1 avoids threads spinning against each other.
+    pub threads: Option<usize>,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0, device: crate::device::DeviceChoice::Auto }
+        Self { name: "run".into(), seed: 0, device: crate::device::DeviceChoice::Auto, threads: None }
     }
 }
 

@@ -77,6 +77,9 @@ pub fn run_closed_loop(
         training: None,
     };
     if !options.acquire_only {
+        if let Some(n) = spec.config.run.threads {
+            tch::set_num_threads(n as i32);
+        }
         let truth = match &connected.surface {
             Some(surface) => {
                 let _ = events.send(ProgressEvent::Stage("ground truth".into()));
