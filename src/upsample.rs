@@ -131,8 +131,8 @@ fn resample_separable(src: ArrayView2<f32>, cols: &[f64], rows: &[f64], method: 
 /// The region an `HR[::step, ::step]` decimation of an HR frame covers: LR pixel k sits at HR pixel
 /// `step·k`. Use when a pair of arrays carries no geometry of its own (e.g. the original scripts' .npy).
 pub fn strided_region(hr_region: &ScanRegion, hr_raster: &Raster, step: usize, lr_raster: &Raster) -> ScanRegion {
-    let last_col = ((lr_raster.points.max(1) - 1) * step) as usize;
-    let last_row = ((lr_raster.lines.max(1) - 1) * step) as usize;
+    let last_col = (lr_raster.points.max(1) - 1) * step;
+    let last_row = (lr_raster.lines.max(1) - 1) * step;
     let rect = afm_drivers::PixelRect { col: 0, row: 0, cols: last_col + 1, rows: last_row + 1 };
     hr_region.sub_region(hr_raster, &rect).0
 }

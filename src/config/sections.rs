@@ -51,7 +51,7 @@ pub enum GroundTruthKind {
 
 /// `[simulator]`: the surface and physics of the digital twin. Seed, settling and move speed come
 /// from `[run]` and `[instrument]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimulatorSection {
     /// The procedural surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and
@@ -71,20 +71,6 @@ pub struct SimulatorSection {
     pub limits: afm_sim::LimitsConfig,
     /// What metrics compare the reconstruction with.
     pub ground_truth: GroundTruthKind,
-}
-
-impl Default for SimulatorSection {
-    fn default() -> Self {
-        Self {
-            surface: afm_sim::SurfaceSpec::default(),
-            surface_file: None,
-            surface_channel: None,
-            physics: afm_sim::PhysicsConfig::default(),
-            realtime: false,
-            limits: afm_sim::LimitsConfig::default(),
-            ground_truth: GroundTruthKind::default(),
-        }
-    }
 }
 
 /// `[run]`: identity and reproducibility.

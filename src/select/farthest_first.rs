@@ -79,7 +79,7 @@ pub fn weighted_features(rows: &[IndicatorRow], eligible: &[bool], w: &Selection
         let n = vals.len().max(1) as f64;
         let mean = vals.iter().sum::<f64>() / n;
         let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let constant = !(std > 1e-12 * mean.abs().max(f64::MIN_POSITIVE)) || std == 0.0;
+        let constant = std.is_nan() || std <= 1e-12 * mean.abs().max(f64::MIN_POSITIVE);
         for &i in &idx {
             out[i][k] = if constant { 0.0 } else { weights[k] * (rows[i].values()[k] - mean) / std };
         }
