@@ -154,12 +154,17 @@ pub fn ssim(pred: ArrayView2<f32>, truth: ArrayView2<f32>, mask: Option<ArrayVie
     Ok(sum / n as f64)
 }
 
-/// PSNR and SSIM on the whole image and on the unacquired region (`acquired` false).
+/// PSNR and SSIM on the whole image and on the unacquired region (`acquired` false). When every
+/// pixel was acquired (e.g. the "all tiles" reference) the unacquired scores are NaN (JSON `null`).
 pub fn score(pred: ArrayView2<f32>, truth: ArrayView2<f32>, acquired: ArrayView2<bool>) -> Result<ImageScores, MetricsError> {
     let unacquired = acquired.mapv(|a| !a);
+    let masked = |r: Result<f64, MetricsError>| match r {
+        Err(MetricsError::EmptyMask) => Ok(f64::NAN),
+        other => other,
+    };
     Ok(ImageScores {
-        psnr: Score { whole: psnr(pred, truth, None)?, unacquired: psnr(pred, truth, Some(unacquired.view()))? },
-        ssim: Score { whole: ssim(pred, truth, None)?, unacquired: ssim(pred, truth, Some(unacquired.view()))? },
+        psnr: Score { whole: psnr(pred, truth, None)?, unacquired: masked(psnr(pred, truth, Some(unacquired.view())))? },
+        ssim: Score { whole: ssim(pred, truth, None)?, unacquired: masked(ssim(pred, truth, Some(unacquired.view())))? },
     })
 }
 
@@ -174,6 +179,16 @@ mod tests {
     use super::*;
     use crate::upsample::strided_region;
     use afm_drivers::{Raster, ScanRegion};
+
+    #[test]
+    fn fully_acquired_image_scores_nan_on_the_unacquired_region() {
+        let t = ramp(16);
+        let p = t.mapv(|v| v + 0.01);
+        let all = Array2::from_elem((16, 16), true);
+        let s = score(p.view(), t.view(), all.view()).unwrap();
+        assert!(s.psnr.unacquired.is_nan() && s.ssim.unacquired.is_nan());
+        assert!(s.psnr.whole.is_finite() && s.ssim.whole > 0.9);
+    }
 
     fn ramp(n: usize) -> Array2<f32> {
         Array2::from_shape_fn((n, n), |(r, c)| ((r * 7 + c * 3) % 23) as f32 / 22.0)

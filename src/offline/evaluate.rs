@@ -9,13 +9,13 @@ use super::OfflineError;
 use crate::device::device_name;
 use crate::figures::sr_comparison_png;
 use crate::io::npy::write_array;
-use crate::metrics::{psnr, score, ssim, ImageScores, MetricsError, Score};
+use crate::pipeline::{Quality, Upsampled};
 use crate::model::TrainedModel;
 use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, ReconstructConfig};
 use crate::report::MethodScores;
 use crate::train::StopReason;
 use crate::upsample::Interpolation;
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -78,17 +78,6 @@ pub struct Evaluation {
     pub metrics: OfflineMetrics,
 }
 
-/// Scores on the whole image and on the unacquired region; an empty unacquired region scores NaN.
-fn score_or_whole(pred: ArrayView2<f32>, truth: ArrayView2<f32>, acquired: ArrayView2<bool>) -> Result<ImageScores, MetricsError> {
-    match score(pred, truth, acquired) {
-        Err(MetricsError::EmptyMask) => Ok(ImageScores {
-            psnr: Score { whole: psnr(pred, truth, None)?, unacquired: f64::NAN },
-            ssim: Score { whole: ssim(pred, truth, None)?, unacquired: f64::NAN },
-        }),
-        other => other,
-    }
-}
-
 /// What an evaluation reconstructs with, besides the model and the images.
 #[derive(Debug, Clone, Copy)]
 pub struct EvaluationSetup<'a> {
@@ -111,22 +100,19 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
     let EvaluationSetup { model_input, patches, picks, reconstruct: cfg, training } = *setup;
     let geometry = |e: crate::upsample::GridMapError| OfflineError::stage("placing the LR on the HR grid", e);
     let lr = pair.lr.data.view();
-    let x0 = pair.map.resample(lr, model_input).map_err(geometry)?;
-    let bicubic = pair.map.resample(lr, Interpolation::Bicubic).map_err(geometry)?;
-    let nearest = pair.map.resample(lr, Interpolation::Nearest).map_err(geometry)?;
+    let up = Upsampled::new(lr, &pair.map, model_input).map_err(geometry)?;
+    let x0 = &up.x0;
     let t0 = Instant::now();
     let rec = reconstruct(model, x0.view(), patches, cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
     let reconstruct_s = t0.elapsed().as_secs_f64();
     let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
     let truth = pair.hr.data.view();
-    let scored = |name: &str, pred: &Array2<f32>| {
-        score_or_whole(pred.view(), truth, acquired.view()).map_err(|e| OfflineError::stage(format!("metrics of {name} against {}", pair.hr.path.display()), e))
-    };
-    let (s, su, b, n) = (scored("SR", &rec.sr_m)?, scored("SR", &rec.inferred_m)?, scored("bicubic", &bicubic)?, scored("nearest", &nearest)?);
-    let table = |f: fn(&ImageScores) -> Score| MethodScores { sr: f(&s), sr_unpasted: f(&su), bicubic: f(&b), nearest: f(&n) };
+    let quality = Quality::of(&rec.sr_m, &rec.inferred_m, &up, &pair.hr.data, &acquired)
+        .map_err(|e| OfflineError::stage(format!("metrics against {}", pair.hr.path.display()), e))?;
+    let (psnr, ssim) = MethodScores::from_quality(&quality);
     let metrics = OfflineMetrics {
-        psnr: table(|x| x.psnr),
-        ssim: table(|x| x.ssim),
+        psnr,
+        ssim,
         n_patches: patches.len(),
         picks: picks.to_vec(),
         geometry: pair.describe_geometry(),
@@ -136,7 +122,7 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
     };
     std::fs::create_dir_all(dir).map_err(|e| OfflineError::output(dir, e))?;
     let mask = acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
-    for (name, data) in [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &bicubic), ("nearest", &nearest), ("acquired_mask", &mask)] {
+    for (name, data) in [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &up.bicubic), ("nearest", &up.nearest), ("acquired_mask", &mask)] {
         let path = dir.join(format!("{name}.npy"));
         write_array(&path, data).map_err(|e| OfflineError::output(&path, e))?;
     }

@@ -17,7 +17,7 @@ use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, PasteError, 
 use crate::train::{pairs_from_patches, save_artifacts, train, ArtifactError, NormalizeError, Normalizer, StopReason, TrainError};
 use crate::upsample::{GridMap, GridMapError, Interpolation};
 use crossbeam::channel::Sender;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use std::path::Path;
 use std::time::Instant;
 use thiserror::Error;
@@ -68,6 +68,43 @@ pub struct Quality {
     pub bicubic: ImageScores,
     /// Nearest-neighbour upsampling of the LR frame.
     pub nearest: ImageScores,
+}
+
+impl Quality {
+    /// Scores every method against `truth`; `acquired` marks the measured patches.
+    pub fn of(
+        sr: &Array2<f32>,
+        sr_unpasted: &Array2<f32>,
+        up: &Upsampled,
+        truth: &Array2<f32>,
+        acquired: &Array2<bool>,
+    ) -> Result<Self, MetricsError> {
+        let s = |pred: &Array2<f32>| score(pred.view(), truth.view(), acquired.view());
+        Ok(Self { sr: s(sr)?, sr_unpasted: s(sr_unpasted)?, bicubic: s(&up.bicubic)?, nearest: s(&up.nearest)? })
+    }
+}
+
+/// The LR frame on the HR grid three ways, all at the LR pixels' true physical positions: the model
+/// input x0 and the two baselines.
+#[derive(Debug, Clone)]
+pub struct Upsampled {
+    /// The model input.
+    pub x0: Array2<f32>,
+    /// Bicubic baseline.
+    pub bicubic: Array2<f32>,
+    /// Nearest baseline.
+    pub nearest: Array2<f32>,
+}
+
+impl Upsampled {
+    /// Resamples `lr` with `map`; x0 by `model_input`.
+    pub fn new(lr: ArrayView2<f32>, map: &GridMap, model_input: Interpolation) -> Result<Self, GridMapError> {
+        Ok(Self {
+            x0: map.resample(lr, model_input)?,
+            bicubic: map.resample(lr, Interpolation::Bicubic)?,
+            nearest: map.resample(lr, Interpolation::Nearest)?,
+        })
+    }
 }
 
 /// Everything the model stage produced, on the HR grid, metres.
@@ -122,9 +159,8 @@ pub fn train_and_reconstruct(
 ) -> Result<ModelStage, PipelineError> {
     let channel = &spec.config.frame.channel;
     let (lr, map) = upsampled(spec, plan, acq)?;
-    let x0 = map.resample(lr.view(), spec.config.lr.model_input)?;
-    let bicubic = map.resample(lr.view(), Interpolation::Bicubic)?;
-    let nearest = map.resample(lr.view(), Interpolation::Nearest)?;
+    let up = Upsampled::new(lr.view(), &map, spec.config.lr.model_input)?;
+    let x0 = &up.x0;
     let patches = acq
         .patches
         .iter()
@@ -148,22 +184,14 @@ pub fn train_and_reconstruct(
     let rec = reconstruct(&outcome.model, x0.view(), &patches, &spec.config.reconstruct)?;
     let reconstruct_s = t0.elapsed().as_secs_f64();
     let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
-    let quality = match ground_truth {
-        Some(truth) => Some(Quality {
-            sr: score(rec.sr_m.view(), truth.view(), acquired.view())?,
-            sr_unpasted: score(rec.inferred_m.view(), truth.view(), acquired.view())?,
-            bicubic: score(bicubic.view(), truth.view(), acquired.view())?,
-            nearest: score(nearest.view(), truth.view(), acquired.view())?,
-        }),
-        None => None,
-    };
+    let quality = ground_truth.map(|truth| Quality::of(&rec.sr_m, &rec.inferred_m, &up, truth, &acquired)).transpose()?;
     Ok(ModelStage {
         lr,
-        x0,
+        x0: up.x0,
         sr: rec.sr_m,
         sr_unpasted: rec.inferred_m,
-        bicubic,
-        nearest,
+        bicubic: up.bicubic,
+        nearest: up.nearest,
         acquired,
         quality,
         train_s: outcome.train_s,
