@@ -39,13 +39,20 @@ pub enum MetricsError {
     EmptyMask,
 }
 
-/// A score on the whole image and on the unacquired region.
+/// A score on the whole image and on the unacquired region. Undefined values (+∞ PSNR of identical
+/// images, NaN of an empty region) are written to JSON as `null` and read back as NaN.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// Over every pixel.
+    #[serde(deserialize_with = "null_as_nan")]
     pub whole: f64,
     /// Over the pixels no measured HR patch covers.
+    #[serde(deserialize_with = "null_as_nan")]
     pub unacquired: f64,
+}
+
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// PSNR (dB) and SSIM of one image against the ground truth.
@@ -188,6 +195,8 @@ mod tests {
         let s = score(p.view(), t.view(), all.view()).unwrap();
         assert!(s.psnr.unacquired.is_nan() && s.ssim.unacquired.is_nan());
         assert!(s.psnr.whole.is_finite() && s.ssim.whole > 0.9);
+        let back: Score = serde_json::from_str(&serde_json::to_string(&s.psnr).unwrap()).unwrap();
+        assert!(back.unacquired.is_nan() && back.whole == s.psnr.whole);
     }
 
     fn ramp(n: usize) -> Array2<f32> {
