@@ -2,7 +2,8 @@
 # Both install what is missing (scripts/setup-tools.sh: torch 2.11.0 + CMake in a virtualenv outside
 # the clone, socat from Debian), then build in release mode.
 #   AFM_SPARK_TOOLS  where the tool virtualenv lives (default ~/.cache/afm-spark/tools-2.11.0)
-#   DEMO_OUT         where `make demo` writes its run folder (default runs/demo)
+#   DEMO_OUT         where `make demo` writes its run folder (default runs/demo-<date-time>; a run
+#                    folder is never overwritten)
 
 SHELL := /bin/bash
 TOOLS_DIR ?= $(or $(AFM_SPARK_TOOLS),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/afm-spark/tools-2.11.0)
@@ -13,7 +14,7 @@ export PATH := $(TOOLS_DIR)/bin:$(PATH)
 export CMAKE := $(TOOLS_DIR)/bin/cmake
 export HDF5_STATIC := 1
 
-DEMO_OUT ?= runs/demo
+DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 DEMO_CONFIG ?= configs/dry-run.toml
 
 .PHONY: demo test tools build bench clean-runs
