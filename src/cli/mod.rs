@@ -1,6 +1,7 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+mod eval;
 pub mod inspect;
 mod progress;
 mod run;
@@ -51,6 +52,16 @@ pub enum Command {
     /// Scan the configured simulated surface at one or several scan-rate factors (e.g. 1×, 4×, 8×)
     /// and write the frames and the clean ground truth to a pyNSID HDF5 file (and optionally .npy).
     Simulate(simulate::SimulateArgs),
+    /// Evaluate quality versus acquisition time: the closed loop over surfaces × patch budgets ×
+    /// selection strategies, each run in its own folder; writes results.csv, report.md and plots of
+    /// PSNR against the acquisition-time fraction of a full HR frame.
+    ///
+    /// Surfaces: the simulator's procedural ones and real HR images (--file PATH[:CHANNEL], replayed as
+    /// the simulated surface on their own frame). Strategies: farthest_first (the method), random,
+    /// uniform, and all (every tile scanned: the full-scan reference, once per surface, no model).
+    /// The number of validation patches held out is min(base n_val, picks / 4). --quick runs a small
+    /// grid for CI (configs/eval-quick.toml).
+    Eval(eval::EvalArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -60,6 +71,7 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
         Command::ServeSim(args) => serve_sim::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Eval(args) => eval::run(args, quiet),
     }
 }
 
