@@ -6,6 +6,7 @@ pub mod backend;
 pub mod config;
 pub mod device;
 pub mod engine;
+pub mod eval;
 pub mod figures;
 pub mod io;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+mod eval;
 pub mod inspect;
 mod bench;
 mod progress;
@@ -83,6 +84,16 @@ pub enum Command {
     /// (LR | SR | HR | |SR − HR|) and metrics.json (PSNR/SSIM of SR, bicubic and nearest on the whole
     /// image and on the unacquired region) into DIR/inference/.
     Reconstruct(reconstruct::ReconstructArgs),
+    /// Evaluate quality versus acquisition time: the closed loop over surfaces × patch budgets ×
+    /// selection strategies, each run in its own folder; writes results.csv, report.md and plots of
+    /// PSNR against the acquisition-time fraction of a full HR frame.
+    ///
+    /// Surfaces: the simulator's procedural ones and real HR images (--file PATH[:CHANNEL], replayed as
+    /// the simulated surface on their own frame). Strategies: farthest_first (the method), random,
+    /// uniform, and all (every tile scanned: the full-scan reference, once per surface, no model).
+    /// The number of validation patches held out is min(base n_val, picks / 4). --quick runs a small
+    /// grid for CI (configs/eval-quick.toml).
+    Eval(eval::EvalArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -96,6 +107,7 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
         Command::Select(args) => select::run(args),
         Command::Train(args) => train::run(args, quiet),
         Command::Reconstruct(args) => reconstruct::run(args),
+        Command::Eval(args) => eval::run(args, quiet),
     }
 }
 
