@@ -206,7 +206,17 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
     let devices = unique(rows.iter().filter(|r| r.device != "none").map(|r| r.device.clone())).join(", ");
     let _ = writeln!(md, "# afm-spark evaluation: image quality versus acquisition time\n");
     let _ = writeln!(md, "- Command: `{}`", summary.command);
-    let _ = writeln!(md, "- Started {} UTC; wall time {} for {} runs", m.started_utc, human_s(summary.wall_s), rows.len());
+    let reused = rows.iter().filter(|r| r.status == "reused").count();
+    let runs_s: f64 = rows.iter().filter_map(|r| r.wall_s).sum();
+    let _ = writeln!(
+        md,
+        "- Started {} UTC; wall time {} for {} runs{} (the runs' own wall times add up to {})",
+        m.started_utc,
+        human_s(summary.wall_s),
+        rows.len(),
+        if reused > 0 { format!(", {reused} of them reused from an earlier invocation into the same folder") } else { String::new() },
+        human_s(runs_s)
+    );
     let _ = writeln!(md, "- Machine: {}; model on {}", m.describe(), if devices.is_empty() { "–".into() } else { devices });
     let _ = writeln!(md, "- Base configuration: `{}` ({})", summary.base_config.display(), summary.frame);
     let surfaces = unique(rows.iter().map(|r| r.surface.clone()));
