@@ -103,12 +103,11 @@ fn command_line() -> String {
     parts.join(" ")
 }
 
-fn frame_summary(spec: &RunSpec) -> String {
+fn frame_summary(spec: &RunSpec, files: bool) -> String {
     let c = &spec.config;
     let tile = c.frame.hr_points / c.select.grid;
     format!(
-        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile} px, model base {} trained ≤ {} steps{}; \
-         replayed files keep their own frame",
+        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile} px, model base {} trained ≤ {} steps{}{}",
         c.frame.hr_points,
         c.frame.hr_lines,
         c.frame.scan_size_m * 1e6,
@@ -118,7 +117,8 @@ fn frame_summary(spec: &RunSpec) -> String {
         c.select.grid,
         c.train.base,
         c.train.max_steps,
-        c.train.time_budget_s.map(|s| format!(" or {s} s")).unwrap_or_default()
+        c.train.time_budget_s.map(|s| format!(" or {s} s")).unwrap_or_default(),
+        if files { "; replayed files keep their own frame and pixel grid" } else { "" }
     )
 }
 
@@ -145,7 +145,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     drop(tx);
     let _ = display.join();
     let rows = result?;
-    let summary = EvalSummary { command: command_line(), base_config: config, frame: frame_summary(&base), machine, wall_s: started.elapsed().as_secs_f64() };
+    let summary = EvalSummary { command: command_line(), base_config: config, frame: frame_summary(&base, !args.files.is_empty()), machine, wall_s: started.elapsed().as_secs_f64() };
     let files = write_outputs(&out, &rows, &summary)?;
     print_summary(&rows);
     println!("wall time {}; wrote:", human_s(summary.wall_s));

@@ -10,6 +10,8 @@ pub struct MachineInfo {
     pub logical_cores: usize,
     /// CPU model name (Linux `/proc/cpuinfo`), if known.
     pub cpu_model: Option<String>,
+    /// libtorch's intra-op threads (`OMP_NUM_THREADS` sets them; default: the cores).
+    pub torch_threads: i32,
     /// Operating system and architecture, e.g. "linux x86_64".
     pub os_arch: String,
     /// afm-spark version.
@@ -25,6 +27,7 @@ impl MachineInfo {
         Self {
             logical_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             cpu_model: cpu_model(),
+            torch_threads: tch::get_num_threads(),
             os_arch: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             version: env!("CARGO_PKG_VERSION").into(),
             started_utc: format!(
@@ -38,10 +41,13 @@ impl MachineInfo {
         }
     }
 
-    /// One line: "2 logical cores (Intel …), linux x86_64, afm-spark 0.1.0".
+    /// One line: "2 logical cores (Intel …), 2 libtorch threads, linux x86_64, afm-spark 0.1.0".
     pub fn describe(&self) -> String {
         let cpu = self.cpu_model.as_ref().map(|m| format!(" ({m})")).unwrap_or_default();
-        format!("{} logical cores{cpu}, {}, afm-spark {}", self.logical_cores, self.os_arch, self.version)
+        format!(
+            "{} logical cores{cpu}, {} libtorch thread(s), {}, afm-spark {}",
+            self.logical_cores, self.torch_threads, self.os_arch, self.version
+        )
     }
 }
 
