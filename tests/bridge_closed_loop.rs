@@ -2,6 +2,7 @@
 //! over a socat pty pair it gives the same picks and the same patches as the in-process simulator; a
 //! bridge killed mid-frame gives Disconnected with every earlier patch journaled, and `--resume`
 //! after the bridge restarts completes the run. Loopback only, every wait bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::io::session::{PatchRecord, Session};
 use std::io::{BufRead, BufReader};
@@ -95,7 +96,7 @@ fn run_acquire(config: &Path, out: &Path) -> std::process::Output {
 }
 
 fn client_config(dir: &Path, bridge: &str) -> PathBuf {
-    let text = SIM.replace("[instrument]\n", &format!("[instrument]\nbackend = \"mfp3d\"\n")) + &format!("[instrument.bridge]\n{bridge}\nrequest_timeout_s = 5.0\n");
+    let text = SIM.replace("[instrument]\n", "[instrument]\nbackend = \"mfp3d\"\n") + &format!("[instrument.bridge]\n{bridge}\nrequest_timeout_s = 5.0\n");
     let path = dir.join("client.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -1,6 +1,7 @@
 //! The acquisition loop against the real simulator: every HR patch equals the simulator's own HR scan
 //! of exactly that tile region, lies exactly on its tile of the HR grid (and so on the LR frame's
 //! geometry), and the measured instrument time equals the plan's accounting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::Instrument;
 use afm_spark::backend;

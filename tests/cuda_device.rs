@@ -1,6 +1,7 @@
 //! The CUDA path: where libtorch sees a GPU, a training run and a reconstruction on CUDA give the same
 //! image as on the CPU (to float tolerance). Skips cleanly without a GPU; `--device cuda` without one
 //! is a clear error, never a silent fallback.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::device::DeviceChoice;
 use afm_spark::reconstruct::{reconstruct, ReconstructConfig};

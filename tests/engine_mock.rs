@@ -1,5 +1,6 @@
 //! The acquisition engine against the scripted mock: picks on a four-texture frame, journaling, faults
 //! with retries, refused tiles, and resume.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::mock::MockResponse;
 use afm_drivers::{ErrorKind, InstrumentError, Microscope, MicroscopePolicy, MockInstrument};

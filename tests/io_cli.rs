@@ -1,5 +1,6 @@
 //! `afm-spark inspect` end to end: the report on both real files, and one clear error line with a
 //! non-zero exit status on broken ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

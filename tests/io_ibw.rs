@@ -1,6 +1,7 @@
 //! The Igor binary wave reader on the real Asylum Cypher file `../shared/data/P0089OP0027.ibw`:
 //! shape, labels, geometry, pixel values cross-checked against raw bytes, orientation, the note, a
 //! write → read round trip, and corrupted copies (truncated, bytes flipped) that must fail cleanly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::ibw::{self, IbwError, WriteOptions};
 use afm_drivers::{Raster, ScanDirection};

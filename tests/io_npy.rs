@@ -1,5 +1,6 @@
 //! The `.npy` reader and writer: float32/float64 2-D arrays, orientation, assumed geometry, and
 //! broken files (truncated, flipped bytes, lying headers, other dtypes, wrong shapes, NaN).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::io::{self, npy, FileFormat, IoError, DEFAULT_PIXEL_PITCH_M};
 use ndarray::{Array2, Array3, ShapeBuilder};

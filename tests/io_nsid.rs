@@ -1,6 +1,7 @@
 //! The pyNSID HDF5 reader and writer on the real DTMicroscope file `../shared/data/PTO_Funakubo0001.h5`:
 //! channels, scales, metadata, orientation; read → write → read identical; our own frames in the
 //! same layout; and broken files (truncated, garbage, empty, no image, NaN, wrong shapes).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::{ChannelImage, Frame, Raster, ScanDirection, ScanRegion};
 use afm_spark::io::nsid::{self, AttrValue, ChannelSelector};

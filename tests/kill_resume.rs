@@ -1,5 +1,6 @@
 //! Crash safety: a run killed with SIGKILL after k patches are journaled loses nothing it acquired;
 //! `--resume` completes it with every pick exactly once and the first k patches byte-for-byte untouched.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::io::session::{PatchRecord, Session};
 use std::path::{Path, PathBuf};

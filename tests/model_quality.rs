@@ -4,6 +4,7 @@
 //! `AFM_EXP_SCENE` (`terrace512` default, `terrace256`, `ibw`), `AFM_EXP_TRAIN` / `AFM_EXP_RECON`
 //! (JSON overlays on `TrainConfig::cpu_dry_run()` / `ReconstructConfig::default()`),
 //! `AFM_EXP_X0` (`bicubic` default or `nearest`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod model_support;
 

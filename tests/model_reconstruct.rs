@@ -1,6 +1,7 @@
 //! Sliding-window reconstruction: the blending weights cover every pixel (a zero field returns x0
 //! exactly, borders included, for sides that are not multiples of the stride), an oracle field
 //! returning x1 − x0 reconstructs x1 exactly, and measured patches are pasted back.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::PixelRect;
 use afm_spark::model::{VelocityField, ZeroField};

@@ -1,5 +1,6 @@
 //! Training: the loss falls on a tiny overfit problem, the auxiliary terms really act, seeded CPU runs
 //! repeat exactly, early stopping keeps the best weights, and a run's files can be reloaded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::model::{ModelConfig, ModelInfo, TrainedModel, VelocityField};
 use afm_spark::train::{

@@ -132,6 +132,9 @@ fn train_then_reconstruct_on_a_npy_pair() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A refused invocation: subcommand and flags, path arguments, and the text its error must contain.
+type BadCase<'a> = (Vec<&'a str>, Vec<(&'a str, &'a Path)>, &'a str);
+
 #[test]
 fn bad_pairs_and_options_fail_with_one_clear_line() {
     let dir = temp_dir("bad");
@@ -140,7 +143,7 @@ fn bad_pairs_and_options_fail_with_one_clear_line() {
     write_array(&odd, &hr.slice(s![..20, ..20]).to_owned()).unwrap();
     let missing = dir.join("nope.npy");
     let out = dir.join("run");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &Path)>, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (vec!["train"], vec![("--hr", &hr_path), ("--lr", &odd), ("--out-dir", &out)], "no step f makes the LR the decimation HR[::f, ::f]"),
         (vec!["train"], vec![("--hr", &hr_path), ("--lr", &missing), ("--out-dir", &out)], "nope.npy"),
         (vec!["train", "--grid", "4", "--n-select", "17"], vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)], "--n-select = 17: must be 1 … 16"),

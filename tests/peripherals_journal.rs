@@ -1,5 +1,6 @@
 //! Peripheral readings (a real tokio-modbus server on loopback) are taken after every frame and
 //! journaled beside it, scaled and in their units; a peripheral that fails never costs a frame.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::peripherals::{ModbusConfig, ModbusPeripheral, Peripheral};
 use afm_drivers::{Microscope, MockInstrument};

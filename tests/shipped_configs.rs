@@ -1,4 +1,5 @@
 //! Every shipped config parses and validates.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::config::{Backend, RunSpec};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! `afm-spark simulate`: the configured surface scanned at several rate factors, written as pyNSID with
 //! the clean ground truth first.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::io::nsid;
 use std::process::Command;

@@ -1,4 +1,5 @@
 //! Microscope policy against the scripted mock: validation before motion, timeouts that abort, retries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::mock::{MockCall, MockResponse};
 use afm_drivers::{
