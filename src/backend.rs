@@ -3,10 +3,10 @@
 //! simulated ground truth a run is scored against.
 
 use crate::config::{Backend, GroundTruthKind, RunSpec};
+use crate::io::session::{Session, SessionError};
 use afm_drivers::mfp3d::{IbwPayload, Mfp3dClient};
 use afm_drivers::peripherals::{ModbusPeripheral, Peripheral, PeripheralError};
 use afm_drivers::{Instrument, InstrumentError, Microscope, ScanRequest};
-use crate::io::session::{Session, SessionError};
 use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
 use ndarray::Array2;
 use std::sync::Arc;

@@ -226,9 +226,7 @@ mod tests {
             let (r, c) = (r as f32, c as f32);
             (0.3 * r).sin() + (0.17 * c).cos() + 0.5 * (0.05 * r * c).sin()
         });
-        let pred = Array2::from_shape_fn((37, 29), |(r, c)| {
-            truth[[r, c]] + 0.2 * (1.3 * r as f32 + 0.7 * c as f32).sin()
-        });
+        let pred = Array2::from_shape_fn((37, 29), |(r, c)| truth[[r, c]] + 0.2 * (1.3 * r as f32 + 0.7 * c as f32).sin());
         assert!((ssim(pred.view(), truth.view(), None).unwrap() - 0.948_681_712_178_458_9).abs() < 1e-5);
         assert!((psnr(pred.view(), truth.view(), None).unwrap() - 30.815_385_582_049_77).abs() < 1e-3);
     }
@@ -284,7 +282,12 @@ mod tests {
         let hr_region = ScanRegion::square(0.0, 0.0, 63e-9);
         let hr_raster = Raster::square(64);
         let lr_raster = Raster::square(16);
-        let map = GridMap { src_region: strided_region(&hr_region, &hr_raster, 4, &lr_raster), src_raster: lr_raster, dst_region: hr_region, dst_raster: hr_raster };
+        let map = GridMap {
+            src_region: strided_region(&hr_region, &hr_raster, 4, &lr_raster),
+            src_raster: lr_raster,
+            dst_region: hr_region,
+            dst_raster: hr_raster,
+        };
         let lr = ramp(16);
         let bic = baseline(lr.view(), &map, Interpolation::Bicubic).unwrap();
         let nn = baseline(lr.view(), &map, Interpolation::Nearest).unwrap();

@@ -24,7 +24,12 @@ pub struct MethodScores {
 impl MethodScores {
     /// The PSNR and SSIM tables of a run's quality.
     pub fn from_quality(q: &Quality) -> (Self, Self) {
-        let pick = |f: fn(&ImageScores) -> Score| Self { sr: f(&q.sr), sr_unpasted: f(&q.sr_unpasted), bicubic: f(&q.bicubic), nearest: f(&q.nearest) };
+        let pick = |f: fn(&ImageScores) -> Score| Self {
+            sr: f(&q.sr),
+            sr_unpasted: f(&q.sr_unpasted),
+            bicubic: f(&q.bicubic),
+            nearest: f(&q.nearest),
+        };
         (pick(|s| s.psnr), pick(|s| s.ssim))
     }
 }

@@ -96,7 +96,8 @@ fn run_acquire(config: &Path, out: &Path) -> std::process::Output {
 }
 
 fn client_config(dir: &Path, bridge: &str) -> PathBuf {
-    let text = SIM.replace("[instrument]\n", "[instrument]\nbackend = \"mfp3d\"\n") + &format!("[instrument.bridge]\n{bridge}\nrequest_timeout_s = 5.0\n");
+    let text = SIM.replace("[instrument]\n", "[instrument]\nbackend = \"mfp3d\"\n")
+        + &format!("[instrument.bridge]\n{bridge}\nrequest_timeout_s = 5.0\n");
     let path = dir.join("client.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -184,14 +185,16 @@ fn closed_loop_over_a_socat_serial_line_matches_the_in_process_simulator() {
 #[test]
 fn bridge_killed_mid_run_then_resume_after_restart_completes() {
     let dir = temp("kill");
-    let slow = SIM.replace("[simulator.surface]", "[simulator]\nrealtime = true\n[simulator.surface]").replace("settle_s = 0.2", "settle_s = 0.4");
+    let slow =
+        SIM.replace("[simulator.surface]", "[simulator]\nrealtime = true\n[simulator.surface]").replace("settle_s = 0.2", "settle_s = 0.4");
     let sim_cfg = dir.join("sim-slow.toml");
     std::fs::write(&sim_cfg, &slow).unwrap();
     // A fixed loopback port, so the restarted bridge is where the client config says.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let (server, _) = serve(&sim_cfg, &["--bind", &addr]);
-    let text = slow.replace("[instrument]\n", "[instrument]\nbackend = \"mfp3d\"\n") + &format!("[instrument.bridge]\ntcp = \"{addr}\"\nrequest_timeout_s = 5.0\n");
+    let text = slow.replace("[instrument]\n", "[instrument]\nbackend = \"mfp3d\"\n")
+        + &format!("[instrument.bridge]\ntcp = \"{addr}\"\nrequest_timeout_s = 5.0\n");
     let cfg = dir.join("client.toml");
     std::fs::write(&cfg, text).unwrap();
     let out = dir.join("run");

@@ -75,6 +75,11 @@ async fn patches_equal_the_simulators_scan_of_their_tile_and_sit_on_the_hr_grid(
         assert_eq!(max_diff, 0.0, "tile {}: patch differs from the simulator's scan of its region", p.tile_index);
     }
     let acc = &out.accounting;
-    assert!((out.measured_instrument_s - acc.plan_s).abs() < 1e-6 * acc.plan_s, "measured {} vs planned {}", out.measured_instrument_s, acc.plan_s);
+    assert!(
+        (out.measured_instrument_s - acc.plan_s).abs() < 1e-6 * acc.plan_s,
+        "measured {} vs planned {}",
+        out.measured_instrument_s,
+        acc.plan_s
+    );
     assert!(acc.fraction > 0.1 && acc.fraction < 0.5, "fraction {}", acc.fraction);
 }

@@ -24,7 +24,16 @@ fn cuda_matches_cpu_or_skips_without_a_gpu() {
     }
     let pairs: Vec<_> = (0..4).map(pair).collect();
     let lr = Array2::from_shape_fn((64, 64), |(r, c)| ((r / 16 + c / 16) % 2) as f32 * 1e-9);
-    let cfg = TrainConfig { base: 8, t_ch: 16, max_steps: 5, n_val: 1, eval_interval_steps: 5, seed: 3, zero_init_output: true, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        base: 8,
+        t_ch: 16,
+        max_steps: 5,
+        n_val: 1,
+        eval_interval_steps: 5,
+        seed: 3,
+        zero_init_output: true,
+        ..TrainConfig::default()
+    };
     let mut images = Vec::new();
     for device in [tch::Device::Cpu, tch::Device::Cuda(0)] {
         let out = train(&pairs, Normalizer::from_lr(lr.view()).unwrap(), &cfg, device, &mut |_| {}).unwrap();

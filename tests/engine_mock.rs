@@ -38,10 +38,10 @@ fn quadrants(x: f64, y: f64) -> f64 {
     let (u, v) = (x * 1e6, y * 1e6); // µm
     let tau = 2.0 * std::f64::consts::PI;
     let h_nm = match (x >= 0.0, y >= 0.0) {
-        (false, false) => 2.0,                                                  // flat plateau
-        (true, false) => 5.0 * (tau * u / 1.25).sin(),                          // stripes
+        (false, false) => 2.0,                                                         // flat plateau
+        (true, false) => 5.0 * (tau * u / 1.25).sin(),                                 // stripes
         (false, true) => 12.0 + 3.0 * (tau * u / 1.25).sin() * (tau * v / 1.25).sin(), // raised egg-crate
-        (true, true) => 8.0 * ((u * 3.1).sin() * (v * 2.3).cos()).powi(3) - 4.0, // rough bumps
+        (true, true) => 8.0 * ((u * 3.1).sin() * (v * 2.3).cos()).powi(3) - 4.0,       // rough bumps
     };
     h_nm * 1e-9
 }

@@ -57,10 +57,7 @@ fn real_file_has_five_256x256_channels_of_a_2_um_scan() {
     let wave = ok(ibw::parse(&read_bytes(&path)));
     assert_eq!((wave.version, wave.dims.as_slice()), (5, &[P, L, C][..]));
     assert_eq!(wave.name, "P0089OP0027");
-    assert_eq!(
-        wave.channel_labels(),
-        ["HeightRetrace", "AmplitudeRetrace", "DeflectionRetrace", "PhaseRetrace", "UserIn0Retrace"]
-    );
+    assert_eq!(wave.channel_labels(), ["HeightRetrace", "AmplitudeRetrace", "DeflectionRetrace", "PhaseRetrace", "UserIn0Retrace"]);
     assert_eq!(wave.note.number("ScanSize"), Some(2e-6));
     // FastScanSize = ScanSize · FastRatio and SlowScanSize = ScanSize · SlowRatio in Asylum's note.
     let n = |k| wave.note.number(k).unwrap_or(f64::NAN);

@@ -93,7 +93,9 @@ fn npy_bytes<T: WriteNpyExt>(array: &T) -> Vec<u8> {
 
 #[test]
 fn wrong_shapes_dtypes_and_nan_are_typed_errors() {
-    assert!(matches!(read_error("io_npy_3d.npy", &npy_bytes(&Array3::<f32>::zeros((2, 3, 4)))), IoError::Shape { found, .. } if found == [2, 3, 4]));
+    assert!(
+        matches!(read_error("io_npy_3d.npy", &npy_bytes(&Array3::<f32>::zeros((2, 3, 4)))), IoError::Shape { found, .. } if found == [2, 3, 4])
+    );
     assert!(matches!(read_error("io_npy_1d.npy", &npy_bytes(&ndarray::Array1::<f32>::zeros(9))), IoError::Shape { .. }));
     assert!(matches!(read_error("io_npy_empty_array.npy", &npy_bytes(&Array2::<f32>::zeros((0, 4)))), IoError::Shape { .. }));
     let ints = read_error("io_npy_int.npy", &npy_bytes(&Array2::<i32>::zeros((3, 3))));

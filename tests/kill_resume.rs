@@ -79,12 +79,8 @@ fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
     assert!(journaled.len() >= k && journaled.len() < 10, "kill came too late: {} patches", journaled.len());
     assert!(!session_path.with_file_name("session.h5.tmp").exists() || Session::open(&session_path).is_ok());
 
-    let status = Command::new(exe)
-        .args(["-q", "run", "--acquire-only", "--resume"])
-        .arg(&session_path)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let status =
+        Command::new(exe).args(["-q", "run", "--acquire-only", "--resume"]).arg(&session_path).stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
 
     let after = Session::open(&session_path).unwrap();

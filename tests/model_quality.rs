@@ -8,10 +8,10 @@
 
 mod model_support;
 
+use afm_spark::metrics::ImageScores;
 use afm_spark::reconstruct::ReconstructConfig;
 use afm_spark::train::TrainConfig;
 use afm_spark::upsample::Interpolation;
-use afm_spark::metrics::ImageScores;
 use model_support::{ibw_scene, run, terrace_scene, Experiment, Outcome, SPREAD_PICKS};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -68,14 +68,20 @@ fn small_terrace_sr_beats_bicubic() {
     let o = run(&scene, &exp);
     report("terrace256 (CI)", &o, &exp.recons);
     let (sr, bic) = (&o.recons[0].sr, &o.bicubic);
-    assert!(sr.psnr.unacquired > bic.psnr.unacquired + MIN_GAIN_DB, "SR {:.2} dB vs bicubic {:.2} dB", sr.psnr.unacquired, bic.psnr.unacquired);
+    assert!(
+        sr.psnr.unacquired > bic.psnr.unacquired + MIN_GAIN_DB,
+        "SR {:.2} dB vs bicubic {:.2} dB",
+        sr.psnr.unacquired,
+        bic.psnr.unacquired
+    );
     assert!(sr.ssim.unacquired > bic.ssim.unacquired, "SSIM {:.4} vs {:.4}", sr.ssim.unacquired, bic.ssim.unacquired);
 }
 
 /// `AFM_EXP_RECON`: one JSON overlay, or a list of them.
 fn recon_overlays() -> Vec<ReconstructConfig> {
     let text = std::env::var("AFM_EXP_RECON").unwrap_or_else(|_| "{}".into());
-    let list: Vec<serde_json::Value> = if text.trim_start().starts_with('[') { serde_json::from_str(&text).unwrap() } else { vec![serde_json::from_str(&text).unwrap()] };
+    let list: Vec<serde_json::Value> =
+        if text.trim_start().starts_with('[') { serde_json::from_str(&text).unwrap() } else { vec![serde_json::from_str(&text).unwrap()] };
     list.into_iter()
         .map(|patch| {
             let mut v = serde_json::to_value(ReconstructConfig::default()).unwrap();
@@ -129,7 +135,12 @@ fn step_time_bench() {
     let threads: i32 = std::env::var("AFM_EXP_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     tch::set_num_threads(threads);
     for (base, t_ch, batch, side) in [(8, 16, 16, 32), (16, 32, 16, 32), (16, 32, 8, 64), (32, 64, 16, 32), (64, 128, 4, 64)] {
-        let info = ModelInfo { model: ModelConfig { base, t_ch }, normalizer: Normalizer { mean_m: 0.0, std_m: 1.0 }, tile_rows: side, tile_cols: side };
+        let info = ModelInfo {
+            model: ModelConfig { base, t_ch },
+            normalizer: Normalizer { mean_m: 0.0, std_m: 1.0 },
+            tile_rows: side,
+            tile_cols: side,
+        };
         let model = TrainedModel::new(info, Device::Cpu, 0);
         let mut opt = tch::nn::Adam::default().build(model.var_store(), 1e-3).unwrap();
         let x0 = Tensor::randn([batch, 1, side as i64, side as i64], (Kind::Float, Device::Cpu));
@@ -151,6 +162,10 @@ fn step_time_bench() {
             let _ = afm_spark::model::VelocityField::velocity(&model, &x, &x, &tt);
             s.elapsed().as_secs_f64() * 1e3 / (16.0 * 128.0 * 128.0) * 1e6
         });
-        eprintln!("base {base:2} batch {batch:2}×{side}²: train step {:.0} ms (first {:.0}); inference {inf:.1} ms per megapixel", times[1..].iter().sum::<f64>() / 5.0, times[0]);
+        eprintln!(
+            "base {base:2} batch {batch:2}×{side}²: train step {:.0} ms (first {:.0}); inference {inf:.1} ms per megapixel",
+            times[1..].iter().sum::<f64>() / 5.0,
+            times[0]
+        );
     }
 }

@@ -4,8 +4,7 @@
 
 use afm_spark::model::{ModelConfig, ModelInfo, TrainedModel, VelocityField};
 use afm_spark::train::{
-    evaluate, flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair,
-    TrainConfig,
+    evaluate, flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair, TrainConfig,
 };
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
@@ -87,7 +86,8 @@ fn seeded_cpu_training_repeats_exactly() {
     let cfg = TrainConfig { n_val: 1, batch_size: Some(2), crop_px: Some(8), flip_slow_axis: true, k_t: 2, ..small(40) };
     let a = train(&p, norm(&p), &cfg, Device::Cpu, &mut |_| {}).unwrap();
     let b = train(&p, norm(&p), &cfg, Device::Cpu, &mut |_| {}).unwrap();
-    let losses = |o: &afm_spark::train::TrainOutcome| o.history.records.iter().map(|r| (r.step, r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    let losses =
+        |o: &afm_spark::train::TrainOutcome| o.history.records.iter().map(|r| (r.step, r.train_loss, r.val_loss)).collect::<Vec<_>>();
     assert_eq!(losses(&a), losses(&b));
     let c = train(&p, norm(&p), &TrainConfig { seed: 1, ..cfg }, Device::Cpu, &mut |_| {}).unwrap();
     assert_ne!(losses(&a), losses(&c));
@@ -145,4 +145,3 @@ fn bad_inputs_are_refused() {
     assert!(train(&p, norm(&p), &TrainConfig { crop_px: Some(32), ..small(5) }, Device::Cpu, &mut |_| {}).is_err());
     assert!(train(&p, norm(&p), &TrainConfig { lr: 0.0, ..small(5) }, Device::Cpu, &mut |_| {}).is_err());
 }
-

@@ -97,7 +97,11 @@ fn config_select_section_is_used_and_flags_override_it() {
     let Some(ibw) = data_file("P0089OP0027.ibw") else { return };
     let dir = temp_dir("config");
     let cfg = dir.join("run.toml");
-    std::fs::write(&cfg, "[frame]\nscan_size_m = 2e-6\n[select]\ngrid = 4\nn_select = 5\nupsample = \"bicubic\"\n[instrument]\nsettle_s = 1.0\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[frame]\nscan_size_m = 2e-6\n[select]\ngrid = 4\nn_select = 5\nupsample = \"bicubic\"\n[instrument]\nsettle_s = 1.0\n",
+    )
+    .unwrap();
     let out = select(&["--upsample-factor", "2", "--out"], &[&dir, Path::new("--config"), &cfg, Path::new("--lr"), &ibw]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);

@@ -50,8 +50,26 @@ fn text(b: &[u8]) -> String {
 }
 
 const TINY: [&str; 20] = [
-    "train", "--grid", "4", "--n-select", "6", "--n-list", "3,6", "--preset", "cpu", "--base", "4", "--t-ch", "8", "--k-t", "1",
-    "--max-steps", "12", "--device", "cpu", "--steps-infer",
+    "train",
+    "--grid",
+    "4",
+    "--n-select",
+    "6",
+    "--n-list",
+    "3,6",
+    "--preset",
+    "cpu",
+    "--base",
+    "4",
+    "--t-ch",
+    "8",
+    "--k-t",
+    "1",
+    "--max-steps",
+    "12",
+    "--device",
+    "cpu",
+    "--steps-infer",
 ];
 
 fn json(path: &Path) -> serde_json::Value {
@@ -80,7 +98,17 @@ fn train_then_reconstruct_on_a_npy_pair() {
     assert_eq!(options["amp_requested"], serde_json::Value::Bool(true));
     for n in [3usize, 6] {
         let d = out.join(format!("n{n}"));
-        for f in ["model.safetensors", "model.json", "train_config.json", "loss.csv", "loss.png", "acquired.json", "metrics.json", "sr.npy", "panels.png"] {
+        for f in [
+            "model.safetensors",
+            "model.json",
+            "train_config.json",
+            "loss.csv",
+            "loss.png",
+            "acquired.json",
+            "metrics.json",
+            "sr.npy",
+            "panels.png",
+        ] {
             assert!(d.join(f).is_file(), "n{n}/{f} missing");
         }
         let acquired = json(&d.join("acquired.json"));
@@ -97,7 +125,10 @@ fn train_then_reconstruct_on_a_npy_pair() {
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("a checkpoint is already there"), "{}", text(&again.stderr));
 
-    let res = afm(&["reconstruct", "--steps-infer", "2", "--batch-size", "8", "--device", "cpu"], &[("--weights", &out), ("--hr", &hr_path), ("--lr", &lr_path)]);
+    let res = afm(
+        &["reconstruct", "--steps-infer", "2", "--batch-size", "8", "--device", "cpu"],
+        &[("--weights", &out), ("--hr", &hr_path), ("--lr", &lr_path)],
+    );
     assert!(res.status.success(), "{}", text(&res.stderr));
     let inf = out.join("inference").join("n3");
     let sr = read_array(&inf.join("sr.npy")).unwrap();
@@ -144,11 +175,27 @@ fn bad_pairs_and_options_fail_with_one_clear_line() {
     let missing = dir.join("nope.npy");
     let out = dir.join("run");
     let cases: Vec<BadCase> = vec![
-        (vec!["train"], vec![("--hr", &hr_path), ("--lr", &odd), ("--out-dir", &out)], "no step f makes the LR the decimation HR[::f, ::f]"),
+        (
+            vec!["train"],
+            vec![("--hr", &hr_path), ("--lr", &odd), ("--out-dir", &out)],
+            "no step f makes the LR the decimation HR[::f, ::f]",
+        ),
         (vec!["train"], vec![("--hr", &hr_path), ("--lr", &missing), ("--out-dir", &out)], "nope.npy"),
-        (vec!["train", "--grid", "4", "--n-select", "17"], vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)], "--n-select = 17: must be 1 … 16"),
-        (vec!["train", "--grid", "4", "--n-select", "5", "--n-list", "2,8"], vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)], "--n-list = 8: every patch count must be 1 … 5"),
-        (vec!["train", "--grid", "5"], vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)], "--grid = 5: the HR image is 64×64 px"),
+        (
+            vec!["train", "--grid", "4", "--n-select", "17"],
+            vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
+            "--n-select = 17: must be 1 … 16",
+        ),
+        (
+            vec!["train", "--grid", "4", "--n-select", "5", "--n-list", "2,8"],
+            vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
+            "--n-list = 8: every patch count must be 1 … 5",
+        ),
+        (
+            vec!["train", "--grid", "5"],
+            vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
+            "--grid = 5: the HR image is 64×64 px",
+        ),
         (vec!["train"], vec![("--hr", &lr_path), ("--lr", &hr_path), ("--out-dir", &out)], "swapped --hr and --lr?"),
         (vec!["reconstruct"], vec![("--weights", &dir), ("--hr", &hr_path), ("--lr", &lr_path)], "no checkpoint here"),
     ];
@@ -180,8 +227,27 @@ fn real_ibw_with_its_decimated_npy_uses_the_ibw_region_strided() {
     for geometry in ["auto", "corner"] {
         let out = dir.join(geometry);
         let args = [
-            "train", "--channel", "HeightRetrace", "--lr-geometry", geometry, "--n-select", "4", "--preset", "cpu", "--base", "4",
-            "--t-ch", "8", "--k-t", "1", "--max-steps", "2", "--device", "cpu", "--steps-infer", "1",
+            "train",
+            "--channel",
+            "HeightRetrace",
+            "--lr-geometry",
+            geometry,
+            "--n-select",
+            "4",
+            "--preset",
+            "cpu",
+            "--base",
+            "4",
+            "--t-ch",
+            "8",
+            "--k-t",
+            "1",
+            "--max-steps",
+            "2",
+            "--device",
+            "cpu",
+            "--steps-infer",
+            "1",
         ];
         let res = afm(&args, &[("--hr", &ibw), ("--lr", &lr_path), ("--out-dir", &out)]);
         assert!(res.status.success(), "{}", text(&res.stderr));
@@ -195,7 +261,10 @@ fn real_ibw_with_its_decimated_npy_uses_the_ibw_region_strided() {
             }
         }
     }
-    eprintln!("bicubic PSNR on the unacquired region: strided {:.2} dB, corner-aligned {:.2} dB", bicubic_unacquired[0], bicubic_unacquired[1]);
+    eprintln!(
+        "bicubic PSNR on the unacquired region: strided {:.2} dB, corner-aligned {:.2} dB",
+        bicubic_unacquired[0], bicubic_unacquired[1]
+    );
     assert!(bicubic_unacquired[0] > bicubic_unacquired[1] + 1.0, "{bicubic_unacquired:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -54,6 +54,12 @@ fn simulate_writes_ground_truth_and_one_scan_per_rate_factor() {
     assert!(diff > 1e-11, "HR scan identical to the ground truth?");
     assert!(dir.join("scans_4x.npy").exists() && dir.join("scans_ground_truth.npy").exists());
     // refuses to overwrite
-    let again = Command::new(env!("CARGO_BIN_EXE_afm-spark")).args(["-q", "simulate", "--config"]).arg(&cfg).arg("--out").arg(&out).output().unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_afm-spark"))
+        .args(["-q", "simulate", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(!again.status.success());
 }

@@ -142,11 +142,7 @@ impl InstrumentLimits {
         }
         let (lo, hi) = self.line_rate_range_hz;
         if !(req.line_rate_hz >= lo && req.line_rate_hz <= hi) {
-            return Err(InstrumentError::out_of_range(
-                "line rate",
-                format!("{} Hz", req.line_rate_hz),
-                format!("{lo} … {hi} Hz"),
-            ));
+            return Err(InstrumentError::out_of_range("line rate", format!("{} Hz", req.line_rate_hz), format!("{lo} … {hi} Hz")));
         }
         if let Some(vmax) = self.max_tip_speed_m_per_s {
             let v = req.tip_speed_m_per_s();

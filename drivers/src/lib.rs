@@ -15,8 +15,6 @@ pub mod peripherals;
 pub use error::{ErrorKind, InstrumentError};
 pub use frame::{ChannelImage, Frame, ScanDirection};
 pub use geometry::{PixelRect, Raster, ScanRegion};
-pub use instrument::{
-    Directions, Instrument, InstrumentLimits, InstrumentState, InstrumentStatus, ScanRequest,
-};
+pub use instrument::{Directions, Instrument, InstrumentLimits, InstrumentState, InstrumentStatus, ScanRequest};
 pub use microscope::{Microscope, MicroscopePolicy};
 pub use mock::MockInstrument;

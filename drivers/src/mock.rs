@@ -104,10 +104,7 @@ impl MockInstrument {
 
     /// The scan requests received so far, in order.
     pub fn scan_calls(&self) -> Vec<ScanRequest> {
-        self.calls()
-            .into_iter()
-            .filter_map(|c| if let MockCall::Scan(r) = c { Some(r) } else { None })
-            .collect()
+        self.calls().into_iter().filter_map(|c| if let MockCall::Scan(r) = c { Some(r) } else { None }).collect()
     }
 
     /// Lets a held scan finish with a synthesised frame.

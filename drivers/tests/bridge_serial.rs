@@ -2,10 +2,10 @@
 //! the same round trip, authentication and abort as over TCP.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "bridge_support.rs"]
-mod support;
 #[path = "serial_support.rs"]
 mod serial_support;
+#[path = "bridge_support.rs"]
+mod support;
 
 use afm_drivers::mfp3d::{BridgeServer, BridgeToken, ClientConfig, Endpoint, Mfp3dClient};
 use afm_drivers::mock::MockResponse;

@@ -2,10 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_drivers::mock::{MockCall, MockResponse};
-use afm_drivers::{
-    Directions, ErrorKind, InstrumentError, Microscope, MicroscopePolicy, MockInstrument, Raster, ScanRegion,
-    ScanRequest,
-};
+use afm_drivers::{Directions, ErrorKind, InstrumentError, Microscope, MicroscopePolicy, MockInstrument, Raster, ScanRegion, ScanRequest};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -93,7 +93,8 @@ unit = "counts"
 }
 
 fn assert_sample_readings(readings: &[Reading]) {
-    let expected = [("stage_temperature", -12.34, "degC"), ("humidity", 45.6, "%RH"), ("pressure", 1000.0, "hPa"), ("counter", -4.5, "counts")];
+    let expected =
+        [("stage_temperature", -12.34, "degC"), ("humidity", 45.6, "%RH"), ("pressure", 1000.0, "hPa"), ("counter", -4.5, "counts")];
     assert_eq!(readings.len(), expected.len(), "{readings:?}");
     for (r, (name, value, unit)) in readings.iter().zip(expected) {
         assert_eq!((r.name.as_str(), r.unit.as_str()), (name, unit));
@@ -138,10 +139,7 @@ async fn modbus_exception_is_a_typed_error_not_a_panic() {
     config.registers[1].address = 99; // nothing there
     let stage = ModbusPeripheral::new(config).unwrap();
     let typed = bounded(stage.read_typed()).await.unwrap_err();
-    assert!(
-        matches!(typed, PeripheralError::Exception { code: 0x02, ref register, .. } if register == "humidity"),
-        "{typed}"
-    );
+    assert!(matches!(typed, PeripheralError::Exception { code: 0x02, ref register, .. } if register == "humidity"), "{typed}");
     let err: InstrumentError = bounded(stage.read()).await.unwrap_err();
     assert!(matches!(err, InstrumentError::Instrument { ref code, .. } if code == "modbus_exception_0x02"), "{err}");
 }

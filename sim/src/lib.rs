@@ -36,10 +36,8 @@ pub mod surface;
 pub use config::{ConfigError, LimitsConfig, SimConfig};
 pub use error::SimError;
 pub use instrument::{ScanTiming, ScannerState, SimulatedAfm, CHANNELS};
-pub use physics::{
-    BowConfig, DoubleTipConfig, DriftConfig, FeedbackConfig, LineOffsetConfig, PhysicsConfig, SensorNoiseConfig, TipConfig,
-};
+pub use physics::{BowConfig, DoubleTipConfig, DriftConfig, FeedbackConfig, LineOffsetConfig, PhysicsConfig, SensorNoiseConfig, TipConfig};
 pub use surface::{
-    GrainsSpec, GratingLayout, GratingSpec, Interpolation, ParticlesSpec, StepDirection, StepSpec, Surface, SurfaceError,
-    SurfaceSpec, TerracesSpec,
+    GrainsSpec, GratingLayout, GratingSpec, Interpolation, ParticlesSpec, StepDirection, StepSpec, Surface, SurfaceError, SurfaceSpec,
+    TerracesSpec,
 };

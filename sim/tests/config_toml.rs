@@ -106,8 +106,11 @@ fn invalid_values_name_their_field() {
     let surface = SurfaceSpec::default();
     let mut cfg = SimConfig::default();
     cfg.physics.tip.tip_radius_m = -1e-9;
-    let err = SimulatedAfm::new(afm_sim::Surface::from_array(ndarray::Array2::zeros((4, 4)), afm_drivers::ScanRegion::square(0.0, 0.0, 1e-6)).unwrap(), cfg)
-        .unwrap_err();
+    let err = SimulatedAfm::new(
+        afm_sim::Surface::from_array(ndarray::Array2::zeros((4, 4)), afm_drivers::ScanRegion::square(0.0, 0.0, 1e-6)).unwrap(),
+        cfg,
+    )
+    .unwrap_err();
     assert!(matches!(&err, SimError::Config(ConfigError::Invalid { field, .. }) if field == "physics.tip.tip_radius_m"), "{err}");
     let mut cfg = SimConfig::default();
     cfg.physics.feedback.feedback_rate_hz = 500.0; // i·dt = 3: unstable

@@ -131,7 +131,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let region = ScanRegion::square(0.0, 0.0, 10e-6);
     let tiling = Tiling::new(8, 512, 512);
     let ms = time_ms(args.repeat, || {
-        let map = afm_spark::upsample::GridMap { src_region: region, src_raster: Raster::square(128), dst_region: region, dst_raster: Raster::square(512) };
+        let map = afm_spark::upsample::GridMap {
+            src_region: region,
+            src_raster: Raster::square(128),
+            dst_region: region,
+            dst_raster: Raster::square(512),
+        };
         let up = map.resample(lr.view(), afm_spark::upsample::Interpolation::Nearest)?;
         let rows = compute_indicators(up.view(), &tiling, &TextureSpectrum::default());
         let picks = pick_tiles(SelectionStrategy::FarthestFirst, &rows, &[true; 64], 20, &SelectionWeights::default(), &tiling, 0)?;
@@ -145,7 +150,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let ms = train_step_ms(c, device, steps)?;
         let batch = c.batch_size.map(|b| b.to_string()).unwrap_or_else(|| "18 (full)".into());
         let crop = c.crop_px.map(|p| format!("{p}²")).unwrap_or_else(|| "64²".into());
-        add(&format!("training step, {name} model"), ms, steps, format!("base {}, t_ch {}, batch {batch} × k_t {}, {crop}", c.base, c.t_ch, c.k_t));
+        add(
+            &format!("training step, {name} model"),
+            ms,
+            steps,
+            format!("base {}, t_ch {}, batch {batch} × k_t {}, {crop}", c.base, c.t_ch, c.k_t),
+        );
     }
     let r = dry.config.reconstruct.clone();
     let ms = reconstruct_ms(&dry, device, args.repeat.min(3))?;
@@ -154,7 +164,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     add("reconstruct 512², dry-run model", ms, args.repeat.min(3), format!("{tile}² tiles, stride {stride}, {} Euler steps", r.steps));
     if args.paper_reconstruct {
         let ms = reconstruct_ms(&paper, device, 1)?;
-        add("reconstruct 512², paper model", ms, 1, format!("base {}, {} Euler steps", paper.config.train.base, paper.config.reconstruct.steps));
+        add(
+            "reconstruct 512², paper model",
+            ms,
+            1,
+            format!("base {}, {} Euler steps", paper.config.train.base, paper.config.reconstruct.steps),
+        );
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({ "cores": cores, "device": device_name(device), "figures": figures });

@@ -4,7 +4,9 @@
 use super::progress::human_s;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
-use afm_spark::eval::{plan_runs, run_eval, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSummary, EvalSurface, MachineInfo, PROCEDURAL_KINDS};
+use afm_spark::eval::{
+    plan_runs, run_eval, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSummary, EvalSurface, MachineInfo, PROCEDURAL_KINDS,
+};
 use afm_spark::select::SelectionStrategy;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -145,7 +147,13 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     drop(tx);
     let _ = display.join();
     let rows = result?;
-    let summary = EvalSummary { command: command_line(), base_config: config, frame: frame_summary(&base, !args.files.is_empty()), machine, wall_s: started.elapsed().as_secs_f64() };
+    let summary = EvalSummary {
+        command: command_line(),
+        base_config: config,
+        frame: frame_summary(&base, !args.files.is_empty()),
+        machine,
+        wall_s: started.elapsed().as_secs_f64(),
+    };
     let files = write_outputs(&out, &rows, &summary)?;
     print_summary(&rows);
     println!("wall time {}; wrote:", human_s(summary.wall_s));
@@ -181,7 +189,14 @@ fn row_line(r: &EvalRow) -> String {
     }
     let frac = r.fraction.map(|f| format!("{:.1} %", 100.0 * f)).unwrap_or_default();
     if r.strategy == "all" {
-        return format!("{:<12} {:<15} {:>3}  {frac:>7}  whole: mosaic {} dB, bicubic {} dB", r.surface, r.strategy, r.n_patches, db(r.psnr_sr_whole_db), db(r.psnr_bicubic_whole_db));
+        return format!(
+            "{:<12} {:<15} {:>3}  {frac:>7}  whole: mosaic {} dB, bicubic {} dB",
+            r.surface,
+            r.strategy,
+            r.n_patches,
+            db(r.psnr_sr_whole_db),
+            db(r.psnr_bicubic_whole_db)
+        );
     }
     format!(
         "{:<12} {:<15} {:>3}  {frac:>7}  unacquired: SR {} dB, bicubic {} dB ({}), whole SR {} dB",

@@ -127,8 +127,7 @@ fn report(f: &LoadedFile, all_metadata: bool) -> String {
     } else {
         let _ = writeln!(w, "scan rate    unknown");
     }
-    let present: Vec<(&str, &String)> =
-        KEY_PARAMETERS.iter().filter_map(|k| f.metadata.get(*k).map(|v| (*k, v))).collect();
+    let present: Vec<(&str, &String)> = KEY_PARAMETERS.iter().filter_map(|k| f.metadata.get(*k).map(|v| (*k, v))).collect();
     if !present.is_empty() {
         let _ = writeln!(w, "acquisition parameters");
         for (k, v) in present {

@@ -1,9 +1,9 @@
 //! Subcommands of the `afm-spark` binary: argument definitions (clap derive) and dispatch. Each
 //! subcommand lives in its own file with its `Args` struct and a `run` function.
 
+mod bench;
 mod eval;
 pub mod inspect;
-mod bench;
 mod progress;
 mod reconstruct;
 mod run;
@@ -120,8 +120,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 

@@ -25,10 +25,7 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
         for event in events.iter() {
             match event {
                 ProgressEvent::PlanReady { instrument_s, .. } => {
-                    let b = new_bar(
-                        instrument_s.ceil().max(1.0) as u64,
-                        "{prefix:>10} [{bar:30}] {msg}",
-                    );
+                    let b = new_bar(instrument_s.ceil().max(1.0) as u64, "{prefix:>10} [{bar:30}] {msg}");
                     b.set_prefix("acquire");
                     bar = Some(b);
                     bar_kind = "acquire";

@@ -6,7 +6,9 @@
 use super::select::{interp_name, Interp};
 use super::train::{device, reconstruct_config};
 use afm_spark::model::TrainedModel;
-use afm_spark::offline::{evaluate, find_checkpoints, AcquiredTiles, ConfigSections, EvaluationSetup, ImagePair, LrGeometry, OfflineError, OfflineMetrics};
+use afm_spark::offline::{
+    evaluate, find_checkpoints, AcquiredTiles, ConfigSections, EvaluationSetup, ImagePair, LrGeometry, OfflineError, OfflineMetrics,
+};
 use afm_spark::upsample::Interpolation;
 use clap::Args;
 use std::path::PathBuf;
@@ -64,14 +66,12 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     let root = args.out.clone().unwrap_or_else(|| args.weights.join("inference"));
     let mut rows = Vec::new();
     for ck in &checkpoints {
-        let model = TrainedModel::load(&ck.dir, device).map_err(|e| OfflineError::Checkpoint { path: ck.dir.clone(), why: e.to_string() })?;
+        let model =
+            TrainedModel::load(&ck.dir, device).map_err(|e| OfflineError::Checkpoint { path: ck.dir.clone(), why: e.to_string() })?;
         let acquired = AcquiredTiles::read(&ck.dir)?;
         let geometry = args.lr_geometry.or(acquired.as_ref().map(|a| a.lr_geometry)).unwrap_or_default();
-        let model_input = args
-            .model_input
-            .map(Interpolation::from)
-            .or(acquired.as_ref().map(|a| a.model_input))
-            .unwrap_or(Interpolation::Bicubic);
+        let model_input =
+            args.model_input.map(Interpolation::from).or(acquired.as_ref().map(|a| a.model_input)).unwrap_or(Interpolation::Bicubic);
         let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?;
         let patches = match &acquired {
             Some(a) => a.patches(pair.hr.data.view(), &pair.hr.path)?,
@@ -107,7 +107,10 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
 }
 
 fn print_scores(rows: &[(String, OfflineMetrics)]) {
-    println!("{:<8} {:>8} {:<22} {:>10} {:>12}   {:>8} {:>12}", "model", "patches", "method", "PSNR whole", "PSNR unacq.", "SSIM", "SSIM unacq.");
+    println!(
+        "{:<8} {:>8} {:<22} {:>10} {:>12}   {:>8} {:>12}",
+        "model", "patches", "method", "PSNR whole", "PSNR unacq.", "SSIM", "SSIM unacq."
+    );
     for (name, m) in rows {
         for (method, p, s) in [
             ("SR (patches pasted)", m.psnr.sr, m.ssim.sr),

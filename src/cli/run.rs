@@ -106,9 +106,8 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let result = run_closed_loop(&spec, &session, &dir, options, &tx);
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
-    let report = result.with_context(|| {
-        format!("run folder {}: every frame acquired so far is in session.h5; continue with --resume", dir.display())
-    })?;
+    let report = result
+        .with_context(|| format!("run folder {}: every frame acquired so far is in session.h5; continue with --resume", dir.display()))?;
     print_summary(&dir, &report);
     Ok(())
 }

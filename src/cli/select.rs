@@ -2,7 +2,9 @@
 //! upsampled onto an HR grid, the five indicators per tile, the picks — printed as a table and drawn
 //! as a PNG of the picks over the image.
 
-use afm_spark::offline::{hr_grid_for_lr, indicator_table, picks_png, select_tiles_on_grid, ConfigSections, LrGeometry, LrImage, SelectOptions};
+use afm_spark::offline::{
+    hr_grid_for_lr, indicator_table, picks_png, select_tiles_on_grid, ConfigSections, LrGeometry, LrImage, SelectOptions,
+};
 use afm_spark::select::SelectionStrategy;
 use afm_spark::upsample::{GridMap, Interpolation};
 use anyhow::{bail, Context};

@@ -199,11 +199,8 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     train.validate()?;
     let reconstruct = reconstruct_config(&sections, args.steps_infer, args.infer_batch_size);
     reconstruct.validate()?;
-    let model_input = args
-        .model_input
-        .map(Interpolation::from)
-        .or(sections.lr.as_ref().map(|l| l.model_input))
-        .unwrap_or(Interpolation::Bicubic);
+    let model_input =
+        args.model_input.map(Interpolation::from).or(sections.lr.as_ref().map(|l| l.model_input)).unwrap_or(Interpolation::Bicubic);
     let n_list = if args.n_list.is_empty() { vec![select.n_picks()] } else { args.n_list.clone() };
     let opts = TrainOptions { n_list, select, train, reconstruct, model_input, device, amp_requested: args.amp };
     let out_dir = args.out_dir.clone().unwrap_or_else(timestamp_dir);
@@ -223,21 +220,27 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         bail!("no model was trained");
     }
     let picks: Vec<String> = selection.picks.iter().map(|t| t.to_string()).collect();
-    println!("picks        {} ({} tiles of {}×{}): {}", picks.len(), selection.tiling.len(), opts.select.grid, opts.select.grid, picks.join(", "));
+    println!(
+        "picks        {} ({} tiles of {}×{}): {}",
+        picks.len(),
+        selection.tiling.len(),
+        opts.select.grid,
+        opts.select.grid,
+        picks.join(", ")
+    );
     print_results(&results);
     println!("output       {}", out_dir.display());
     Ok(())
 }
 
 fn print_results(results: &[ModelResult]) {
-    println!("  model  steps  stop          train s   PSNR unacquired (dB): SR / bicubic / nearest   SSIM unacquired: SR / bicubic / nearest");
+    println!(
+        "  model  steps  stop          train s   PSNR unacquired (dB): SR / bicubic / nearest   SSIM unacquired: SR / bicubic / nearest"
+    );
     for r in results {
         let (p, s) = (&r.metrics.psnr, &r.metrics.ssim);
-        let (steps, stop, train_s) = r
-            .metrics
-            .training
-            .map(|t| (t.steps.to_string(), format!("{:?}", t.stop), t.train_s))
-            .unwrap_or_default();
+        let (steps, stop, train_s) =
+            r.metrics.training.map(|t| (t.steps.to_string(), format!("{:?}", t.stop), t.train_s)).unwrap_or_default();
         println!(
             "  {:<6} {steps:>5}  {stop:<12} {train_s:>8.1}   {:>6.2} / {:>6.2} / {:>6.2}                    {:.4} / {:.4} / {:.4}",
             format!("n{}", r.n),

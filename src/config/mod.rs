@@ -23,15 +23,14 @@ pub struct RunSpec {
 impl RunSpec {
     /// Reads and validates a TOML run configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
         Self::from_toml(&text, path)
     }
 
     /// Parses and validates TOML text; `source` names it in errors.
     pub fn from_toml(text: &str, source: &Path) -> Result<Self, ConfigError> {
-        let config: RunConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: source.to_path_buf(), reason: e.to_string() })?;
+        let config: RunConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: source.to_path_buf(), reason: e.to_string() })?;
         Self::from_config(config, source)
     }
 
@@ -91,7 +90,8 @@ impl RunSpec {
             return Err(self.invalid("select.n_select", s.n_select, &format!("must be 1 … {tiles} (the tiles of a {0}×{0} grid)", s.grid)));
         }
         let w = &s.weights;
-        for (name, v) in [("mean", w.mean), ("std", w.std), ("grad", w.grad), ("lap", w.lap), ("texture", w.texture), ("lambda", w.lambda)] {
+        for (name, v) in [("mean", w.mean), ("std", w.std), ("grad", w.grad), ("lap", w.lap), ("texture", w.texture), ("lambda", w.lambda)]
+        {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(self.invalid(&format!("select.weights.{name}"), v, "must be a finite number ≥ 0"));
             }
@@ -112,9 +112,16 @@ impl RunSpec {
         }
         if i.backend == Backend::Mfp3d {
             match &i.bridge {
-                None => return Err(self.invalid("instrument.bridge", "missing", "backend \"mfp3d\" needs an [instrument.bridge] section (tcp or serial)")),
+                None => {
+                    return Err(self.invalid(
+                        "instrument.bridge",
+                        "missing",
+                        "backend \"mfp3d\" needs an [instrument.bridge] section (tcp or serial)",
+                    ))
+                }
                 Some(b) => {
-                    b.client_config().map_err(|e| self.invalid("instrument.bridge", format!("{:?}/{:?}", b.tcp, b.serial), &e.to_string()))?;
+                    b.client_config()
+                        .map_err(|e| self.invalid("instrument.bridge", format!("{:?}/{:?}", b.tcp, b.serial), &e.to_string()))?;
                 }
             }
         }
@@ -125,7 +132,11 @@ impl RunSpec {
         c.reconstruct.validate().map_err(|e| self.invalid(&format!("reconstruct.{}", e.field), &e.value, e.why))?;
         let tile = (f.hr_points / s.grid, f.hr_lines / s.grid);
         if tile.0 % 4 != 0 || tile.1 % 4 != 0 {
-            return Err(self.invalid("select.grid", s.grid, &format!("tiles are {}×{} px; the model needs sides divisible by 4", tile.0, tile.1)));
+            return Err(self.invalid(
+                "select.grid",
+                s.grid,
+                &format!("tiles are {}×{} px; the model needs sides divisible by 4", tile.0, tile.1),
+            ));
         }
         if let Some(crop) = c.train.crop_px {
             if crop > tile.0.min(tile.1) {
@@ -153,16 +164,8 @@ impl RunSpec {
     /// The full-resolution frame the run reconstructs: its region.
     pub fn hr_region(&self) -> ScanRegion {
         let f = &self.config.frame;
-        let height = f.scan_height_m.unwrap_or_else(|| {
-            f.scan_size_m * (f.hr_lines.max(2) - 1) as f64 / (f.hr_points.max(2) - 1) as f64
-        });
-        ScanRegion {
-            center_x_m: f.center_x_m,
-            center_y_m: f.center_y_m,
-            width_m: f.scan_size_m,
-            height_m: height,
-            angle_deg: f.angle_deg,
-        }
+        let height = f.scan_height_m.unwrap_or_else(|| f.scan_size_m * (f.hr_lines.max(2) - 1) as f64 / (f.hr_points.max(2) - 1) as f64);
+        ScanRegion { center_x_m: f.center_x_m, center_y_m: f.center_y_m, width_m: f.scan_size_m, height_m: height, angle_deg: f.angle_deg }
     }
 
     /// The HR raster.
@@ -196,8 +199,7 @@ impl RunSpec {
 
     /// The configuration as TOML text (what is written next to every output).
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string_pretty(&self.config)
-            .map_err(|e| ConfigError::Serialize { path: self.source.clone(), reason: e.to_string() })
+        toml::to_string_pretty(&self.config).map_err(|e| ConfigError::Serialize { path: self.source.clone(), reason: e.to_string() })
     }
 
     /// Identity of the configuration: SHA-256 of its canonical JSON form, hex. Two configs with the

@@ -11,10 +11,10 @@ use crate::select::{compute_indicators, pick_tiles, SelectionError, TextureSpect
 use crate::upsample::{GridMap, GridMapError};
 use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope};
-use std::sync::Arc;
-use std::time::Duration;
 use crossbeam::channel::Sender;
 use ndarray::{Array2, Axis};
+use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -92,11 +92,8 @@ pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> 
     let data = channel_data(lr, &spec.config.frame.channel, "LR frame")?;
     let map = GridMap { src_region: lr.region, src_raster: lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
     let up = map.resample(data.view(), s.upsample)?;
-    let rows = compute_indicators(
-        up.view(),
-        &plan.tiling,
-        &TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist },
-    );
+    let rows =
+        compute_indicators(up.view(), &plan.tiling, &TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist });
     let eligible = plan.eligible();
     let picks = pick_tiles(s.strategy, &rows, &eligible, s.n_select, &s.weights, &plan.tiling, spec.config.run.seed)?;
     let mut indicators = Array2::<f64>::zeros((0, 5));
@@ -139,12 +136,8 @@ pub async fn acquire(
     let mut scans_now = 0;
     // Worst case before picks are known: n of the slowest eligible tiles. Refined once picks exist.
     let lr_cost = plan.lr.line_time_s() + move_and_settle_s(plan, (plan.hr_region.center_x_m, plan.hr_region.center_y_m), &plan.lr);
-    let per_patch_estimate = plan
-        .tiles
-        .iter()
-        .filter(|t| t.refusal.is_none())
-        .map(|t| t.request.line_time_s() + plan.settle_s)
-        .fold(0.0, f64::max);
+    let per_patch_estimate =
+        plan.tiles.iter().filter(|t| t.refusal.is_none()).map(|t| t.request.line_time_s() + plan.settle_s).fold(0.0, f64::max);
     send(events, ProgressEvent::PlanReady { scans: 1 + n, instrument_s: lr_cost + n as f64 * per_patch_estimate });
 
     send(events, ProgressEvent::Stage("LR frame".into()));
@@ -155,15 +148,18 @@ pub async fn acquire(
             lr
         }
         None => {
-            send(events, ProgressEvent::ScanStarted { label: "LR frame".into(), remaining_instrument_s: lr_cost + n as f64 * per_patch_estimate });
-            let frame = microscope
-                .scan(&plan.lr)
-                .await
-                .map_err(|source| EngineError::Scan { stage: "LR frame".into(), source })?;
+            send(
+                events,
+                ProgressEvent::ScanStarted { label: "LR frame".into(), remaining_instrument_s: lr_cost + n as f64 * per_patch_estimate },
+            );
+            let frame = microscope.scan(&plan.lr).await.map_err(|source| EngineError::Scan { stage: "LR frame".into(), source })?;
             channel_data(&frame, &spec.config.frame.channel, "LR frame")?;
             session.write_lr(&frame, &read_peripherals(peripherals).await)?;
             scans_now += 1;
-            send(events, ProgressEvent::ScanFinished { label: "LR frame".into(), planned_s: lr_cost, instrument_time_s: frame.instrument_time_s });
+            send(
+                events,
+                ProgressEvent::ScanFinished { label: "LR frame".into(), planned_s: lr_cost, instrument_time_s: frame.instrument_time_s },
+            );
             frame
         }
     };
@@ -175,7 +171,10 @@ pub async fn acquire(
             if stored.picks != fresh.picks {
                 return Err(EngineError::Inconsistent {
                     path: session.path().display().to_string(),
-                    reason: format!("stored picks {:?} differ from the picks {:?} this config makes from the stored LR frame", stored.picks, fresh.picks),
+                    reason: format!(
+                        "stored picks {:?} differ from the picks {:?} this config makes from the stored LR frame",
+                        stored.picks, fresh.picks
+                    ),
                 });
             }
             stored
@@ -194,7 +193,12 @@ pub async fn acquire(
         if selection.picks.get(p.pick_order) != Some(&p.tile_index) {
             return Err(EngineError::Inconsistent {
                 path: session.path().display().to_string(),
-                reason: format!("journaled patch {} is tile {}, the picks say {:?}", p.pick_order, p.tile_index, selection.picks.get(p.pick_order)),
+                reason: format!(
+                    "journaled patch {} is tile {}, the picks say {:?}",
+                    p.pick_order,
+                    p.tile_index,
+                    selection.picks.get(p.pick_order)
+                ),
             });
         }
     }
@@ -211,10 +215,7 @@ pub async fn acquire(
             continue;
         }
         send(events, ProgressEvent::ScanStarted { label: label.clone(), remaining_instrument_s: remaining });
-        let frame = microscope
-            .scan(&cand.request)
-            .await
-            .map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
+        let frame = microscope.scan(&cand.request).await.map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
         channel_data(&frame, &spec.config.frame.channel, &label)?;
         let readings = read_peripherals(peripherals).await;
         let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame, readings };

@@ -94,7 +94,8 @@ pub fn score_full_scan(spec: &RunSpec, session: &Session, dir: &Path) -> Result<
     let channel = &spec.config.frame.channel;
     let lr_frame = session.lr()?.ok_or(FullScanError::NoLrFrame)?;
     let lr = channel_data(&lr_frame, channel, "LR frame")?;
-    let map = GridMap { src_region: lr_frame.region, src_raster: lr_frame.raster, dst_region: spec.hr_region(), dst_raster: spec.hr_raster() };
+    let map =
+        GridMap { src_region: lr_frame.region, src_raster: lr_frame.raster, dst_region: spec.hr_region(), dst_raster: spec.hr_raster() };
     let bicubic = map.resample(lr.view(), Interpolation::Bicubic)?;
     let nearest = map.resample(lr.view(), Interpolation::Nearest)?;
     let patches = session

@@ -67,8 +67,9 @@ impl EvalSurface {
                 config.simulator.surface_channel = None;
                 Ok(())
             }
-            Self::File { path, channel } => replay_config(config, path, channel.as_deref())
-                .map_err(|e| EvalError::Replay { path: path.clone(), source: Box::new(e) }),
+            Self::File { path, channel } => {
+                replay_config(config, path, channel.as_deref()).map_err(|e| EvalError::Replay { path: path.clone(), source: Box::new(e) })
+            }
         }
     }
 }
@@ -161,8 +162,7 @@ pub fn plan_runs(base: &RunSpec, grid: &EvalGrid) -> Result<Vec<PlannedRun>, Eva
         }
         let mut config = base.config.clone();
         surface.apply(&mut config)?;
-        let mut points: Vec<(SelectionStrategy, usize)> =
-            sampled.iter().flat_map(|&s| grid.budgets.iter().map(move |&b| (s, b))).collect();
+        let mut points: Vec<(SelectionStrategy, usize)> = sampled.iter().flat_map(|&s| grid.budgets.iter().map(move |&b| (s, b))).collect();
         if grid.strategies.contains(&SelectionStrategy::All) {
             points.push((SelectionStrategy::All, config.select.grid * config.select.grid));
         }
@@ -173,7 +173,13 @@ pub fn plan_runs(base: &RunSpec, grid: &EvalGrid) -> Result<Vec<PlannedRun>, Eva
     Ok(runs)
 }
 
-fn plan_one(base: &RunSpec, config: &RunConfig, surface: &str, strategy: SelectionStrategy, n_select: usize) -> Result<PlannedRun, EvalError> {
+fn plan_one(
+    base: &RunSpec,
+    config: &RunConfig,
+    surface: &str,
+    strategy: SelectionStrategy,
+    n_select: usize,
+) -> Result<PlannedRun, EvalError> {
     let mut c = config.clone();
     c.select.strategy = strategy;
     c.select.n_select = n_select;
@@ -211,7 +217,10 @@ mod tests {
 
     #[test]
     fn file_arguments_split_off_a_channel() {
-        assert_eq!(EvalSurface::file("a/b.ibw:HeightRetrace"), EvalSurface::File { path: "a/b.ibw".into(), channel: Some("HeightRetrace".into()) });
+        assert_eq!(
+            EvalSurface::file("a/b.ibw:HeightRetrace"),
+            EvalSurface::File { path: "a/b.ibw".into(), channel: Some("HeightRetrace".into()) }
+        );
         assert_eq!(EvalSurface::file("a/b.h5"), EvalSurface::File { path: "a/b.h5".into(), channel: None });
         assert_eq!(EvalSurface::file("c:/x/b.h5"), EvalSurface::File { path: "c:/x/b.h5".into(), channel: None });
         assert_eq!(EvalSurface::file("a/b.h5").label(), "b");

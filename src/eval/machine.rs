@@ -30,14 +30,7 @@ impl MachineInfo {
             torch_threads: tch::get_num_threads(),
             os_arch: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             version: env!("CARGO_PKG_VERSION").into(),
-            started_utc: format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}",
-                now.year(),
-                u8::from(now.month()),
-                now.day(),
-                now.hour(),
-                now.minute()
-            ),
+            started_utc: format!("{:04}-{:02}-{:02} {:02}:{:02}", now.year(), u8::from(now.month()), now.day(), now.hour(), now.minute()),
         }
     }
 

@@ -294,7 +294,8 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
     let reference: Vec<&EvalRow> = rows.iter().filter(|r| r.strategy == "all" && r.is_ok()).collect();
     if !reference.is_empty() {
         let _ = writeln!(md, "\n## Full-scan reference (every tile scanned at HR in patches, no model)\n");
-        let _ = writeln!(md, "| surface | patches | time | PSNR whole, mosaic (dB) | bicubic | SSIM whole, mosaic | bicubic | run folder |");
+        let _ =
+            writeln!(md, "| surface | patches | time | PSNR whole, mosaic (dB) | bicubic | SSIM whole, mosaic | bicubic | run folder |");
         let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|---|");
         for r in reference {
             let _ = writeln!(

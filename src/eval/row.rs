@@ -155,7 +155,8 @@ impl EvalRow {
     pub fn from_full_scan(run: &PlannedRun, report: &MetricsReport, scores: &FullScanScores, status: &str) -> Self {
         let mut row = Self::empty(run, status.into());
         row.set_acquisition(report);
-        let psnr = |s: &crate::eval::full_scan::Scores| Score { whole: s.psnr_whole_db, unacquired: s.psnr_unacquired_db.unwrap_or(f64::NAN) };
+        let psnr =
+            |s: &crate::eval::full_scan::Scores| Score { whole: s.psnr_whole_db, unacquired: s.psnr_unacquired_db.unwrap_or(f64::NAN) };
         let ssim = |s: &crate::eval::full_scan::Scores| Score { whole: s.ssim_whole, unacquired: s.ssim_unacquired.unwrap_or(f64::NAN) };
         row.set_scores(
             [psnr(&scores.mosaic), psnr(&scores.bicubic), psnr(&scores.nearest)],
@@ -244,7 +245,9 @@ impl EvalRow {
                 serde_json::Value::from(n)
             } else {
                 let x: f64 = value.parse().map_err(|_| format!("column {name}: {value:?} is not a number"))?;
-                serde_json::Number::from_f64(x).map(serde_json::Value::Number).ok_or_else(|| format!("column {name}: {value:?} is not finite"))?
+                serde_json::Number::from_f64(x)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| format!("column {name}: {value:?} is not finite"))?
             };
             map.insert(name.clone(), v);
         }

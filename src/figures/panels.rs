@@ -62,7 +62,8 @@ pub fn sr_comparison_png<'a>(
     }
     let err = hr.map(|h| (&sr - &h).mapv(f32::abs));
     // views re-borrowed to one local lifetime (ArrayView is invariant in its lifetime)
-    let mut panels = vec![panel("LR", lr.view(), PanelScale::Shared, Colormap::AfmHot), panel("SR", sr.view(), PanelScale::Shared, Colormap::AfmHot)];
+    let mut panels =
+        vec![panel("LR", lr.view(), PanelScale::Shared, Colormap::AfmHot), panel("SR", sr.view(), PanelScale::Shared, Colormap::AfmHot)];
     if let (Some(hr), Some(err)) = (hr.as_ref(), err.as_ref()) {
         panels.push(panel("HR (ground truth)", hr.view(), PanelScale::Shared, Colormap::AfmHot));
         panels.push(panel("|SR − HR|", err.view(), PanelScale::Own, Colormap::Grey));
@@ -160,7 +161,7 @@ mod tests {
         assert_eq!((png.width(), png.height()), (10 + 2 * 266, 10 + 256 + 10));
         assert_eq!(png.get_pixel(20, 10 + 255).0, [255, 255, 255]); // bottom line = row 0 = bright
         assert_eq!(png.get_pixel(20, 10).0, [0, 0, 0]); // top line = row 7 = dark
-        // the pick (rows 4–7, cols 4–7) is outlined in the upper-right quarter
+                                                        // the pick (rows 4–7, cols 4–7) is outlined in the upper-right quarter
         let (r, g, b) = OUTLINE.rgb();
         assert_eq!(png.get_pixel(10 + 200, 10).0, [r, g, b]);
         assert_eq!(png.get_pixel(10 + 200, 10 + 200).0, [0, 0, 0]);

@@ -93,9 +93,7 @@ pub enum IoError {
         available: Vec<String>,
     },
     /// The chosen channel holds NaN or infinite values; a model cannot train on it.
-    #[error(
-        "{path}: channel {channel} has {count} non-finite (NaN/inf) values, the first at line {line}, point {point}"
-    )]
+    #[error("{path}: channel {channel} has {count} non-finite (NaN/inf) values, the first at line {line}, point {point}")]
     NonFinite {
         /// The file.
         path: PathBuf,

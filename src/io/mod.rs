@@ -87,13 +87,7 @@ impl LoadedFile {
 pub fn check_finite(path: &Path, channel: &ChannelImage) -> Result<(), IoError> {
     let mut bad = channel.data.indexed_iter().filter(|(_, v)| !v.is_finite());
     if let Some(((line, point), _)) = bad.next() {
-        return Err(IoError::NonFinite {
-            path: path.to_path_buf(),
-            channel: channel.label(),
-            count: 1 + bad.count(),
-            line,
-            point,
-        });
+        return Err(IoError::NonFinite { path: path.to_path_buf(), channel: channel.label(), count: 1 + bad.count(), line, point });
     }
     Ok(())
 }

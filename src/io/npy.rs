@@ -33,10 +33,9 @@ fn probe<A: ndarray_npy::ViewElement + Clone>(path: &Path, bytes: &[u8]) -> Resu
         Ok(view) => Ok(Probe::Array(view.to_owned())),
         Err(ViewNpyError::MisalignedData) => Ok(Probe::ReadInstead),
         Err(ViewNpyError::WrongDescriptor(d)) => Ok(Probe::OtherType(d.to_string())),
-        Err(ViewNpyError::NonNativeEndian) => Err(npy_err(
-            path,
-            "data are in non-native byte order; save the array as little-endian ('<f4' or '<f8')",
-        )),
+        Err(ViewNpyError::NonNativeEndian) => {
+            Err(npy_err(path, "data are in non-native byte order; save the array as little-endian ('<f4' or '<f8')"))
+        }
         Err(ViewNpyError::MissingBytes(n)) => Err(npy_err(path, format!("truncated: {n} data bytes missing"))),
         Err(ViewNpyError::ExtraBytes(n)) => Err(npy_err(path, format!("{n} unexpected bytes after the data"))),
         Err(e) => Err(npy_err(path, e.to_string())),
@@ -55,9 +54,7 @@ pub fn read_array(path: &Path) -> Result<Array2<f32>, IoError> {
         Probe::ReadInstead => ArrayD::<f32>::read_npy(bytes.as_slice()).map_err(|e| npy_err(path, e.to_string()))?,
         Probe::OtherType(_) => match probe::<f64>(path, &bytes)? {
             Probe::Array(a) => a.mapv(|v| v as f32),
-            Probe::ReadInstead => ArrayD::<f64>::read_npy(bytes.as_slice())
-                .map_err(|e| npy_err(path, e.to_string()))?
-                .mapv(|v| v as f32),
+            Probe::ReadInstead => ArrayD::<f64>::read_npy(bytes.as_slice()).map_err(|e| npy_err(path, e.to_string()))?.mapv(|v| v as f32),
             Probe::OtherType(d) => return Err(npy_err(path, format!("dtype {d} is not float32 or float64"))),
         },
     };

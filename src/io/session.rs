@@ -174,11 +174,7 @@ pub fn read_readings(g: &hdf5::Group) -> H5Result<Vec<Reading>> {
     names.sort();
     for n in names {
         if let Some(name) = n.strip_prefix(READING_PREFIX).filter(|r| !r.ends_with(":unit")) {
-            out.push(Reading {
-                name: name.to_string(),
-                value: attr_f64(g, &n)?,
-                unit: attr_str(g, &format!("{n}:unit"))?,
-            });
+            out.push(Reading { name: name.to_string(), value: attr_f64(g, &n)?, unit: attr_str(g, &format!("{n}:unit"))? });
         }
     }
     Ok(out)
@@ -201,9 +197,7 @@ pub fn read_frame(g: &hdf5::Group) -> H5Result<Frame> {
         let ds = g.dataset(&label)?;
         let data: Array2<f32> = ds.read_2d()?;
         if data.dim() != (raster.lines, raster.points) {
-            return Err(format!("channel {label} is {:?}, raster says {}×{}", data.dim(), raster.lines, raster.points)
-                .as_str()
-                .into());
+            return Err(format!("channel {label} is {:?}, raster says {}×{}", data.dim(), raster.lines, raster.points).as_str().into());
         }
         let direction = match attr_str(&ds, "direction")?.as_str() {
             "Trace" => ScanDirection::Trace,
@@ -251,17 +245,20 @@ impl Session {
     /// Opens an existing session file, checking that it is one.
     pub fn open(path: &Path) -> Result<Self, SessionError> {
         let session = Self { path: path.to_path_buf() };
-        session.read(|f| {
-            let format = attr_str(f, "format")?;
-            if format != SESSION_FORMAT {
-                return Err(format!("format attribute is {format:?}, not {SESSION_FORMAT:?}").as_str().into());
-            }
-            let v = attr_u64(f, "format_version")?;
-            if v != SESSION_FORMAT_VERSION as u64 {
-                return Err(format!("format_version {v} is not supported (expected {SESSION_FORMAT_VERSION})").as_str().into());
-            }
-            Ok(())
-        }, "checking the session header")?;
+        session.read(
+            |f| {
+                let format = attr_str(f, "format")?;
+                if format != SESSION_FORMAT {
+                    return Err(format!("format attribute is {format:?}, not {SESSION_FORMAT:?}").as_str().into());
+                }
+                let v = attr_u64(f, "format_version")?;
+                if v != SESSION_FORMAT_VERSION as u64 {
+                    return Err(format!("format_version {v} is not supported (expected {SESSION_FORMAT_VERSION})").as_str().into());
+                }
+                Ok(())
+            },
+            "checking the session header",
+        )?;
         Ok(session)
     }
 
@@ -383,7 +380,9 @@ impl Session {
             let g = write_frame(&f.group("patches")?, &Self::patch_name(patch.pick_order), &patch.frame)?;
             set_attr_u64(&g, "pick_order", patch.pick_order as u64)?;
             set_attr_u64(&g, "tile_index", patch.tile_index as u64)?;
-            for (k, v) in [("rect_col", patch.rect.col), ("rect_row", patch.rect.row), ("rect_cols", patch.rect.cols), ("rect_rows", patch.rect.rows)] {
+            for (k, v) in
+                [("rect_col", patch.rect.col), ("rect_row", patch.rect.row), ("rect_cols", patch.rect.cols), ("rect_rows", patch.rect.rows)]
+            {
                 set_attr_u64(&g, k, v as u64)?;
             }
             write_readings(&g, &patch.readings)

@@ -2,9 +2,9 @@
 //! tile shape it was trained on. Saved as `model.safetensors` (weights) plus `model.json` (the rest).
 
 use super::{init_pytorch_default, ModelConfig, TinyUNetFlow, VelocityField};
+use crate::train::Normalizer;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use crate::train::Normalizer;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Tensor};
@@ -91,8 +91,7 @@ impl TrainedModel {
         let weights = dir.join(WEIGHTS_FILE);
         self.vs.save(&weights).map_err(|source| CheckpointError::Torch { path: weights, source })?;
         let info_path = dir.join(INFO_FILE);
-        let json = serde_json::to_string_pretty(&self.info)
-            .map_err(|source| CheckpointError::Json { path: info_path.clone(), source })?;
+        let json = serde_json::to_string_pretty(&self.info).map_err(|source| CheckpointError::Json { path: info_path.clone(), source })?;
         std::fs::write(&info_path, json).map_err(|source| CheckpointError::Io { path: info_path, source })
     }
 

@@ -9,8 +9,8 @@ use super::OfflineError;
 use crate::device::device_name;
 use crate::figures::sr_comparison_png;
 use crate::io::npy::write_array;
-use crate::pipeline::{Quality, Upsampled};
 use crate::model::TrainedModel;
+use crate::pipeline::{Quality, Upsampled};
 use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, ReconstructConfig};
 use crate::report::MethodScores;
 use crate::train::StopReason;
@@ -122,7 +122,9 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
     };
     std::fs::create_dir_all(dir).map_err(|e| OfflineError::output(dir, e))?;
     let mask = acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
-    for (name, data) in [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &up.bicubic), ("nearest", &up.nearest), ("acquired_mask", &mask)] {
+    for (name, data) in
+        [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &up.bicubic), ("nearest", &up.nearest), ("acquired_mask", &mask)]
+    {
         let path = dir.join(format!("{name}.npy"));
         write_array(&path, data).map_err(|e| OfflineError::output(&path, e))?;
     }

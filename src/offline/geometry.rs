@@ -88,7 +88,8 @@ mod tests {
         assert_eq!(hr_raster, Raster::square(64));
         // the inverse construction gives back the LR region
         let back = strided_region(&hr_region, &hr_raster, 4, &lr_raster);
-        for (a, b) in [(back.center_x_m, lr_region.center_x_m), (back.center_y_m, lr_region.center_y_m), (back.width_m, lr_region.width_m)] {
+        for (a, b) in [(back.center_x_m, lr_region.center_x_m), (back.center_y_m, lr_region.center_y_m), (back.width_m, lr_region.width_m)]
+        {
             assert!((a - b).abs() < 1e-15, "{a} vs {b}");
         }
         let map = GridMap { src_region: lr_region, src_raster: lr_raster, dst_region: hr_region, dst_raster: hr_raster };

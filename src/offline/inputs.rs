@@ -109,9 +109,11 @@ impl ImagePair {
             }
             LrGeometry::Strided => {
                 let f = decimation_step(hr.raster, lr.raster).ok_or_else(|| {
-                    fail("no step f makes the LR the decimation HR[::f, ::f] (LR size must be ⌈HR size / f⌉ along both axes); \
+                    fail(
+                        "no step f makes the LR the decimation HR[::f, ::f] (LR size must be ⌈HR size / f⌉ along both axes); \
                           if the LR was scanned over the same area use --lr-geometry corner"
-                        .into())
+                            .into(),
+                    )
                 })?;
                 (strided_region(&hr.region, &hr.raster, f, &lr.raster), Some(f))
             }
@@ -122,9 +124,7 @@ impl ImagePair {
         let outside = |v: &[f64], n: usize| v.iter().map(|&x| (-x).max(x - (n as f64 - 1.0))).fold(0.0f64, f64::max);
         let worst = outside(&cols, lr.raster.points).max(outside(&rows, lr.raster.lines));
         if worst > 1.0 + 1e-6 {
-            return Err(fail(format!(
-                "the LR frame does not cover the HR frame: HR pixels lie up to {worst:.1} LR pixels outside it"
-            )));
+            return Err(fail(format!("the LR frame does not cover the HR frame: HR pixels lie up to {worst:.1} LR pixels outside it")));
         }
         let (hr_std, lr_std) = (std_dev(&hr.data), std_dev(&lr.data));
         if hr_std > 0.0 && lr_std > 0.0 && !(0.1..=10.0).contains(&(hr_std / lr_std)) {

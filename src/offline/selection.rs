@@ -62,7 +62,11 @@ impl SelectOptions {
 
     /// Number of picks this selection makes on a `grid × grid` tiling.
     pub fn n_picks(&self) -> usize {
-        if self.strategy == SelectionStrategy::All { self.grid * self.grid } else { self.n_select }
+        if self.strategy == SelectionStrategy::All {
+            self.grid * self.grid
+        } else {
+            self.n_select
+        }
     }
 
     /// Checks the options against an image of `lines × points` pixels on the HR grid.
@@ -83,7 +87,8 @@ impl SelectOptions {
             ));
         }
         let w = &self.weights;
-        for (name, v) in [("mean", w.mean), ("std", w.std), ("grad", w.grad), ("lap", w.lap), ("texture", w.texture), ("lambda", w.lambda)] {
+        for (name, v) in [("mean", w.mean), ("std", w.std), ("grad", w.grad), ("lap", w.lap), ("texture", w.texture), ("lambda", w.lambda)]
+        {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(OfflineError::invalid(format!("select weight {name}"), v, "must be a finite number ≥ 0"));
             }
@@ -195,7 +200,11 @@ mod tests {
         // 64 × 64: one rough quadrant (pseudo-random heights), the rest a gentle ramp
         let img = Array2::from_shape_fn((64, 64), |(r, c)| {
             let noise = ((r * 7919 + c * 104_729) % 97) as f32 / 97.0;
-            if r >= 32 && c >= 32 { noise } else { 0.01 * c as f32 }
+            if r >= 32 && c >= 32 {
+                noise
+            } else {
+                0.01 * c as f32
+            }
         });
         let opts = SelectOptions { grid: 4, n_select: 3, ..SelectOptions::default() };
         let sel = select_tiles_on_grid(img.view(), &opts).unwrap();

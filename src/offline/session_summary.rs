@@ -19,9 +19,7 @@ pub fn is_session_file(path: &Path) -> bool {
         return false;
     }
     let Ok(file) = hdf5::File::open(path) else { return false };
-    file.attr("format")
-        .and_then(|a| a.read_scalar::<VarLenUnicode>())
-        .is_ok_and(|v| v.as_str() == SESSION_FORMAT)
+    file.attr("format").and_then(|a| a.read_scalar::<VarLenUnicode>()).is_ok_and(|v| v.as_str() == SESSION_FORMAT)
 }
 
 /// The LR frame as journaled.
@@ -92,10 +90,10 @@ impl SessionSummary {
             }
         }
         let metrics = match session.metrics()? {
-            Some(text) => Some(serde_json::from_str(&text).map_err(|e| OfflineError::Checkpoint {
-                path: path.to_path_buf(),
-                why: format!("/metrics is not valid JSON: {e}"),
-            })?),
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| OfflineError::Checkpoint { path: path.to_path_buf(), why: format!("/metrics is not valid JSON: {e}") })?,
+            ),
             None => None,
         };
         let planned_patches = planned_patches.or(picks.as_ref().map(Vec::len));

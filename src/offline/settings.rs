@@ -33,16 +33,15 @@ pub struct ConfigSections {
 impl ConfigSections {
     /// Reads the sections from a TOML run configuration.
     pub fn load(path: &Path) -> Result<Self, OfflineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| OfflineError::Config { path: path.to_path_buf(), why: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| OfflineError::Config { path: path.to_path_buf(), why: format!("cannot read: {e}") })?;
         Self::parse(&text, path)
     }
 
     /// Parses TOML text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Self, OfflineError> {
-        let sections: Self = toml::from_str(text).map_err(|e| OfflineError::Config {
-            path: source.to_path_buf(),
-            why: e.to_string().trim().replace('\n', " "),
-        })?;
+        let sections: Self = toml::from_str(text)
+            .map_err(|e| OfflineError::Config { path: source.to_path_buf(), why: e.to_string().trim().replace('\n', " ") })?;
         if let Some(t) = &sections.train {
             t.validate().map_err(|e| OfflineError::Config { path: source.to_path_buf(), why: e.to_string() })?;
         }

@@ -105,7 +105,11 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     }
     let tile = (hr.points / grid).min(hr.lines / grid);
     if let Some(c) = opts.train.crop_px.filter(|&c| c > tile) {
-        return Err(OfflineError::invalid("train.crop_px", c, format!("larger than the {tile} px tiles; lower it or use a smaller --grid")));
+        return Err(OfflineError::invalid(
+            "train.crop_px",
+            c,
+            format!("larger than the {tile} px tiles; lower it or use a smaller --grid"),
+        ));
     }
     let n_picks = opts.select.n_picks();
     if opts.n_list.is_empty() {
@@ -174,11 +178,7 @@ pub fn train_models(
         let pairs = pairs_from_patches(x0.view(), &patches).map_err(|e| OfflineError::stage(format!("training pairs n{n}"), e))?;
         let cfg = TrainConfig { n_val: opts.train.n_val.min(n - 1), ..opts.train.clone() };
         if cfg.n_val < opts.train.n_val {
-            tracing::warn!(
-                "n{n}: {n} patches cannot hold out n_val = {}; holding out {} for early stopping",
-                opts.train.n_val,
-                cfg.n_val
-            );
+            tracing::warn!("n{n}: {n} patches cannot hold out n_val = {}; holding out {} for early stopping", opts.train.n_val, cfg.n_val);
         }
         tracing::info!("n{n}: training on {} acquired patches, {} held out", n - cfg.n_val, cfg.n_val);
         let outcome = train(&pairs, normalizer, &cfg, opts.device, &mut |p| progress(n, p))
@@ -203,7 +203,13 @@ pub fn train_models(
             n_train: n - cfg.n_val,
             n_val: cfg.n_val,
         };
-        let setup = EvaluationSetup { model_input: opts.model_input, patches: &patches, picks, reconstruct: &opts.reconstruct, training: Some(training) };
+        let setup = EvaluationSetup {
+            model_input: opts.model_input,
+            patches: &patches,
+            picks,
+            reconstruct: &opts.reconstruct,
+            training: Some(training),
+        };
         let evaluation = evaluate(&outcome.model, pair, &setup, &dir)?;
         results.push(ModelResult { n, dir, metrics: evaluation.metrics });
     }
@@ -227,7 +233,14 @@ fn summary_csv(results: &[ModelResult]) -> String {
         let _ = writeln!(
             out,
             "{},{steps},{train_s:.2},{:.4},{:.4},{:.4},{:.4},{:.5},{:.5},{:.5}",
-            r.n, p.sr.whole, p.sr.unacquired, p.bicubic.unacquired, p.nearest.unacquired, s.sr.unacquired, s.bicubic.unacquired, s.nearest.unacquired
+            r.n,
+            p.sr.whole,
+            p.sr.unacquired,
+            p.bicubic.unacquired,
+            p.nearest.unacquired,
+            s.sr.unacquired,
+            s.bicubic.unacquired,
+            s.nearest.unacquired
         );
     }
     out

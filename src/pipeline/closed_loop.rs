@@ -106,7 +106,6 @@ pub fn run_closed_loop(
     report.timing.total_s = started.elapsed().as_secs_f64();
     let path = dir.join("metrics.json");
     report.write(&path).map_err(|e| RunError::Io(format!("writing {}: {e}", path.display())))?;
-    session
-        .write_metrics(&serde_json::to_string(&report).map_err(|e| RunError::Io(e.to_string()))?)?;
+    session.write_metrics(&serde_json::to_string(&report).map_err(|e| RunError::Io(e.to_string()))?)?;
     Ok(report)
 }

@@ -37,8 +37,7 @@ pub fn sliding_window(
     device: Device,
 ) -> Result<Option<Array2<f32>>, ConvertError> {
     let (rows, cols) = x0.dim();
-    let (Some(rs), Some(cs)) = (tile_starts(rows, w.tile_rows, w.stride_rows), tile_starts(cols, w.tile_cols, w.stride_cols))
-    else {
+    let (Some(rs), Some(cs)) = (tile_starts(rows, w.tile_rows, w.stride_rows), tile_starts(cols, w.tile_cols, w.stride_cols)) else {
         return Ok(None);
     };
     let origins: Vec<(usize, usize)> = rs.iter().flat_map(|&r| cs.iter().map(move |&c| (r, c))).collect();

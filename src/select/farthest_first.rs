@@ -88,12 +88,7 @@ pub fn weighted_features(rows: &[IndicatorRow], eligible: &[bool], w: &Selection
 }
 
 /// Picks `n_select` tiles in order. `eligible[i]` false means tile `i` may never be picked.
-pub fn select_tiles(
-    rows: &[IndicatorRow],
-    eligible: &[bool],
-    n_select: usize,
-    w: &SelectionWeights,
-) -> Result<Vec<usize>, SelectionError> {
+pub fn select_tiles(rows: &[IndicatorRow], eligible: &[bool], n_select: usize, w: &SelectionWeights) -> Result<Vec<usize>, SelectionError> {
     if eligible.len() != rows.len() {
         return Err(SelectionError::MaskLength { mask: eligible.len(), tiles: rows.len() });
     }

@@ -87,10 +87,8 @@ fn derivative_means(t: ArrayView2<f32>) -> (f64, f64) {
     let (mut g_sum, mut l_sum) = (0.0, 0.0);
     for r in 1..h - 1 {
         for c in 1..w - 1 {
-            let gx = (f(r - 1, c + 1) + 2.0 * f(r, c + 1) + f(r + 1, c + 1))
-                - (f(r - 1, c - 1) + 2.0 * f(r, c - 1) + f(r + 1, c - 1));
-            let gy = (f(r + 1, c - 1) + 2.0 * f(r + 1, c) + f(r + 1, c + 1))
-                - (f(r - 1, c - 1) + 2.0 * f(r - 1, c) + f(r - 1, c + 1));
+            let gx = (f(r - 1, c + 1) + 2.0 * f(r, c + 1) + f(r + 1, c + 1)) - (f(r - 1, c - 1) + 2.0 * f(r, c - 1) + f(r + 1, c - 1));
+            let gy = (f(r + 1, c - 1) + 2.0 * f(r + 1, c) + f(r + 1, c + 1)) - (f(r - 1, c - 1) + 2.0 * f(r - 1, c) + f(r - 1, c + 1));
             g_sum += (gx * gx + gy * gy).sqrt() / 8.0;
             l_sum += (f(r - 1, c) + f(r + 1, c) + f(r, c - 1) + f(r, c + 1) - 4.0 * f(r, c)).abs();
         }
@@ -112,10 +110,7 @@ fn texture_ratio(t: ArrayView2<f32>, mean: f64, cfg: &TextureSpectrum, planner: 
         return 0.0;
     }
     let (wy, wx) = (hann(h), hann(w));
-    let mut buf: Vec<Complex<f64>> = t
-        .indexed_iter()
-        .map(|((r, c), &v)| Complex::new((v as f64 - mean) * wy[r] * wx[c], 0.0))
-        .collect();
+    let mut buf: Vec<Complex<f64>> = t.indexed_iter().map(|((r, c), &v)| Complex::new((v as f64 - mean) * wy[r] * wx[c], 0.0)).collect();
     // rows (length w), then columns (length h)
     let fft_w = planner.plan_fft_forward(w);
     for row in buf.chunks_mut(w) {

@@ -111,10 +111,13 @@ mod tests {
     fn uniform_spreads_four_picks_over_four_quadrants() {
         let tiling = Tiling::new(8, 64, 64);
         let picks = pick_tiles(SelectionStrategy::Uniform, &rows(64), &[true; 64], 4, &Default::default(), &tiling, 0).unwrap();
-        let quads: std::collections::HashSet<_> = picks.iter().map(|&t| {
-            let (r, c) = tiling.position(t);
-            (r < 4, c < 4)
-        }).collect();
+        let quads: std::collections::HashSet<_> = picks
+            .iter()
+            .map(|&t| {
+                let (r, c) = tiling.position(t);
+                (r < 4, c < 4)
+            })
+            .collect();
         assert_eq!(picks.len(), 4);
         assert!(quads.len() >= 3, "{picks:?}");
     }

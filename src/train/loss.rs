@@ -46,12 +46,7 @@ pub fn flow_matching_loss(field: &dyn VelocityField, x0: &Tensor, x1: &Tensor, t
     let gradient = gradient_l1(&x1_hat, x1);
     let laplacian = (laplacian(&x1_hat) - laplacian(x1)).abs().mean(None);
     let total = &velocity + w.lambda_grad * &gradient + w.lambda_lap * &laplacian;
-    Loss {
-        velocity: velocity.double_value(&[]),
-        gradient: gradient.double_value(&[]),
-        laplacian: laplacian.double_value(&[]),
-        total,
-    }
+    Loss { velocity: velocity.double_value(&[]), gradient: gradient.double_value(&[]), laplacian: laplacian.double_value(&[]), total }
 }
 
 /// Mean over both axes of |∇a − ∇b| with forward differences.

@@ -10,10 +10,10 @@ use super::normalize::Normalizer;
 use super::pairs::{check_pairs, draw_batch, BatchSpec, PairError, PairTensors, TilePair};
 use super::TrainError;
 use crate::model::{ModelInfo, TrainedModel};
-use std::time::Instant;
-use tch::nn::OptimizerConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Tensor};
 
 /// t-samples per held-out pair at evaluation: fixed at (j + ½)/4, so the validation loss is

@@ -34,7 +34,12 @@ fn hr_geometry(n: usize) -> (ScanRegion, Raster) {
 pub fn strided_scene(hr: Array2<f32>, lr: Array2<f32>, step: usize) -> Scene {
     let (hr_region, hr_raster) = hr_geometry(hr.nrows());
     let lr_raster = Raster::new(lr.ncols(), lr.nrows());
-    let map = GridMap { src_region: strided_region(&hr_region, &hr_raster, step, &lr_raster), src_raster: lr_raster, dst_region: hr_region, dst_raster: hr_raster };
+    let map = GridMap {
+        src_region: strided_region(&hr_region, &hr_raster, step, &lr_raster),
+        src_raster: lr_raster,
+        dst_region: hr_region,
+        dst_raster: hr_raster,
+    };
     Scene { hr, lr, map }
 }
 
@@ -56,7 +61,11 @@ fn terrace_surface(n: usize, seed: u64) -> impl Fn(f64, f64) -> f64 {
             .iter()
             .map(|&(gx, gy, s, h)| {
                 let d2 = (x - gx).powi(2) + (y - gy).powi(2);
-                if d2 < 25.0 * s * s { h * (-d2 / (2.0 * s * s)).exp() } else { 0.0 }
+                if d2 < 25.0 * s * s {
+                    h * (-d2 / (2.0 * s * s)).exp()
+                } else {
+                    0.0
+                }
             })
             .sum();
         let rough = 0.05 * step_m * ((x / 3.1).sin() * (y / 4.3).cos());
@@ -178,7 +187,8 @@ pub fn run(scene: &Scene, exp: &Experiment) -> Outcome {
     let x0 = scene.map.resample(scene.lr.view(), exp.x0_method).unwrap();
     let bicubic = baseline(scene.lr.view(), &scene.map, Interpolation::Bicubic).unwrap();
     let nearest = baseline(scene.lr.view(), &scene.map, Interpolation::Nearest).unwrap();
-    let rects: Vec<PixelRect> = exp.picks.iter().map(|&(tr, tc)| PixelRect { col: tc * tile, row: tr * tile, cols: tile, rows: tile }).collect();
+    let rects: Vec<PixelRect> =
+        exp.picks.iter().map(|&(tr, tc)| PixelRect { col: tc * tile, row: tr * tile, cols: tile, rows: tile }).collect();
     let cut = |a: &Array2<f32>, r: &PixelRect| a.slice(s![r.row..r.row + r.rows, r.col..r.col + r.cols]).to_owned();
     let pairs: Vec<TilePair> = rects.iter().map(|r| TilePair { x0: cut(&x0, r), x1: cut(&scene.hr, r) }).collect();
     let patches: Vec<MeasuredPatch> = rects.iter().map(|r| MeasuredPatch { rect: *r, data: cut(&scene.hr, r) }).collect();

@@ -10,11 +10,11 @@
 //! x/y dimension scaling when that is in metres, else [`IbwError::NoGeometry`].
 
 use super::error::IbwError;
+use super::note::format_number;
 use super::note::Note;
 use super::IbwWave;
 use crate::frame::{ChannelImage, Frame, ScanDirection};
 use crate::geometry::{Raster, ScanRegion};
-use super::note::format_number;
 use std::collections::BTreeMap;
 
 /// Seconds from the Igor/Mac epoch (1904-01-01) to the Unix epoch (1970-01-01).
@@ -46,19 +46,8 @@ pub fn channel_unit(name: &str, note: &Note, wave_units: &str) -> String {
     if let Some(v) = note.get(&format!("{name}Unit")) {
         return v.text.clone();
     }
-    let fixed = [
-        ("Phase", "deg"),
-        ("Current", "A"),
-        ("Frequency", "Hz"),
-        ("UserIn", "V"),
-        ("Potential", "V"),
-        ("Bias", "V"),
-    ];
-    fixed
-        .iter()
-        .find(|(prefix, _)| name.starts_with(prefix))
-        .map(|(_, unit)| unit.to_string())
-        .unwrap_or_else(|| wave_units.to_string())
+    let fixed = [("Phase", "deg"), ("Current", "A"), ("Frequency", "Hz"), ("UserIn", "V"), ("Potential", "V"), ("Bias", "V")];
+    fixed.iter().find(|(prefix, _)| name.starts_with(prefix)).map(|(_, unit)| unit.to_string()).unwrap_or_else(|| wave_units.to_string())
 }
 
 /// The scan an Asylum note describes.
@@ -165,9 +154,7 @@ impl IbwWave {
             .into_iter()
             .enumerate()
             .map(|(c, label)| {
-                let data = self
-                    .layer(c)
-                    .ok_or_else(|| IbwError::NotAnImage { name: self.name.clone(), dims: self.dims.clone() })?;
+                let data = self.layer(c).ok_or_else(|| IbwError::NotAnImage { name: self.name.clone(), dims: self.dims.clone() })?;
                 let (name, direction) = split_label(&label);
                 let unit = channel_unit(&name, &self.note, &self.data_units);
                 Ok(ChannelImage { name, direction, unit, data })
@@ -224,14 +211,7 @@ impl IbwWave {
             None if self.modification_date_mac_s > 0 => f64::from(self.modification_date_mac_s) - MAC_TO_UNIX_EPOCH_S,
             None => 0.0,
         };
-        Ok(Frame {
-            region,
-            raster: Raster::new(points, lines),
-            line_rate_hz,
-            channels,
-            instrument_time_s,
-            acquired_at_unix_s,
-        })
+        Ok(Frame { region, raster: Raster::new(points, lines), line_rate_hz, channels, instrument_time_s, acquired_at_unix_s })
     }
 }
 

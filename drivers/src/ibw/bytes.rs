@@ -55,12 +55,7 @@ impl<'a> Reader<'a> {
     /// A size or count field (signed 32-bit in Igor) that must not be negative.
     pub fn size(&self, field: &'static str, offset: usize) -> Result<usize, IbwError> {
         let v = self.i32(field, offset)?;
-        usize::try_from(v).map_err(|_| IbwError::BadField {
-            field,
-            offset,
-            value: i64::from(v),
-            why: "a size cannot be negative".into(),
-        })
+        usize::try_from(v).map_err(|_| IbwError::BadField { field, offset, value: i64::from(v), why: "a size cannot be negative".into() })
     }
 
     /// Sum of the 16-bit words in bytes `0..span` (Igor's header checksum; 0 when intact).

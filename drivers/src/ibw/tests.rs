@@ -7,9 +7,7 @@ use crate::geometry::{Raster, ScanRegion};
 use ndarray::Array2;
 
 fn test_frame(points: usize, lines: usize) -> Frame {
-    let image = |seed: f32| {
-        Array2::from_shape_fn((lines, points), |(l, p)| seed + (l * 1000 + p) as f32 * 1e-9 - 3.25e-7)
-    };
+    let image = |seed: f32| Array2::from_shape_fn((lines, points), |(l, p)| seed + (l * 1000 + p) as f32 * 1e-9 - 3.25e-7);
     Frame {
         region: ScanRegion { center_x_m: -1.25e-6, center_y_m: 3.3685e-6, width_m: 2e-6, height_m: 1.0 / 3.0 * 1e-6, angle_deg: 30.5 },
         raster: Raster::new(points, lines),
@@ -56,7 +54,9 @@ fn labels_note_and_scaling_are_what_asylum_writes() {
     assert_eq!(wave.scales[0].delta, 2e-6 / 6.0);
     assert_eq!(wave.scales[1].delta, frame.region.height_m / 4.0);
     assert_eq!((wave.scales[0].units.as_str(), wave.scales[1].units.as_str()), ("m", "m"));
-    for key in ["ScanSize", "FastRatio", "SlowRatio", "XOffset", "YOffset", "ScanAngle", "ScanRate", "ScanPoints", "ScanLines", "PointsLines"] {
+    for key in
+        ["ScanSize", "FastRatio", "SlowRatio", "XOffset", "YOffset", "ScanAngle", "ScanRate", "ScanPoints", "ScanLines", "PointsLines"]
+    {
         assert!(wave.note.get(key).is_some(), "note lacks {key}");
     }
     assert_eq!(wave.note.number("ScanPoints"), Some(7.0));
@@ -213,8 +213,7 @@ fn build_v2(values: &[f32], note: &[u8], big_endian: bool) -> Vec<u8> {
     let i16b = |v: i16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
     let i32b = |v: i32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
     let f64b = |v: f64| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let data: Vec<u8> =
-        values.iter().flat_map(|v| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }).collect();
+    let data: Vec<u8> = values.iter().flat_map(|v| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }).collect();
     let mut b = Vec::new();
     b.extend_from_slice(&i16b(2));
     b.extend_from_slice(&i32b(110 + data.len() as i32 + 16));
@@ -290,10 +289,8 @@ fn writer_rejects_frames_it_cannot_store() {
 #[test]
 fn extra_note_entries_are_kept_but_cannot_override_the_scan() {
     let frame = test_frame(4, 3);
-    let opts = WriteOptions {
-        extra_note: vec![("Setpoint".into(), "0.8".into()), ("ScanRate".into(), "99".into())],
-        ..WriteOptions::default()
-    };
+    let opts =
+        WriteOptions { extra_note: vec![("Setpoint".into(), "0.8".into()), ("ScanRate".into(), "99".into())], ..WriteOptions::default() };
     let wave = ok(parse(&ok(write_v5(&frame, &opts))));
     assert_eq!(wave.note.number("Setpoint"), Some(0.8));
     assert_eq!(wave.note.number("ScanRate"), Some(1.0016));

@@ -112,7 +112,7 @@ pub fn write_v5(frame: &Frame, options: &WriteOptions) -> Result<Vec<u8>, IbwErr
     w.i32(as_i32(labels_size)?); // dimLabelsSize[2]: the channel labels
     w.i32(0);
     w.zeros(12); // sIndicesSize, optionsSize1, optionsSize2
-    // WaveHeader5
+                 // WaveHeader5
     w.u32(0); // next
     w.u32(mac_date); // creationDate
     w.u32(mac_date); // modDate

@@ -112,10 +112,12 @@ impl Mfp3dClient {
     }
 
     async fn open_session(&self) -> Result<Session, InstrumentError> {
-        let io = self.config.endpoint.open(self.config.request_timeout).await.map_err(|e| InstrumentError::Disconnected {
-            endpoint: self.endpoint(),
-            reason: format!("cannot connect: {e}"),
-        })?;
+        let io = self
+            .config
+            .endpoint
+            .open(self.config.request_timeout)
+            .await
+            .map_err(|e| InstrumentError::Disconnected { endpoint: self.endpoint(), reason: format!("cannot connect: {e}") })?;
         let connection = Arc::new(Connection::start(io, self.endpoint(), self.config.max_reply_line_bytes));
         let pending = connection.send(RequestBody::Hello { token: Some(self.token.clone()) }).await?;
         let hello: HelloResult = self.await_result(&connection, pending, "hello").await?;
@@ -170,7 +172,12 @@ impl Mfp3dClient {
                     }
                     session.connection.kill();
                     return Err(InstrumentError::Timeout {
-                        operation: format!("{} (no heartbeat from {} for {:.1} s)", request.describe(), self.endpoint(), watchdog.as_secs_f64()),
+                        operation: format!(
+                            "{} (no heartbeat from {} for {:.1} s)",
+                            request.describe(),
+                            self.endpoint(),
+                            watchdog.as_secs_f64()
+                        ),
                         after_s: started.elapsed().as_secs_f64(),
                     });
                 }

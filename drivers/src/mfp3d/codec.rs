@@ -83,10 +83,8 @@ pub struct BadRequest {
 
 /// Parses one request line: JSON, version [`PROTOCOL_VERSION`], a known op with valid arguments.
 pub fn parse_request(line: &str) -> Result<Request, BadRequest> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| BadRequest {
-        id: None,
-        error: Box::new(ErrorBody::new(ErrorCode::Protocol, format!("request is not JSON: {e}"))),
-    })?;
+    let value: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| BadRequest { id: None, error: Box::new(ErrorBody::new(ErrorCode::Protocol, format!("request is not JSON: {e}"))) })?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
     let bad = |message: String| BadRequest { id, error: Box::new(ErrorBody::new(ErrorCode::Protocol, message)) };
     match value.get("v").and_then(serde_json::Value::as_u64) {
@@ -112,7 +110,8 @@ pub fn parse_reply(line: &str) -> Result<Reply, String> {
 /// Serialises a message as one line (no trailing newline; the codec adds it).
 pub fn to_line<T: serde::Serialize>(message: &T) -> String {
     // Our message types contain only strings, numbers and maps with string keys: serialising cannot fail.
-    serde_json::to_string(message).unwrap_or_else(|e| format!("{{\"v\":1,\"id\":null,\"op\":\"error\",\"code\":\"data\",\"message\":\"{e}\"}}"))
+    serde_json::to_string(message)
+        .unwrap_or_else(|e| format!("{{\"v\":1,\"id\":null,\"op\":\"error\",\"code\":\"data\",\"message\":\"{e}\"}}"))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 
 pub mod client;
 pub mod codec;
-pub mod ibw_payload;
 mod connection;
+pub mod ibw_payload;
 pub mod payload;
 pub mod protocol;
 pub mod relay;

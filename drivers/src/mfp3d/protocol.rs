@@ -263,15 +263,11 @@ impl ErrorBody {
             ErrorCode::Aborted => InstrumentError::Aborted(m),
             ErrorCode::LostContact => InstrumentError::LostContact(m),
             ErrorCode::TipCrash => InstrumentError::TipCrash(m),
-            ErrorCode::Disconnected => InstrumentError::Disconnected {
-                endpoint: format!("the instrument behind {endpoint}"),
-                reason: m,
-            },
+            ErrorCode::Disconnected => InstrumentError::Disconnected { endpoint: format!("the instrument behind {endpoint}"), reason: m },
             ErrorCode::Protocol => InstrumentError::Protocol(format!("bridge says: {m}")),
-            ErrorCode::Instrument => InstrumentError::Instrument {
-                code: self.instrument_code.unwrap_or_else(|| "instrument".into()),
-                message: m,
-            },
+            ErrorCode::Instrument => {
+                InstrumentError::Instrument { code: self.instrument_code.unwrap_or_else(|| "instrument".into()), message: m }
+            }
             ErrorCode::Data => InstrumentError::Data(m),
         }
     }

@@ -7,8 +7,8 @@
 
 use super::payload::FramePayload;
 use super::protocol::{ErrorBody, ErrorCode, Reply, DEFAULT_MAX_REQUEST_LINE_BYTES};
-use super::session::run_session;
 use super::serial::SerialLink;
+use super::session::run_session;
 use super::token::BridgeToken;
 use super::transport::{BridgeIo, DEFAULT_BRIDGE_PORT};
 use crate::error::InstrumentError;
@@ -123,10 +123,9 @@ impl Shared {
             }
         }
         let limit = self.config.status_poll_interval.max(Duration::from_millis(50)) * 4;
-        let status = tokio::time::timeout(limit, self.instrument.status()).await.map_err(|_| InstrumentError::Timeout {
-            operation: "instrument status".into(),
-            after_s: limit.as_secs_f64(),
-        })??;
+        let status = tokio::time::timeout(limit, self.instrument.status())
+            .await
+            .map_err(|_| InstrumentError::Timeout { operation: "instrument status".into(), after_s: limit.as_secs_f64() })??;
         *cache = Some((Instant::now(), status.clone()));
         Ok(status)
     }
@@ -153,7 +152,8 @@ impl BoundBridge {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: format!("cannot listen: {e}") })?;
-        let local_addr = listener.local_addr().map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: e.to_string() })?;
+        let local_addr =
+            listener.local_addr().map_err(|e| InstrumentError::Disconnected { endpoint: addr.to_string(), reason: e.to_string() })?;
         let bound = Self { listener, local_addr };
         if bound.is_loopback() {
             info!(%backend, "{}", bound.describe());

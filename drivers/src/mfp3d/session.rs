@@ -4,9 +4,7 @@
 //! instrument is told to abort.
 
 use super::codec::{parse_request, to_line, BridgeCodec, LineError};
-use super::protocol::{
-    AbortResult, ErrorBody, ErrorCode, HelloResult, Reply, ReplyBody, RequestBody, ScanResult,
-};
+use super::protocol::{AbortResult, ErrorBody, ErrorCode, HelloResult, Reply, ReplyBody, RequestBody, ScanResult};
 use super::server::{ActiveScan, Shared};
 use super::transport::BridgeIo;
 use crate::error::InstrumentError;
@@ -105,8 +103,7 @@ impl Session {
             RequestBody::Hello { token } => self.hello(id, token).await,
             _ if !self.authenticated => {
                 warn!(peer = %self.peer, op = request.body.op(), "request before a successful hello refused");
-                self.send(Reply::error(Some(id), ErrorBody::new(ErrorCode::Unauthorized, "send hello with the bridge token first")))
-                    .await;
+                self.send(Reply::error(Some(id), ErrorBody::new(ErrorCode::Unauthorized, "send hello with the bridge token first"))).await;
             }
             RequestBody::Status => {
                 let reply = match self.shared.polled_status().await {

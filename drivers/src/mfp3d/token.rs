@@ -33,9 +33,8 @@ impl BridgeToken {
 
     /// Reads the token from the first line of the file at `path`.
     pub fn from_file(path: &std::path::Path) -> Result<Self, InstrumentError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InstrumentError::out_of_range("bridge token file", format!("{}: {e}", path.display()), "a readable file")
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| InstrumentError::out_of_range("bridge token file", format!("{}: {e}", path.display()), "a readable file"))?;
         Self::new(text.lines().next().unwrap_or("").trim().to_string())
     }
 

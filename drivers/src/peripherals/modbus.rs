@@ -120,8 +120,8 @@ impl ModbusPeripheral {
             }
             Ok(Ok(Ok(words))) => words,
         };
-        let value = scale_words(reg, &words)
-            .ok_or_else(|| self.transport(format!("{}: expected {n} registers, got {}", reg.name, words.len())))?;
+        let value =
+            scale_words(reg, &words).ok_or_else(|| self.transport(format!("{}: expected {n} registers, got {}", reg.name, words.len())))?;
         Ok(Reading { name: reg.name.clone(), value, unit: reg.unit.clone() })
     }
 }

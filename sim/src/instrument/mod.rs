@@ -226,7 +226,13 @@ impl SimulatedAfm {
 
 impl Core {
     /// Runs the physics for `request`, stopping when `abort_rx` sees an abort.
-    fn compute(&self, request: &ScanRequest, plan: &Plan, abort_rx: &watch::Receiver<u64>, progress: &Progress) -> Result<ScanImages, Stopped> {
+    fn compute(
+        &self,
+        request: &ScanRequest,
+        plan: &Plan,
+        abort_rx: &watch::Receiver<u64>,
+        progress: &Progress,
+    ) -> Result<ScanImages, Stopped> {
         let cfg = &self.config;
         scan_frame(&self.tip_surface, &cfg.physics, cfg.seed, request, plan.lines_start_clock_s, self.overscan_s, |done| {
             progress.lines_done.store(done, Ordering::Relaxed);

@@ -165,14 +165,7 @@ pub(crate) fn feedback_line(
 
 /// A zero-width line: the loop runs `updates` times per pass at one position; every pixel of a pass
 /// records the final state.
-fn stationary_line(
-    surface: &impl LineSurface,
-    a_m: f64,
-    updates: usize,
-    ctrl: &mut Controller,
-    settle_first: bool,
-    rows: LineRows<'_>,
-) {
+fn stationary_line(surface: &impl LineSurface, a_m: f64, updates: usize, ctrl: &mut Controller, settle_first: bool, rows: LineRows<'_>) {
     let s = surface.at(a_m);
     if settle_first {
         ctrl.settle(s);

@@ -155,7 +155,8 @@ mod tests {
     fn envelope_matches_brute_force() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let h = Array2::from_shape_fn((17, 23), |_| rng.random::<f64>() as f32 * 30e-9);
-        let s = Surface::from_array(h.clone(), ScanRegion { width_m: 220e-9, height_m: 160e-9, ..ScanRegion::square(0.0, 0.0, 1.0) }).unwrap();
+        let s =
+            Surface::from_array(h.clone(), ScanRegion { width_m: 220e-9, height_m: 160e-9, ..ScanRegion::square(0.0, 0.0, 1.0) }).unwrap();
         let r = 15e-9;
         let fast = dilate_paraboloid(&s, r);
         let (px, py) = s.pitch_m();

@@ -204,11 +204,7 @@ pub(crate) fn square_grid(kind: &str, size_m: f64, pixels: usize) -> Result<(Sca
 }
 
 /// Fills a square grid by evaluating `height_m(x_m, y_m)` at every grid point.
-pub(crate) fn fill_grid(
-    region: &ScanRegion,
-    raster: &Raster,
-    height_m: impl Fn(f64, f64) -> f64,
-) -> Result<Surface, SurfaceError> {
+pub(crate) fn fill_grid(region: &ScanRegion, raster: &Raster, height_m: impl Fn(f64, f64) -> f64) -> Result<Surface, SurfaceError> {
     let heights = Array2::from_shape_fn((raster.lines, raster.points), |(row, col)| {
         let (x, y) = region.pixel_position_m(raster, col as f64, row as f64);
         height_m(x, y) as f32

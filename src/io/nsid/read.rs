@@ -74,9 +74,7 @@ fn open(path: &Path) -> Result<File, IoError> {
 }
 
 fn read_scale(path: &Path, parent: &Group, name: &str, len: usize, image: &str) -> Result<NsidScale, IoError> {
-    let ds = parent
-        .dataset(name)
-        .map_err(|_| IoError::nsid(path, format!("no dimension scale {name:?} next to {image}")))?;
+    let ds = parent.dataset(name).map_err(|_| IoError::nsid(path, format!("no dimension scale {name:?} next to {image}")))?;
     check_size(path, &ds)?;
     let values = ds.read_raw::<f64>().map_err(|e| IoError::hdf5(path, format!("reading scale {}", ds.name()), e))?;
     if ds.ndim() != 1 || values.len() != len {
@@ -192,10 +190,7 @@ pub const OTHER_CHANNELS_KEY: &str = "afm_spark_other_channels";
 /// (`ScanSize`, `XOffset`, …, the same rules as `.ibw` notes), else from its x/y scales when they
 /// are in a length unit, else [`DEFAULT_PIXEL_PITCH_M`] (returned flag false). Also returns the
 /// first channel's `original_metadata` as text.
-pub fn frame_from_channels(
-    path: &Path,
-    channels: &[NsidChannel],
-) -> Result<(Frame, BTreeMap<String, String>, bool), IoError> {
+pub fn frame_from_channels(path: &Path, channels: &[NsidChannel]) -> Result<(Frame, BTreeMap<String, String>, bool), IoError> {
     let first = channels.first().ok_or_else(|| IoError::nsid(path, "no IMAGE channel"))?;
     let (lines, points) = first.data.dim();
     let mut images = Vec::with_capacity(channels.len());
@@ -210,8 +205,7 @@ pub fn frame_from_channels(
         let (name, direction) = split_label(&ch.quantity);
         images.push(ChannelImage { name, direction, unit: ch.units.clone(), data: ch.data.clone() });
     }
-    let mut metadata: BTreeMap<String, String> =
-        first.original_metadata.iter().map(|(k, v)| (k.clone(), v.to_text())).collect();
+    let mut metadata: BTreeMap<String, String> = first.original_metadata.iter().map(|(k, v)| (k.clone(), v.to_text())).collect();
     if !others.is_empty() {
         metadata.insert(OTHER_CHANNELS_KEY.to_string(), others.join(", "));
     }
@@ -226,20 +220,10 @@ pub fn frame_from_channels(
         }
     };
     let line_rate_hz = scan.as_ref().and_then(|s| s.line_rate_hz).unwrap_or(0.0);
-    let instrument_time_s = scan.as_ref().and_then(|s| s.instrument_time_s).unwrap_or(if line_rate_hz > 0.0 {
-        lines as f64 / line_rate_hz
-    } else {
-        0.0
-    });
+    let instrument_time_s =
+        scan.as_ref().and_then(|s| s.instrument_time_s).unwrap_or(if line_rate_hz > 0.0 { lines as f64 / line_rate_hz } else { 0.0 });
     let acquired_at_unix_s = scan.as_ref().and_then(|s| s.acquired_at_unix_s).unwrap_or(0.0);
-    let frame = Frame {
-        region,
-        raster: Raster::new(points, lines),
-        line_rate_hz,
-        channels: images,
-        instrument_time_s,
-        acquired_at_unix_s,
-    };
+    let frame = Frame { region, raster: Raster::new(points, lines), line_rate_hz, channels: images, instrument_time_s, acquired_at_unix_s };
     Ok((frame, metadata, known))
 }
 

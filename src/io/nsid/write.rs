@@ -105,8 +105,7 @@ pub fn write_channels(path: &Path, channels: &[NsidChannel]) -> Result<(), IoErr
     let meas = file.create_group(MEASUREMENT_GROUP).map_err(|e| IoError::hdf5(path, "creating /Measurement_000", e))?;
     for (k, ch) in channels.iter().enumerate() {
         let name = format!("Channel_{k}");
-        write_channel_in(&meas, &name, ch)
-            .map_err(|e| IoError::hdf5(path, format!("writing /{MEASUREMENT_GROUP}/{name}"), e))?;
+        write_channel_in(&meas, &name, ch).map_err(|e| IoError::hdf5(path, format!("writing /{MEASUREMENT_GROUP}/{name}"), e))?;
     }
     file.flush().map_err(|e| IoError::hdf5(path, "flushing", e))
 }
@@ -121,8 +120,7 @@ pub fn append_channel(path: &Path, channel: &NsidChannel) -> Result<String, IoEr
         Err(_) => file.create_group(MEASUREMENT_GROUP).map_err(|e| IoError::hdf5(path, "creating /Measurement_000", e))?,
     };
     let name = (0..).map(|k| format!("Channel_{k}")).find(|n| !meas.link_exists(n)).unwrap_or_default();
-    write_channel_in(&meas, &name, channel)
-        .map_err(|e| IoError::hdf5(path, format!("writing /{MEASUREMENT_GROUP}/{name}"), e))?;
+    write_channel_in(&meas, &name, channel).map_err(|e| IoError::hdf5(path, format!("writing /{MEASUREMENT_GROUP}/{name}"), e))?;
     file.flush().map_err(|e| IoError::hdf5(path, "flushing", e))?;
     Ok(format!("/{MEASUREMENT_GROUP}/{name}/{name}/{name}"))
 }
@@ -191,4 +189,3 @@ fn check_finite_geometry(path: &Path, frame: &Frame) -> Result<(), IoError> {
         Err(IoError::Unwritable { path: path.to_path_buf(), what: format!("region or rate not finite: {r:?}") })
     }
 }
-
