@@ -65,6 +65,8 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     let checkpoints = find_checkpoints(&args.weights)?;
     let root = args.out.clone().unwrap_or_else(|| args.weights.join("inference"));
     let mut rows = Vec::new();
+    // The HR/LR pair, loaded once and again only when a checkpoint was trained with another geometry.
+    let mut loaded: Option<(LrGeometry, ImagePair)> = None;
     for ck in &checkpoints {
         let model =
             TrainedModel::load(&ck.dir, device).map_err(|e| OfflineError::Checkpoint { path: ck.dir.clone(), why: e.to_string() })?;
@@ -72,7 +74,10 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let geometry = args.lr_geometry.or(acquired.as_ref().map(|a| a.lr_geometry)).unwrap_or_default();
         let model_input =
             args.model_input.map(Interpolation::from).or(acquired.as_ref().map(|a| a.model_input)).unwrap_or(Interpolation::Bicubic);
-        let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?;
+        let pair = match loaded.take() {
+            Some((g, pair)) if g == geometry => &loaded.insert((g, pair)).1,
+            _ => &loaded.insert((geometry, ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?)).1,
+        };
         let patches = match &acquired {
             Some(a) => a.patches(pair.hr.data.view(), &pair.hr.path)?,
             None => {
@@ -86,7 +91,7 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let picks = acquired.as_ref().map(|a| a.tiles.clone()).unwrap_or_default();
         let out = if ck.name.is_empty() { root.clone() } else { root.join(&ck.name) };
         let setup = EvaluationSetup { model_input, patches: &patches, picks: &picks, reconstruct: &cfg, training: None };
-        let evaluation = evaluate(&model, &pair, &setup, &out)?;
+        let evaluation = evaluate(&model, pair, &setup, &out)?;
         println!(
             "{}: {} → {} ({}×{} px, x0 {}, {}, {} Euler steps, {:.1} s on {})",
             if ck.name.is_empty() { "checkpoint" } else { &ck.name },

@@ -7,10 +7,10 @@ use crate::config::RunSpec;
 use crate::engine::{channel_data, EngineError};
 use crate::io::npy::write_array;
 use crate::io::session::{Session, SessionError};
-use crate::metrics::{psnr, ssim, MetricsError};
-use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
+use crate::metrics::{score, ImageScores, MetricsError};
+use crate::reconstruct::{acquired_mask, mask_as_f32, paste_patches, MeasuredPatch, PasteError};
 use crate::upsample::{GridMap, GridMapError, Interpolation};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use thiserror::Error;
@@ -47,44 +47,18 @@ pub enum FullScanError {
     Output(String),
 }
 
-/// PSNR (dB) and SSIM of one image; the unacquired values are None when every tile was scanned.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Scores {
-    /// PSNR over the whole image, dB.
-    pub psnr_whole_db: f64,
-    /// PSNR over the pixels no patch covers, dB.
-    pub psnr_unacquired_db: Option<f64>,
-    /// SSIM over the whole image.
-    pub ssim_whole: f64,
-    /// SSIM over the pixels no patch covers.
-    pub ssim_unacquired: Option<f64>,
-}
-
-/// Scores of the full-scan reference and of the baselines on the same frame.
+/// Scores of the full-scan reference and of the baselines on the same frame. The unacquired values
+/// are NaN (`null` in the file) when every tile was scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FullScanScores {
     /// The mosaic of measured patches.
-    pub mosaic: Scores,
+    pub mosaic: ImageScores,
     /// The aligned bicubic upsampling of the LR frame.
-    pub bicubic: Scores,
+    pub bicubic: ImageScores,
     /// The aligned nearest upsampling of the LR frame.
-    pub nearest: Scores,
+    pub nearest: ImageScores,
     /// HR pixels no patch covers.
     pub unacquired_px: usize,
-}
-
-fn scores(pred: ArrayView2<f32>, truth: ArrayView2<f32>, unacquired: ArrayView2<bool>) -> Result<Scores, MetricsError> {
-    let optional = |r: Result<f64, MetricsError>| match r {
-        Ok(v) => Ok(Some(v)),
-        Err(MetricsError::EmptyMask) => Ok(None),
-        Err(e) => Err(e),
-    };
-    Ok(Scores {
-        psnr_whole_db: psnr(pred, truth, None)?,
-        psnr_unacquired_db: optional(psnr(pred, truth, Some(unacquired)))?,
-        ssim_whole: ssim(pred, truth, None)?,
-        ssim_unacquired: optional(ssim(pred, truth, Some(unacquired)))?,
-    })
 }
 
 /// Scores the acquisition of `session` (run with `spec`, strategy `all`) as a full HR scan: writes
@@ -104,16 +78,15 @@ pub fn score_full_scan(spec: &RunSpec, session: &Session, dir: &Path) -> Result<
         .map(|p| Ok(MeasuredPatch { rect: p.rect, data: channel_data(&p.frame, channel, "patch")?.clone() }))
         .collect::<Result<Vec<_>, EngineError>>()?;
     let mosaic = paste_patches(bicubic.view(), &patches, 0)?;
-    let acquired = acquired_mask(mosaic.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
-    let unacquired = acquired.mapv(|a| !a);
+    let acquired = acquired_mask(mosaic.dim(), patches.iter().map(|p| p.rect));
     let truth = simulated_ground_truth(spec, &run_surface(spec)?)?;
     let result = FullScanScores {
-        mosaic: scores(mosaic.view(), truth.view(), unacquired.view())?,
-        bicubic: scores(bicubic.view(), truth.view(), unacquired.view())?,
-        nearest: scores(nearest.view(), truth.view(), unacquired.view())?,
-        unacquired_px: unacquired.iter().filter(|&&u| u).count(),
+        mosaic: score(mosaic.view(), truth.view(), acquired.view())?,
+        bicubic: score(bicubic.view(), truth.view(), acquired.view())?,
+        nearest: score(nearest.view(), truth.view(), acquired.view())?,
+        unacquired_px: acquired.iter().filter(|&&a| !a).count(),
     };
-    let mask = acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
+    let mask = mask_as_f32(&acquired);
     let arrays: [(&str, &Array2<f32>); 3] = [("mosaic.npy", &mosaic), ("acquired_mask.npy", &mask), ("ground_truth.npy", &truth)];
     for (name, data) in arrays {
         write_array(&dir.join(name), data).map_err(|e| FullScanError::Output(e.to_string()))?;

@@ -11,7 +11,7 @@ mod row;
 mod runner;
 
 pub use csv::{csv_line, parse_csv_line};
-pub use full_scan::{read_full_scan_scores, score_full_scan, FullScanError, FullScanScores, Scores, FULL_SCAN_SCORES_FILE};
+pub use full_scan::{read_full_scan_scores, score_full_scan, FullScanError, FullScanScores, FULL_SCAN_SCORES_FILE};
 pub use grid::{held_out_patches, plan_runs, EvalGrid, EvalSurface, PlannedRun, PROCEDURAL_KINDS};
 pub use machine::MachineInfo;
 pub use outputs::{read_results_csv, write_outputs, EvalSummary, PLOT_FILE, REPORT_FILE, RESULTS_FILE, WHOLE_PLOT_FILE};

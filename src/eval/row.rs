@@ -155,13 +155,8 @@ impl EvalRow {
     pub fn from_full_scan(run: &PlannedRun, report: &MetricsReport, scores: &FullScanScores, status: &str) -> Self {
         let mut row = Self::empty(run, status.into());
         row.set_acquisition(report);
-        let psnr =
-            |s: &crate::eval::full_scan::Scores| Score { whole: s.psnr_whole_db, unacquired: s.psnr_unacquired_db.unwrap_or(f64::NAN) };
-        let ssim = |s: &crate::eval::full_scan::Scores| Score { whole: s.ssim_whole, unacquired: s.ssim_unacquired.unwrap_or(f64::NAN) };
-        row.set_scores(
-            [psnr(&scores.mosaic), psnr(&scores.bicubic), psnr(&scores.nearest)],
-            [ssim(&scores.mosaic), ssim(&scores.bicubic), ssim(&scores.nearest)],
-        );
+        let [m, b, n] = [scores.mosaic, scores.bicubic, scores.nearest];
+        row.set_scores([m.psnr, b.psnr, n.psnr], [m.ssim, b.ssim, n.ssim]);
         row
     }
 

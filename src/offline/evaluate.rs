@@ -11,7 +11,7 @@ use crate::figures::sr_comparison_png;
 use crate::io::npy::write_array;
 use crate::model::TrainedModel;
 use crate::pipeline::{Quality, Upsampled};
-use crate::reconstruct::{acquired_mask, reconstruct, MeasuredPatch, ReconstructConfig};
+use crate::reconstruct::{acquired_mask, mask_as_f32, reconstruct, MeasuredPatch, ReconstructConfig};
 use crate::report::MethodScores;
 use crate::train::StopReason;
 use crate::upsample::Interpolation;
@@ -105,7 +105,8 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
     let t0 = Instant::now();
     let rec = reconstruct(model, x0.view(), patches, cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
     let reconstruct_s = t0.elapsed().as_secs_f64();
-    let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
+    let rects: Vec<_> = patches.iter().map(|p| p.rect).collect();
+    let acquired = acquired_mask(x0.dim(), rects.iter().copied());
     let truth = pair.hr.data.view();
     let quality = Quality::of(&rec.sr_m, &rec.inferred_m, &up, &pair.hr.data, &acquired)
         .map_err(|e| OfflineError::stage(format!("metrics against {}", pair.hr.path.display()), e))?;
@@ -121,7 +122,7 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
         training,
     };
     std::fs::create_dir_all(dir).map_err(|e| OfflineError::output(dir, e))?;
-    let mask = acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
+    let mask = mask_as_f32(&acquired);
     for (name, data) in
         [("sr", &rec.sr_m), ("sr_unpasted", &rec.inferred_m), ("bicubic", &up.bicubic), ("nearest", &up.nearest), ("acquired_mask", &mask)]
     {
@@ -129,7 +130,6 @@ pub fn evaluate(model: &TrainedModel, pair: &ImagePair, setup: &EvaluationSetup<
         write_array(&path, data).map_err(|e| OfflineError::output(&path, e))?;
     }
     let panels = dir.join("panels.png");
-    let rects: Vec<_> = patches.iter().map(|p| p.rect).collect();
     sr_comparison_png(&panels, lr, rec.sr_m.view(), Some(truth), &rects).map_err(|e| OfflineError::output(&panels, e))?;
     let path = dir.join(METRICS_FILE);
     let text = serde_json::to_string_pretty(&metrics).map_err(|e| OfflineError::output(&path, e))?;

@@ -97,13 +97,16 @@ pub struct Upsampled {
 }
 
 impl Upsampled {
-    /// Resamples `lr` with `map`; x0 by `model_input`.
+    /// Resamples `lr` with `map`; x0 by `model_input` (a copy of the baseline of the same method).
     pub fn new(lr: ArrayView2<f32>, map: &GridMap, model_input: Interpolation) -> Result<Self, GridMapError> {
-        Ok(Self {
-            x0: map.resample(lr, model_input)?,
-            bicubic: map.resample(lr, Interpolation::Bicubic)?,
-            nearest: map.resample(lr, Interpolation::Nearest)?,
-        })
+        let bicubic = map.resample(lr, Interpolation::Bicubic)?;
+        let nearest = map.resample(lr, Interpolation::Nearest)?;
+        let x0 = match model_input {
+            Interpolation::Bicubic => bicubic.clone(),
+            Interpolation::Nearest => nearest.clone(),
+            Interpolation::Bilinear => map.resample(lr, Interpolation::Bilinear)?,
+        };
+        Ok(Self { x0, bicubic, nearest })
     }
 }
 
@@ -140,13 +143,6 @@ pub struct ModelStage {
     pub device: String,
 }
 
-/// Baselines and x0: the LR frame resampled onto the HR grid from both frames' physical geometry.
-pub fn upsampled(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> Result<(Array2<f32>, GridMap), PipelineError> {
-    let lr = channel_data(&acq.lr, &spec.config.frame.channel, "LR frame")?;
-    let map = GridMap { src_region: acq.lr.region, src_raster: acq.lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
-    Ok((lr.clone(), map))
-}
-
 /// Trains on the acquired pairs and reconstructs the whole HR image; scores it against
 /// `ground_truth` when given. The checkpoint, loss CSV and loss curve go to `model_dir`.
 pub fn train_and_reconstruct(
@@ -158,7 +154,8 @@ pub fn train_and_reconstruct(
     events: &Sender<ProgressEvent>,
 ) -> Result<ModelStage, PipelineError> {
     let channel = &spec.config.frame.channel;
-    let (lr, map) = upsampled(spec, plan, acq)?;
+    let lr = channel_data(&acq.lr, channel, "LR frame")?.clone();
+    let map = GridMap { src_region: acq.lr.region, src_raster: acq.lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
     let up = Upsampled::new(lr.view(), &map, spec.config.lr.model_input)?;
     let x0 = &up.x0;
     let patches = acq
@@ -183,7 +180,7 @@ pub fn train_and_reconstruct(
     let t0 = Instant::now();
     let rec = reconstruct(&outcome.model, x0.view(), &patches, &spec.config.reconstruct)?;
     let reconstruct_s = t0.elapsed().as_secs_f64();
-    let acquired = acquired_mask(x0.dim(), &patches.iter().map(|p| p.rect).collect::<Vec<_>>());
+    let acquired = acquired_mask(x0.dim(), patches.iter().map(|p| p.rect));
     let quality = ground_truth.map(|truth| Quality::of(&rec.sr_m, &rec.inferred_m, &up, truth, &acquired)).transpose()?;
     Ok(ModelStage {
         lr,

@@ -5,6 +5,7 @@ use super::{ModelStage, PipelineError};
 use crate::figures::sr_comparison_png;
 use crate::io::npy::write_array;
 use crate::io::session::Session;
+use crate::reconstruct::mask_as_f32;
 use afm_drivers::PixelRect;
 use ndarray::Array2;
 use std::path::Path;
@@ -22,7 +23,7 @@ pub fn write_outputs(
     ground_truth: Option<&Array2<f32>>,
     picks: &[PixelRect],
 ) -> Result<(), PipelineError> {
-    let mask = stage.acquired.mapv(|a| if a { 1.0f32 } else { 0.0 });
+    let mask = mask_as_f32(&stage.acquired);
     let mut arrays: Vec<(&str, &Array2<f32>)> = vec![
         ("lr", &stage.lr),
         ("sr", &stage.sr),

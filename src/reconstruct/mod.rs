@@ -9,7 +9,7 @@ mod stitch;
 mod window;
 
 pub use config::{ReconstructConfig, ReconstructConfigError};
-pub use paste::{acquired_mask, check_patches, paste_patches, MeasuredPatch, PasteError};
+pub use paste::{acquired_mask, check_patches, mask_as_f32, paste_patches, MeasuredPatch, PasteError};
 pub use sampler::euler;
 pub use stitch::{sliding_window, SlidingWindow};
 pub use window::{hann_window, tile_starts};

@@ -80,8 +80,8 @@ pub fn paste_patches(image: ArrayView2<f32>, patches: &[MeasuredPatch], seam_px:
     Ok(out)
 }
 
-/// 1 where a measured patch lies, else 0, on a `rows × cols` grid.
-pub fn acquired_mask(shape: (usize, usize), rects: &[PixelRect]) -> Array2<bool> {
+/// true where a measured patch lies, else false, on a `rows × cols` grid.
+pub fn acquired_mask(shape: (usize, usize), rects: impl IntoIterator<Item = PixelRect>) -> Array2<bool> {
     let mut mask = Array2::from_elem(shape, false);
     for r in rects {
         let rows = r.row.min(shape.0)..(r.row + r.rows).min(shape.0);
@@ -89,6 +89,11 @@ pub fn acquired_mask(shape: (usize, usize), rects: &[PixelRect]) -> Array2<bool>
         mask.slice_mut(ndarray::s![rows, cols]).fill(true);
     }
     mask
+}
+
+/// The mask as the run folders store it (`acquired_mask.npy`): 1.0 where a measured patch lies, else 0.0.
+pub fn mask_as_f32(mask: &Array2<bool>) -> Array2<f32> {
+    mask.mapv(|a| if a { 1.0 } else { 0.0 })
 }
 
 #[cfg(test)]
@@ -107,7 +112,7 @@ mod tests {
         let soft = paste_patches(img.view(), std::slice::from_ref(&p), 1).unwrap();
         assert_eq!(soft[[1, 2]], 0.5); // on the patch edge
         assert_eq!(soft[[2, 3]], 1.0); // one pixel in
-        let mask = acquired_mask((8, 8), &[rect]);
+        let mask = acquired_mask((8, 8), [rect]);
         assert_eq!(mask.iter().filter(|&&m| m).count(), 25);
         let bad = MeasuredPatch { rect: PixelRect { col: 6, ..rect }, data: p.data.clone() };
         assert!(matches!(paste_patches(img.view(), &[bad], 0), Err(PasteError::Outside { .. })));

@@ -194,7 +194,7 @@ pub fn run(scene: &Scene, exp: &Experiment) -> Outcome {
     let patches: Vec<MeasuredPatch> = rects.iter().map(|r| MeasuredPatch { rect: *r, data: cut(&scene.hr, r) }).collect();
     let norm = Normalizer::from_lr(scene.lr.view()).unwrap();
     let out = train(&pairs, norm, &exp.train, tch::Device::Cpu, &mut |_| {}).unwrap();
-    let mask = acquired_mask((rows, cols), &rects);
+    let mask = acquired_mask((rows, cols), rects.iter().copied());
     let sc = |a: &Array2<f32>| score(a.view(), scene.hr.view(), mask.view()).unwrap();
     let recons = exp
         .recons
