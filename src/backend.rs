@@ -1,14 +1,12 @@
 //! Building the instrument a run talks to from its validated spec: the simulator (digital twin) with
-//! the run's surface, physics, seed and timing, wrapped in the `Microscope` safety policy. Also the
-//! simulated ground truth a run is scored against.
+//! the run's surface, physics, seed and timing, wrapped in the `Microscope` safety policy.
 
-use crate::config::{Backend, GroundTruthKind, RunSpec};
+use crate::config::{Backend, RunSpec};
 use crate::io::session::{Session, SessionError};
 use afm_drivers::mfp3d::{IbwPayload, Mfp3dClient};
 use afm_drivers::peripherals::{ModbusPeripheral, Peripheral, PeripheralError};
-use afm_drivers::{Instrument, InstrumentError, Microscope, ScanRequest};
+use afm_drivers::{Instrument, InstrumentError, Microscope};
 use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
-use ndarray::Array2;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -112,25 +110,6 @@ pub fn run_surface(spec: &RunSpec) -> Result<Surface, BackendError> {
     }
 }
 
-/// Sets `spec`'s frame to the geometry of the real image `path` and makes that image the simulated
-/// surface: the replay covers exactly the imaged area on the image's own pixel grid.
-pub fn replay_config(config: &mut crate::config::RunConfig, path: &std::path::Path, channel: Option<&str>) -> Result<(), BackendError> {
-    let loaded = crate::io::load(path)?;
-    loaded.channel(channel)?; // present and finite
-    let r = loaded.frame.region;
-    let f = &mut config.frame;
-    f.center_x_m = r.center_x_m;
-    f.center_y_m = r.center_y_m;
-    f.scan_size_m = r.width_m;
-    f.scan_height_m = Some(r.height_m);
-    f.angle_deg = r.angle_deg;
-    f.hr_points = loaded.frame.raster.points;
-    f.hr_lines = loaded.frame.raster.lines;
-    config.simulator.surface_file = Some(path.to_path_buf());
-    config.simulator.surface_channel = channel.map(str::to_string);
-    Ok(())
-}
-
 /// A simulator over `surface` configured by `spec`.
 pub fn simulator(spec: &RunSpec, surface: Surface) -> Result<SimulatedAfm, BackendError> {
     Ok(SimulatedAfm::new(surface, sim_config(spec))?)
@@ -143,29 +122,6 @@ pub async fn microscope(backend: Arc<dyn Instrument>, spec: &RunSpec) -> Result<
         Some(narrower) => Microscope::with_limits(backend, policy, narrower.clone()).await?,
         None => Microscope::new(backend, policy).await?,
     })
-}
-
-/// The HR image a simulated run is scored against, on the HR grid, metres: a full HR frame scanned
-/// by a fresh simulator (same surface, physics and seed), or the clean surface, as configured.
-pub fn simulated_ground_truth(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, BackendError> {
-    let sim = simulator(spec, surface.clone())?;
-    match spec.config.simulator.ground_truth {
-        GroundTruthKind::Surface => Ok(sim.ground_truth(&spec.hr_region(), &spec.hr_raster())),
-        GroundTruthKind::HrScan => {
-            let req = ScanRequest {
-                region: spec.hr_region(),
-                raster: spec.hr_raster(),
-                line_rate_hz: spec.config.frame.hr_line_rate_hz,
-                channels: vec![spec.config.frame.channel.clone()],
-                directions: spec.directions(),
-            };
-            let frame = sim.scan_blocking(&req)?;
-            frame
-                .channel_any(&spec.config.frame.channel)
-                .map(|c| c.data.clone())
-                .ok_or_else(|| BackendError::GroundTruth(format!("the simulator returned no {} channel", spec.config.frame.channel)))
-        }
-    }
 }
 
 /// The simulator state a run journaled in `session` had reached: the instrument clock (every

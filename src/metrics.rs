@@ -64,41 +64,73 @@ pub struct ImageScores {
     pub ssim: Score,
 }
 
-/// One metric for the three reconstructions, as `metrics.json` holds it.
+/// One metric (PSNR or SSIM) of every image a run compares, each on the whole image and on the
+/// unacquired region. The model's rows are absent when no model was trained (the full-scan reference).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MethodScores {
-    /// The super-resolved image.
-    pub sr: Score,
-    /// The aligned bicubic baseline.
+    /// What the run delivers: SR, or the fair baseline when the guard rejected SR.
+    pub delivered: Score,
+    /// The model's reconstruction with the measured patches pasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sr: Option<Score>,
+    /// The model's reconstruction before pasting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sr_unpasted: Option<Score>,
+    /// The fair baseline (DESIGN.md §1.7): bicubic of the levelled, registered LR with gain and offset
+    /// fitted on the acquired pixels, measured patches pasted.
+    pub fair_baseline: Score,
+    /// Bicubic of the levelled LR without the fit (reference).
     pub bicubic: Score,
-    /// The aligned nearest baseline.
+    /// Nearest of the levelled LR (reference).
     pub nearest: Score,
 }
 
-/// PSNR and SSIM of SR and both baselines: serialises as
-/// `{"psnr": {"sr": {"whole", "unacquired"}, "bicubic": …, "nearest": …}, "ssim": {…}}`.
+/// The images a run is scored on, all on the HR grid.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoredImages<'a> {
+    /// What the run delivers.
+    pub delivered: ArrayView2<'a, f32>,
+    /// The model's reconstruction, pasted, and before pasting (None without a model).
+    pub sr: Option<(ArrayView2<'a, f32>, ArrayView2<'a, f32>)>,
+    /// The fair baseline, pasted.
+    pub fair_baseline: ArrayView2<'a, f32>,
+    /// Bicubic of the levelled LR.
+    pub bicubic: ArrayView2<'a, f32>,
+    /// Nearest of the levelled LR.
+    pub nearest: ArrayView2<'a, f32>,
+}
+
+/// PSNR and SSIM of every compared image: the one score type of `metrics.json`, `eval` and `fuse`.
+/// Serialises as `{"psnr": {"delivered": {"whole", "unacquired"}, "sr": …, …}, "ssim": {…}}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MetricsReport {
-    /// PSNR, dB.
+pub struct Quality {
+    /// PSNR, dB (data range of the ground truth).
     pub psnr: MethodScores,
-    /// SSIM.
+    /// SSIM (Gaussian window 11, σ 1.5).
     pub ssim: MethodScores,
 }
 
-impl MetricsReport {
-    /// Scores `sr`, `bicubic` and `nearest` against `truth`; `acquired` marks the measured patches.
-    pub fn new(
-        sr: ArrayView2<f32>,
-        bicubic: ArrayView2<f32>,
-        nearest: ArrayView2<f32>,
-        truth: ArrayView2<f32>,
-        acquired: ArrayView2<bool>,
-    ) -> Result<Self, MetricsError> {
-        let (s, b, n) = (score(sr, truth, acquired)?, score(bicubic, truth, acquired)?, score(nearest, truth, acquired)?);
-        Ok(Self {
-            psnr: MethodScores { sr: s.psnr, bicubic: b.psnr, nearest: n.psnr },
-            ssim: MethodScores { sr: s.ssim, bicubic: b.ssim, nearest: n.ssim },
-        })
+impl Quality {
+    /// Scores `images` against `truth`; `acquired` marks the measured patches.
+    pub fn of(images: &ScoredImages<'_>, truth: ArrayView2<f32>, acquired: ArrayView2<bool>) -> Result<Self, MetricsError> {
+        let s = |p: ArrayView2<f32>| score(p, truth, acquired);
+        let delivered = s(images.delivered)?;
+        let sr = images.sr.map(|(pasted, raw)| Ok::<_, MetricsError>((s(pasted)?, s(raw)?))).transpose()?;
+        let (fair, bicubic, nearest) = (s(images.fair_baseline)?, s(images.bicubic)?, s(images.nearest)?);
+        let pick = |f: fn(&ImageScores) -> Score| MethodScores {
+            delivered: f(&delivered),
+            sr: sr.as_ref().map(|(p, _)| f(p)),
+            sr_unpasted: sr.as_ref().map(|(_, r)| f(r)),
+            fair_baseline: f(&fair),
+            bicubic: f(&bicubic),
+            nearest: f(&nearest),
+        };
+        Ok(Self { psnr: pick(|s| s.psnr), ssim: pick(|s| s.ssim) })
+    }
+
+    /// Delivered minus fair baseline, PSNR on the unacquired region, dB.
+    pub fn gain_unacquired_db(&self) -> f64 {
+        self.psnr.delivered.unacquired - self.psnr.fair_baseline.unacquired
     }
 }
 
@@ -266,15 +298,25 @@ mod tests {
     }
 
     #[test]
-    fn report_has_the_metrics_json_shape() {
+    fn quality_has_the_metrics_json_shape() {
         let truth = ramp(32);
         let worse = truth.mapv(|v| v + 0.1);
         let acquired = Array2::from_shape_fn((32, 32), |(r, c)| r < 8 && c < 8);
-        let r = MetricsReport::new(truth.view(), worse.view(), worse.view(), truth.view(), acquired.view()).unwrap();
-        let v = serde_json::to_value(r).unwrap();
-        assert!((v["psnr"]["bicubic"]["unacquired"].as_f64().unwrap() - 20.0).abs() < 1e-5);
-        assert!(v["psnr"]["sr"]["whole"].is_null()); // +∞ has no JSON number
-        assert!((v["ssim"]["sr"]["whole"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+        let images = ScoredImages {
+            delivered: truth.view(),
+            sr: None,
+            fair_baseline: worse.view(),
+            bicubic: worse.view(),
+            nearest: worse.view(),
+        };
+        let q = Quality::of(&images, truth.view(), acquired.view()).unwrap();
+        let v = serde_json::to_value(q).unwrap();
+        assert!((v["psnr"]["fair_baseline"]["unacquired"].as_f64().unwrap() - 20.0).abs() < 1e-5);
+        assert!(v["psnr"]["delivered"]["whole"].is_null()); // +∞ has no JSON number
+        assert!(v["psnr"].get("sr").is_none(), "no model, no SR row");
+        assert!((v["ssim"]["delivered"]["whole"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+        let back: Quality = serde_json::from_value(v).unwrap();
+        assert!(back.psnr.delivered.whole.is_nan() && back.psnr.sr.is_none());
     }
 
     #[test]

@@ -1,38 +1,14 @@
-//! `metrics.json`: the machine-readable summary of a run — image quality against the ground truth
-//! (where one exists), the acquisition-time accounting, timings and the compute device.
+//! `metrics.json`: the machine-readable summary of a run — what it delivers (SR or, under the guard,
+//! the fair baseline) and why, image quality against the ground truth where one exists, the
+//! acquisition-time accounting, each HR frame's registration, the LR → acquired mapping, training,
+//! timings and the compute device.
 
-use crate::metrics::{ImageScores, Score};
-use crate::pipeline::Quality;
+use crate::metrics::Quality;
+use crate::pipeline::{FrameRegistration, ModelOutcome, OutputChoice, Prepared, Scored, TrainingRecord};
 use crate::plan::TimeAccounting;
+use crate::register::GainOffset;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// One metric (PSNR or SSIM) for every reconstruction method, each on the whole image and on the
-/// unacquired region only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MethodScores {
-    /// The model's reconstruction with the measured patches pasted in (what the run delivers).
-    pub sr: Score,
-    /// The model's reconstruction before the patches are pasted.
-    pub sr_unpasted: Score,
-    /// Bicubic upsampling of the LR frame (correct geometry).
-    pub bicubic: Score,
-    /// Nearest-neighbour upsampling of the LR frame (correct geometry).
-    pub nearest: Score,
-}
-
-impl MethodScores {
-    /// The PSNR and SSIM tables of a run's quality.
-    pub fn from_quality(q: &Quality) -> (Self, Self) {
-        let pick = |f: fn(&ImageScores) -> Score| Self {
-            sr: f(&q.sr),
-            sr_unpasted: f(&q.sr_unpasted),
-            bicubic: f(&q.bicubic),
-            nearest: f(&q.nearest),
-        };
-        (pick(|s| s.psnr), pick(|s| s.ssim))
-    }
-}
 
 /// The acquisition part of the report, seconds of instrument time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,53 +50,104 @@ impl AcquisitionMetrics {
     }
 }
 
-/// Wall-clock timings of the run, seconds (step time in ms).
+/// Wall-clock timings of the run, seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Acquisition (instrument I/O and simulation).
     pub acquire_s: f64,
+    /// Levelling and registration.
+    pub prepare_s: f64,
     /// Training.
     pub train_s: f64,
     /// Reconstruction.
     pub reconstruct_s: f64,
     /// Everything.
     pub total_s: f64,
-    /// Mean training step.
-    pub train_step_ms: f64,
 }
 
 /// The whole `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsReport {
-    /// PSNR in dB (data range of the ground truth), where a ground truth exists.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub psnr: Option<MethodScores>,
-    /// SSIM (Gaussian window 11, σ 1.5), where a ground truth exists.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ssim: Option<MethodScores>,
-    /// Instrument-time accounting.
-    pub acquisition: AcquisitionMetrics,
+    /// What the run delivers (`sr.npy`): "sr", or "baseline" when SR did not beat the fair baseline on
+    /// the held-out patches; absent before reconstruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputChoice>,
+    /// Why, in one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_reason: Option<String>,
+    /// PSNR/SSIM of every compared image, where a ground truth exists.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
+    /// Instrument-time accounting (runs on an instrument or simulator; absent offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<AcquisitionMetrics>,
+    /// How the images were levelled ("none", "plane", "plane+lines").
+    #[serde(default)]
+    pub level_mode: String,
+    /// Every HR frame's registration against the LR.
+    #[serde(default)]
+    pub registration: Vec<FrameRegistration>,
+    /// The gain and offset that bring the levelled LR onto the acquired patches (fair baseline, x0).
+    #[serde(default)]
+    pub lr_mapping: GainOffset,
+    /// The fit that brought the ground truth onto the acquired patches, where one exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_fit: Option<GainOffset>,
     /// Wall-clock timings.
     pub timing: Timing,
-    /// "cpu" or "cuda".
+    /// "cpu", "cuda" or "none".
     pub device: String,
     /// What the run did: "acquisition only" or "reconstructed".
     pub stage: String,
     /// Training summary, when the model was trained.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub training: Option<TrainingSummary>,
-}
-
-/// How training went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingSummary {
-    /// Optimiser steps run.
-    pub steps: usize,
-    /// Why it stopped.
-    pub stop: crate::train::StopReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingRecord>,
 }
 
 impl MetricsReport {
+    /// A report with nothing reconstructed (yet): the acquisition, if any, and the timings.
+    pub fn new(acquisition: Option<AcquisitionMetrics>, timing: Timing) -> Self {
+        Self {
+            output: None,
+            output_reason: None,
+            quality: None,
+            acquisition,
+            level_mode: String::new(),
+            registration: Vec::new(),
+            lr_mapping: GainOffset::default(),
+            truth_fit: None,
+            timing,
+            device: "none".into(),
+            stage: "acquisition only".into(),
+            training: None,
+        }
+    }
+
+    /// Records the pipeline's results: what was delivered and why, the scores (where a ground truth
+    /// was scored), levelling, registration, the LR mapping, training and timings.
+    pub fn record(&mut self, prepared: &Prepared, model: Option<&ModelOutcome>, scored: Option<&Scored>) {
+        self.quality = scored.map(|s| s.quality);
+        self.truth_fit = scored.map(|s| s.fit);
+        self.level_mode = prepared.level_mode.name().into();
+        self.registration = prepared.registrations();
+        self.lr_mapping = prepared.mapping;
+        self.stage = "reconstructed".into();
+        match model {
+            Some(m) => {
+                self.output = Some(m.output);
+                self.output_reason = Some(m.reason.clone());
+                self.training = m.training.clone();
+                self.timing.train_s = m.training.as_ref().map_or(0.0, |t| t.train_s);
+                self.timing.reconstruct_s = m.reconstruct_s;
+                self.device = m.device.clone();
+            }
+            None => {
+                self.output = Some(OutputChoice::Baseline);
+                self.output_reason = Some("no model trained: the fair baseline with the measured patches".into());
+            }
+        }
+    }
+
     /// Writes the report as pretty JSON.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;

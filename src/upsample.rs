@@ -50,19 +50,22 @@ impl GridMap {
         if (self.src_region.angle_deg - self.dst_region.angle_deg).abs() > 1e-9 {
             return Err(GridMapError::AngleMismatch(self.src_region.angle_deg, self.dst_region.angle_deg));
         }
-        let cols = (0..self.dst_raster.points)
+        let cols: Vec<f64> = (0..self.dst_raster.points)
             .map(|i| {
                 let (x, y) = self.dst_region.pixel_position_m(&self.dst_raster, i as f64, 0.0);
                 self.src_region.pixel_of_m(&self.src_raster, x, y).0
             })
             .collect();
-        let rows = (0..self.dst_raster.lines)
+        let rows: Vec<f64> = (0..self.dst_raster.lines)
             .map(|j| {
                 let (x, y) = self.dst_region.pixel_position_m(&self.dst_raster, 0.0, j as f64);
                 self.src_region.pixel_of_m(&self.src_raster, x, y).1
             })
             .collect();
-        Ok((cols, rows))
+        // Positions within a millionth of a pixel of a source pixel are that pixel: a patch pasted back
+        // where it was cut keeps its values exactly, whatever the rounding of the metre arithmetic.
+        let snap = |v: Vec<f64>| v.into_iter().map(|f| if (f - f.round()).abs() < 1e-6 { f.round() } else { f }).collect();
+        Ok((snap(cols), snap(rows)))
     }
 
     /// Resamples `src` (indexed `[line, point]`, shaped like `src_raster`) onto the target grid.

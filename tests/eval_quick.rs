@@ -47,7 +47,7 @@ fn quick_eval_beats_bicubic_and_accounts_time_like_the_plan() {
         let metrics = MetricsReport::read(&dir.join("metrics.json")).unwrap();
         let fraction = r.fraction.unwrap();
         // results.csv carries metrics.json's accounting …
-        let a = &metrics.acquisition;
+        let a = metrics.acquisition.as_ref().unwrap();
         assert!((fraction - a.plan_s / a.full_hr_s).abs() < 1e-6, "{}: {fraction} vs {}", r.run_dir, a.plan_s / a.full_hr_s);
         assert_eq!((r.n_patches, a.picks.len()), (a.n_patches, a.n_patches));
         // … which is the plan's own accounting of the run's configuration and picks

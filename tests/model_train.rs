@@ -1,11 +1,10 @@
 //! Training: the loss falls on a tiny overfit problem, the auxiliary terms really act, seeded CPU runs
-//! repeat exactly, early stopping keeps the best weights, and a run's files can be reloaded.
+//! repeat exactly, model selection keeps the weights the validator scored best (the EMA's when
+//! averaging), early stopping waits its patience, and a run's files can be reloaded.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::model::{ModelConfig, ModelInfo, TrainedModel, VelocityField};
-use afm_spark::train::{
-    evaluate, flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair, TrainConfig,
-};
+use afm_spark::train::{flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair, TrainConfig};
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
 
@@ -38,7 +37,7 @@ fn small(max_steps: usize) -> TrainConfig {
 #[test]
 fn overfit_four_pairs_loss_falls_tenfold() {
     let p = pairs(4);
-    let out = train(&p, norm(&p), &small(150), Device::Cpu, &mut |_| {}).unwrap();
+    let out = train(&p, norm(&p), &small(150), Device::Cpu, None, &mut |_| {}).unwrap();
     let first = out.history.records[0].train_loss;
     let last = out.history.records.last().unwrap().train_loss;
     assert!(first / last >= 10.0, "loss fell only from {first} to {last}");
@@ -83,46 +82,79 @@ fn auxiliary_terms_change_the_loss_and_its_gradient() {
 #[test]
 fn seeded_cpu_training_repeats_exactly() {
     let p = pairs(5);
-    let cfg = TrainConfig { n_val: 1, batch_size: Some(2), crop_px: Some(8), flip_slow_axis: true, k_t: 2, ..small(40) };
-    let a = train(&p, norm(&p), &cfg, Device::Cpu, &mut |_| {}).unwrap();
-    let b = train(&p, norm(&p), &cfg, Device::Cpu, &mut |_| {}).unwrap();
-    let losses =
-        |o: &afm_spark::train::TrainOutcome| o.history.records.iter().map(|r| (r.step, r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    let cfg = TrainConfig { batch_size: Some(2), crop_px: Some(8), flip_slow_axis: true, k_t: 2, ..small(40) };
+    let a = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
+    let b = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
+    let losses = |o: &afm_spark::train::TrainOutcome| o.history.records.iter().map(|r| (r.step, r.train_loss)).collect::<Vec<_>>();
     assert_eq!(losses(&a), losses(&b));
-    let c = train(&p, norm(&p), &TrainConfig { seed: 1, ..cfg }, Device::Cpu, &mut |_| {}).unwrap();
+    let c = train(&p, norm(&p), &TrainConfig { seed: 1, ..cfg }, Device::Cpu, None, &mut |_| {}).unwrap();
     assert_ne!(losses(&a), losses(&c));
 }
 
+/// The network's velocity on a fixed input: a fingerprint of its weights.
+fn fingerprint(m: &TrainedModel) -> Vec<f32> {
+    let x = Tensor::linspace(-1.0, 1.0, 256, (Kind::Float, Device::Cpu)).view([1, 1, 16, 16]);
+    let t = Tensor::from_slice(&[0.3f32]);
+    Vec::<f32>::try_from(m.velocity(&x, &x, &t).flatten(0, -1)).unwrap()
+}
+
 #[test]
-fn early_stopping_keeps_the_best_weights_and_reports_progress() {
+fn model_selection_keeps_the_best_scored_weights_and_stops_after_its_patience() {
     let p = pairs(4);
-    let cfg = TrainConfig { n_val: 1, eval_interval_steps: 5, patience_steps: 15, lr: 3e-2, ..small(400) };
-    let mut calls = 0;
-    let out = train(&p, norm(&p), &cfg, Device::Cpu, &mut |pr| {
+    let cfg = TrainConfig { eval_interval_steps: 5, patience_steps: 15, lr: 3e-2, ..small(400) };
+    // A validator whose score peaks at its 4th call (step 20), remembering what it saw then.
+    let (mut calls, mut seen) = (0usize, Vec::new());
+    let mut validator = |m: &TrainedModel| {
         calls += 1;
-        assert_eq!(pr.step, calls);
+        seen.push(fingerprint(m));
+        -((calls as f64) - 4.0).abs()
+    };
+    let mut steps_seen = 0;
+    let out = train(&p, norm(&p), &cfg, Device::Cpu, Some(&mut validator), &mut |pr| {
+        steps_seen += 1;
+        assert_eq!(pr.step, steps_seen);
     })
     .unwrap();
-    assert_eq!(calls, out.steps);
-    let best = out.best_val_loss.unwrap();
-    let min = out.history.records.iter().filter_map(|r| r.val_loss).fold(f64::INFINITY, f64::min);
-    assert_eq!(best, min);
-    let val = PairTensors::new(&p[3..], &norm(&p), Device::Cpu);
-    let w = LossWeights { lambda_grad: cfg.lambda_grad, lambda_lap: cfg.lambda_lap };
-    assert!((evaluate(&out.model, &val, w) - best).abs() < 1e-9 * best.max(1.0));
-    if out.stop == StopReason::EarlyStop {
-        assert!(out.steps - out.best_step >= cfg.patience_steps);
-    }
+    assert_eq!((out.best_step, out.best_val_score), (20, Some(0.0)));
+    assert_eq!(out.stop, StopReason::EarlyStop);
+    assert_eq!(out.steps, 20 + cfg.patience_steps, "stops once the patience is used up");
+    assert_eq!(fingerprint(&out.model), seen[3], "the kept weights are the ones scored best");
+    assert_ne!(seen[3], seen[6], "the weights kept changing after the best");
+    let gains: Vec<_> = out.history.records.iter().filter_map(|r| r.val_gain_db).collect();
+    assert_eq!(gains.len(), 7);
+    // The wall-time cap is a safety net only, and says so.
     let budget = TrainConfig { time_budget_s: Some(1e-6), ..cfg };
-    let quick = train(&p, norm(&p), &budget, Device::Cpu, &mut |_| {}).unwrap();
+    let quick = train(&p, norm(&p), &budget, Device::Cpu, None, &mut |_| {}).unwrap();
     assert_eq!((quick.steps, quick.stop), (1, StopReason::TimeBudget));
+}
+
+#[test]
+fn an_ema_of_the_weights_is_what_is_validated_and_kept() {
+    let p = pairs(4);
+    let cfg = TrainConfig { eval_interval_steps: 20, lr: 3e-2, ..small(60) };
+    let mut seen = Vec::new();
+    let mut validator = |m: &TrainedModel| {
+        seen.push(fingerprint(m));
+        seen.len() as f64 // the last one is the best
+    };
+    let raw = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
+    let ema = train(&p, norm(&p), &TrainConfig { ema_decay: Some(0.9), ..cfg.clone() }, Device::Cpu, Some(&mut validator), &mut |_| {})
+        .unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(fingerprint(&ema.model), seen[2], "the validated (averaged) weights are kept");
+    let d: f32 = fingerprint(&raw.model).iter().zip(&seen[2]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(d > 1e-4, "the average should differ from the last raw weights (max diff {d})");
+    // the raw training is unchanged by averaging: same loss history
+    let losses = |o: &afm_spark::train::TrainOutcome| o.history.records.iter().map(|r| r.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&raw), losses(&ema));
+    assert!(train(&p, norm(&p), &TrainConfig { ema_decay: Some(1.0), ..cfg }, Device::Cpu, None, &mut |_| {}).is_err());
 }
 
 #[test]
 fn artifacts_are_written_and_reload() {
     let p = pairs(3);
-    let cfg = TrainConfig { n_val: 1, ..small(20) };
-    let out = train(&p, norm(&p), &cfg, Device::Cpu, &mut |_| {}).unwrap();
+    let cfg = small(20);
+    let out = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
     let dir = std::env::temp_dir().join(format!("afm-spark-train-{}", std::process::id()));
     save_artifacts(&dir, &out, &cfg).unwrap();
     for f in ["model.safetensors", "model.json", "train_config.json", "loss.csv", "loss.png"] {
@@ -141,7 +173,7 @@ fn artifacts_are_written_and_reload() {
 #[test]
 fn bad_inputs_are_refused() {
     let p = pairs(2);
-    assert!(train(&p, norm(&p), &TrainConfig { n_val: 2, ..small(5) }, Device::Cpu, &mut |_| {}).is_err());
-    assert!(train(&p, norm(&p), &TrainConfig { crop_px: Some(32), ..small(5) }, Device::Cpu, &mut |_| {}).is_err());
-    assert!(train(&p, norm(&p), &TrainConfig { lr: 0.0, ..small(5) }, Device::Cpu, &mut |_| {}).is_err());
+    assert!(train(&[], norm(&p), &small(5), Device::Cpu, None, &mut |_| {}).is_err());
+    assert!(train(&p, norm(&p), &TrainConfig { crop_px: Some(32), ..small(5) }, Device::Cpu, None, &mut |_| {}).is_err());
+    assert!(train(&p, norm(&p), &TrainConfig { lr: 0.0, ..small(5) }, Device::Cpu, None, &mut |_| {}).is_err());
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod eval;
+mod fuse;
 pub mod inspect;
 mod progress;
 mod reconstruct;
@@ -94,6 +95,15 @@ pub enum Command {
     /// The number of validation patches held out is min(base n_val, picks / 4). --quick runs a small
     /// grid for CI (configs/eval-quick.toml).
     Eval(eval::EvalArgs),
+    /// Fuse an overview with zooms scanned inside it: register each zoom in the overview, train on the
+    /// zoom tiles, reconstruct the overview's whole area at the zooms' pitch.
+    ///
+    /// Writes sr.npy (the reconstruction: SR, or the fair baseline when SR does not beat it on held-out
+    /// zoom tiles), fair_baseline.npy, registration.json, panels.png and metrics.json. --score K holds
+    /// out each of K folds of the zoom tiles in turn, trains on the rest and writes
+    /// folds/<k>/{sr,bicubic,truth,mask}.npy with the PSNR/SSIM of SR and of the fair baseline on the
+    /// held-out pixels.
+    Fuse(fuse::FuseArgs),
 }
 
 /// Runs one subcommand; `quiet` hides progress bars.
@@ -108,6 +118,7 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, quiet),
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Eval(args) => eval::run(args, quiet),
+        Command::Fuse(args) => fuse::run(args, quiet),
     }
 }
 

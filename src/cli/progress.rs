@@ -54,7 +54,7 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
                         b.set_message(format!("{label} journaled"));
                     }
                 }
-                ProgressEvent::Training { step, max_steps, loss, val_loss } => {
+                ProgressEvent::Training { step, max_steps, loss, val_gain_db } => {
                     if bar_kind != "train" {
                         if let Some(b) = bar.take() {
                             b.finish_and_clear();
@@ -66,7 +66,7 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
                     }
                     if let Some(b) = &bar {
                         b.set_position(step as u64);
-                        let val = val_loss.map(|v| format!(", val {v:.4}")).unwrap_or_default();
+                        let val = val_gain_db.map(|v| format!(", held-out gain {v:+.2} dB")).unwrap_or_default();
                         b.set_message(format!("loss {loss:.4}{val}"));
                     }
                 }

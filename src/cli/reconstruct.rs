@@ -6,9 +6,9 @@
 use super::select::{interp_name, Interp};
 use super::train::{device, reconstruct_config};
 use afm_spark::model::TrainedModel;
-use afm_spark::offline::{
-    evaluate, find_checkpoints, AcquiredTiles, ConfigSections, EvaluationSetup, ImagePair, LrGeometry, OfflineError, OfflineMetrics,
-};
+use afm_spark::offline::{find_checkpoints, pair_input, score_and_write, AcquiredTiles, ConfigSections, ImagePair, LrGeometry, OfflineError};
+use afm_spark::pipeline::{prepare, reconstruct_only, PrepareConfig};
+use afm_spark::report::MetricsReport;
 use afm_spark::upsample::Interpolation;
 use clap::Args;
 use std::path::PathBuf;
@@ -78,20 +78,32 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
             Some((g, pair)) if g == geometry => &loaded.insert((g, pair)).1,
             _ => &loaded.insert((geometry, ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?)).1,
         };
-        let patches = match &acquired {
-            Some(a) => a.patches(pair.hr.data.view(), &pair.hr.path)?,
+        let (rects, picks) = match &acquired {
+            Some(a) => {
+                if (a.hr_points, a.hr_lines) != (pair.hr.raster.points, pair.hr.raster.lines) {
+                    return Err(OfflineError::invalid(
+                        format!("--hr {}", args.hr.display()),
+                        format!("{}×{} px", pair.hr.raster.points, pair.hr.raster.lines),
+                        format!("the model was trained on a {}×{} px HR image", a.hr_points, a.hr_lines),
+                    )
+                    .into());
+                }
+                (a.rects.clone(), a.tiles.clone())
+            }
             None => {
                 println!(
                     "{}: no acquired.json (not made by `afm-spark train`): nothing pasted back, 'unacquired' = whole image",
                     ck.dir.display()
                 );
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
-        let picks = acquired.as_ref().map(|a| a.tiles.clone()).unwrap_or_default();
         let out = if ck.name.is_empty() { root.clone() } else { root.join(&ck.name) };
-        let setup = EvaluationSetup { model_input, patches: &patches, picks: &picks, reconstruct: &cfg, training: None };
-        let evaluation = evaluate(&model, pair, &setup, &out)?;
+        let level = sections.level.unwrap_or_default();
+        let prepare_cfg = PrepareConfig { level, register: sections.register.clone().unwrap_or_default(), model_input };
+        let prepared = prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
+        let outcome = reconstruct_only(&prepared, &model, &cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
+        let metrics = score_and_write(pair, &prepared, &outcome, &level, cfg.seam_px, &out)?;
         println!(
             "{}: {} → {} ({}×{} px, x0 {}, {}, {} Euler steps, {:.1} s on {})",
             if ck.name.is_empty() { "checkpoint" } else { &ck.name },
@@ -102,31 +114,30 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
             interp_name(model_input),
             pair.describe_geometry(),
             cfg.steps,
-            evaluation.metrics.reconstruct_s,
-            evaluation.metrics.device
+            outcome.reconstruct_s,
+            outcome.device
         );
-        rows.push((if ck.name.is_empty() { "model".to_string() } else { ck.name.clone() }, evaluation.metrics));
+        rows.push((if ck.name.is_empty() { "model".to_string() } else { ck.name.clone() }, picks.len(), metrics));
     }
     print_scores(&rows);
     Ok(())
 }
 
-fn print_scores(rows: &[(String, OfflineMetrics)]) {
+fn print_scores(rows: &[(String, usize, MetricsReport)]) {
     println!(
-        "{:<8} {:>8} {:<22} {:>10} {:>12}   {:>8} {:>12}",
+        "{:<8} {:>8} {:<24} {:>10} {:>12}   {:>8} {:>12}",
         "model", "patches", "method", "PSNR whole", "PSNR unacq.", "SSIM", "SSIM unacq."
     );
-    for (name, m) in rows {
-        for (method, p, s) in [
-            ("SR (patches pasted)", m.psnr.sr, m.ssim.sr),
-            ("SR (inference only)", m.psnr.sr_unpasted, m.ssim.sr_unpasted),
-            ("bicubic", m.psnr.bicubic, m.ssim.bicubic),
-            ("nearest", m.psnr.nearest, m.ssim.nearest),
-        ] {
-            println!(
-                "{name:<8} {:>8} {method:<22} {:>10.2} {:>12.2}   {:>8.4} {:>12.4}",
-                m.n_patches, p.whole, p.unacquired, s.whole, s.unacquired
-            );
+    for (name, n, m) in rows {
+        let Some(q) = &m.quality else { continue };
+        let (p, s) = (&q.psnr, &q.ssim);
+        let mut methods = vec![("SR (patches pasted)", p.delivered, s.delivered)];
+        if let (Some(pu), Some(su)) = (p.sr_unpasted, s.sr_unpasted) {
+            methods.push(("SR (inference only)", pu, su));
+        }
+        methods.extend([("fair baseline", p.fair_baseline, s.fair_baseline), ("bicubic", p.bicubic, s.bicubic), ("nearest", p.nearest, s.nearest)]);
+        for (method, p, s) in methods {
+            println!("{name:<8} {n:>8} {method:<24} {:>10.2} {:>12.2}   {:>8.4} {:>12.4}", p.whole, p.unacquired, s.whole, s.unacquired);
         }
     }
 }

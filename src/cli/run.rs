@@ -2,7 +2,6 @@
 //! reconstruction — writing everything of the run into one folder.
 
 use super::progress::{human_s, spawn_display};
-use afm_spark::backend;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
 use afm_spark::io::session::Session;
@@ -78,7 +77,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
     let mut spec = RunSpec::load(cfg)?;
     if let Some(truth) = &args.ground_truth {
         let mut config = spec.config.clone();
-        backend::replay_config(&mut config, truth, args.channel.as_deref())?;
+        afm_spark::config::RunSpec::replay(&mut config, truth, args.channel.as_deref())?;
         spec = RunSpec::from_config(config, cfg).context("the configuration with the replayed surface")?;
     }
     let dir = args.out.clone().unwrap_or_else(timestamp_dir);
@@ -102,7 +101,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
-    let options = RunOptions { acquire_only: args.acquire_only };
+    let options = RunOptions { acquire_only: args.acquire_only, no_model: false };
     let result = run_closed_loop(&spec, &session, &dir, options, &tx);
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
@@ -113,30 +112,52 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
 }
 
 fn print_summary(dir: &Path, r: &MetricsReport) {
-    let a = &r.acquisition;
     println!("run folder: {}", dir.display());
-    println!(
-        "acquisition: {} patches, {} of instrument time = {:.1} % of a full HR frame ({})",
-        a.n_patches,
-        human_s(a.plan_s),
-        100.0 * a.fraction,
-        human_s(a.full_hr_s)
-    );
-    if let (Some(p), Some(s)) = (&r.psnr, &r.ssim) {
+    if let Some(a) = &r.acquisition {
+        println!(
+            "acquisition: {} patches, {} of instrument time = {:.1} % of a full HR frame ({})",
+            a.n_patches,
+            human_s(a.plan_s),
+            100.0 * a.fraction,
+            human_s(a.full_hr_s)
+        );
+    }
+    let shifts: Vec<f64> = r.registration.iter().map(|g| g.registration.shift_frame_px[0].hypot(g.registration.shift_frame_px[1])).collect();
+    if !shifts.is_empty() {
+        let ambiguous = r.registration.iter().filter(|g| g.registration.ambiguous).count();
+        println!(
+            "registration: {} patches, shift up to {:.2} HR px (mean {:.2}), {ambiguous} ambiguous; levelling {}",
+            shifts.len(),
+            shifts.iter().copied().fold(0.0, f64::max),
+            shifts.iter().sum::<f64>() / shifts.len() as f64,
+            r.level_mode
+        );
+    }
+    if let (Some(output), Some(reason)) = (r.output, &r.output_reason) {
+        println!("output: {} — {reason}", if output == afm_spark::pipeline::OutputChoice::Sr { "SR" } else { "fair baseline" });
+    }
+    if let Some(q) = &r.quality {
+        let (p, s) = (&q.psnr, &q.ssim);
         println!("quality vs ground truth          PSNR whole / unacquired (dB)   SSIM whole / unacquired");
-        for (name, ps, ss) in [
-            ("SR (patches pasted)", p.sr, s.sr),
-            ("SR (inference only)", p.sr_unpasted, s.sr_unpasted),
+        let mut rows = vec![("delivered (sr.npy)", p.delivered, s.delivered)];
+        if let (Some(ps), Some(ss), Some(pu), Some(su)) = (p.sr, s.sr, p.sr_unpasted, s.sr_unpasted) {
+            rows.push(("SR (patches pasted)", ps, ss));
+            rows.push(("SR (inference only)", pu, su));
+        }
+        rows.extend([
+            ("fair baseline (patches pasted)", p.fair_baseline, s.fair_baseline),
             ("bicubic", p.bicubic, s.bicubic),
             ("nearest", p.nearest, s.nearest),
-        ] {
-            println!("  {name:<28} {:>8.2} / {:>8.2}              {:.4} / {:.4}", ps.whole, ps.unacquired, ss.whole, ss.unacquired);
+        ]);
+        for (name, ps, ss) in rows {
+            println!("  {name:<30} {:>8.2} / {:>8.2}              {:.4} / {:.4}", ps.whole, ps.unacquired, ss.whole, ss.unacquired);
         }
     }
     if r.stage == "reconstructed" {
+        let steps = r.training.as_ref().map(|t| format!(" ({} steps, {:.1} ms/step)", t.steps, t.step_ms)).unwrap_or_default();
         println!(
-            "timing: acquisition {:.1} s, training {:.1} s ({:.1} ms/step on {}), reconstruction {:.1} s, total {:.1} s",
-            r.timing.acquire_s, r.timing.train_s, r.timing.train_step_ms, r.device, r.timing.reconstruct_s, r.timing.total_s
+            "timing: acquisition {:.1} s, levelling+registration {:.1} s, training {:.1} s{steps} on {}, reconstruction {:.1} s, total {:.1} s",
+            r.timing.acquire_s, r.timing.prepare_s, r.timing.train_s, r.device, r.timing.reconstruct_s, r.timing.total_s
         );
     } else {
         println!("stopped after acquisition (--acquire-only)");

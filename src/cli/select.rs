@@ -1,13 +1,13 @@
 //! `afm-spark select --lr FILE`: the closed loop's tile selection on any LR image on disk — the LR
-//! upsampled onto an HR grid, the five indicators per tile, the picks — printed as a table and drawn
-//! as a PNG of the picks over the image.
+//! levelled, tiled on its own pixels, the five indicators per tile, the picks — printed as a table and
+//! drawn as a PNG of the picks over the levelled image.
 
-use afm_spark::offline::{
-    hr_grid_for_lr, indicator_table, picks_png, select_tiles_on_grid, ConfigSections, LrGeometry, LrImage, SelectOptions,
-};
-use afm_spark::select::SelectionStrategy;
-use afm_spark::upsample::{GridMap, Interpolation};
-use anyhow::{bail, Context};
+use afm_spark::level::LevelConfig;
+use afm_spark::offline::{picks_png, ConfigSections, LrImage};
+use afm_spark::pipeline::ChannelKind;
+use afm_spark::select::{indicator_table, select_on_lr, SelectOptions, SelectionStrategy};
+use afm_spark::upsample::Interpolation;
+use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -21,18 +21,10 @@ pub struct SelectArgs {
     /// channel. A .npy has only one.
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
-    /// Take [select] (grid, n_select, strategy, weights, upsample, texture cut-off) and [run] seed
+    /// Take [select] (grid, n_select, strategy, weights, texture cut-off), [level] and [run] seed
     /// from this run configuration; the options below override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The HR grid has this many times the LR points and lines (the closed loop's lr.decimation).
-    #[arg(long, default_value_t = 4, value_name = "F")]
-    pub upsample_factor: usize,
-    /// Where the LR pixels lie on the HR grid. auto: "corner" for a file with geometry (the HR grid
-    /// covers the same scan area), "strided" for a .npy (assumed to be HR[::F, ::F]: LR pixel k on HR
-    /// pixel F·k).
-    #[arg(long, value_enum, default_value_t = LrGeometry::Auto)]
-    pub lr_geometry: LrGeometry,
     /// Tile selection.
     #[command(flatten)]
     pub select: SelectFlags,
@@ -57,9 +49,6 @@ pub struct SelectFlags {
     /// all [default: farthest-first, or the config's].
     #[arg(long, value_enum)]
     pub strategy: Option<Strategy>,
-    /// How the LR is brought onto the HR grid for the indicators [default: nearest, or the config's].
-    #[arg(long, value_enum)]
-    pub upsample: Option<Interp>,
     /// Weight of the standardised mean height.
     #[arg(long, value_name = "W")]
     pub w_mean: Option<f64>,
@@ -139,7 +128,6 @@ impl SelectFlags {
         o.grid = self.grid.unwrap_or(o.grid);
         o.n_select = self.n_select.unwrap_or(o.n_select);
         o.strategy = self.strategy.map(Into::into).unwrap_or(o.strategy);
-        o.upsample = self.upsample.map(Into::into).unwrap_or(o.upsample);
         o.seed = self.seed.unwrap_or(o.seed);
         let w = &mut o.weights;
         let flags = [self.w_mean, self.w_std, self.w_grad, self.w_lap, self.w_texture, self.lambda];
@@ -163,42 +151,30 @@ fn default_png(args: &SelectArgs) -> PathBuf {
 
 /// Computes, prints and draws the selection.
 pub fn run(args: SelectArgs) -> anyhow::Result<()> {
-    if args.upsample_factor == 0 {
-        bail!("--upsample-factor 0: must be ≥ 1");
-    }
     let sections = match &args.config {
         Some(path) => ConfigSections::load(path)?,
         None => ConfigSections::default(),
     };
     let opts = args.select.options(&sections);
     let lr = LrImage::load(&args.lr, args.channel.as_deref())?;
-    let geometry = match args.lr_geometry {
-        LrGeometry::Auto if lr.geometry_known => LrGeometry::Corner,
-        LrGeometry::Auto => LrGeometry::Strided,
-        g => g,
-    };
-    let (hr_region, hr_raster) = hr_grid_for_lr(&lr.region, &lr.raster, args.upsample_factor, geometry);
-    let map = GridMap { src_region: lr.region, src_raster: lr.raster, dst_region: hr_region, dst_raster: hr_raster };
-    let up = map.resample(lr.data.view(), opts.upsample).context("bringing the LR onto the HR grid")?;
-    let sel = select_tiles_on_grid(up.view(), &opts)?;
+    let level: LevelConfig = sections.level.unwrap_or_default();
+    let height = ChannelKind::of(&lr.channel).is_height();
+    let levelled = level.apply(lr.data.view(), height).data;
+    let sel = select_on_lr(levelled.view(), None, &opts)?;
 
-    let (tile_cols, tile_rows) = (hr_raster.points / opts.grid, hr_raster.lines / opts.grid);
+    let rect = sel.tiling.rect(0);
     println!("LR           {} ({}, {}×{} px)", lr.path.display(), lr.channel, lr.raster.points, lr.raster.lines);
     println!(
-        "HR grid      {}×{} px (×{}, {} upsampling, {} geometry); {}×{} tiles of {}×{} px",
-        hr_raster.points,
-        hr_raster.lines,
-        args.upsample_factor,
-        interp_name(opts.upsample),
-        geometry.name(),
+        "tiles        {}×{} of about {}×{} LR px, levelled {}",
         opts.grid,
         opts.grid,
-        tile_cols,
-        tile_rows
+        rect.cols,
+        rect.rows,
+        level.mode_for(height).name()
     );
     let w = &opts.weights;
     println!(
-        "selection    {}, weights mean {} std {} grad {} lap {} texture {}, λ {}, texture cut-off {} of Nyquist",
+        "selection    {}, weights mean {} std {} grad {} lap {} texture {}, λ {}, texture cut-off {} of the LR Nyquist",
         opts.strategy.name(),
         w.mean,
         w.std,
@@ -216,8 +192,9 @@ pub fn run(args: SelectArgs) -> anyhow::Result<()> {
     if let Some(dir) = png.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let title = format!("{} picks on the LR ×{}", sel.picks.len(), args.upsample_factor);
-    picks_png(&png, up.view(), &sel, &title)?;
+    let title = format!("{} picks on the levelled LR", sel.picks.len());
+    let rects: Vec<_> = sel.picks.iter().map(|&t| sel.tiling.rect(t)).collect();
+    picks_png(&png, levelled.view(), &rects, &title)?;
     println!("figure: {}", png.display());
     Ok(())
 }

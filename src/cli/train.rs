@@ -46,9 +46,9 @@ pub struct TrainArgs {
     /// Tile selection (the picks are made on the LR, as the closed loop does).
     #[command(flatten)]
     pub select: SelectFlags,
-    /// Training preset, used when no --config gives [train] (and instead of it when given): "cpu" (base 16, mini-batches of 32-px crops,
-    /// lr 1e-3, 90 s budget — the dry-run setting) or "paper" (the original: base 64, full batch,
-    /// lr 1e-4) [default: paper on CUDA, cpu otherwise].
+    /// Training preset, used when no --config gives [train] (and instead of it when given): "cpu" (the
+    /// dry-run setting: a small network on mini-batches of crops, a fixed number of steps) or "paper"
+    /// (the original: base 64, full batch, lr 1e-4) [default: paper on CUDA, cpu otherwise].
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
     /// Channels of the network's first level (64 in the original).
@@ -69,10 +69,10 @@ pub struct TrainArgs {
     /// Upper bound on optimiser steps per model.
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Stop training each model after this much wall time, seconds.
+    /// Safety cap on each model's training wall time, seconds (budgets are steps: --max-steps).
     #[arg(long, value_name = "S")]
     pub time_budget_s: Option<f64>,
-    /// Acquired patches held out for early stopping (at most n − 1 per model).
+    /// Acquired patches held out to validate by reconstruction (at most n − 1 per model).
     #[arg(long)]
     pub n_val: Option<usize>,
     /// Euler steps of the reconstruction after training (the original's --steps_infer).
@@ -100,7 +100,7 @@ pub struct TrainArgs {
 /// Training presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
-    /// Small network, mini-batches of crops, 90 s budget: fast on a CPU.
+    /// Small network, mini-batches of crops, a fixed number of steps: fast on a CPU.
     Cpu,
     /// The original AFM-SPARK hyper-parameters (for a GPU).
     Paper,
@@ -202,7 +202,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let model_input =
         args.model_input.map(Interpolation::from).or(sections.lr.as_ref().map(|l| l.model_input)).unwrap_or(Interpolation::Bicubic);
     let n_list = if args.n_list.is_empty() { vec![select.n_picks()] } else { args.n_list.clone() };
-    let opts = TrainOptions { n_list, select, train, reconstruct, model_input, device, amp_requested: args.amp };
+    let level = sections.level.unwrap_or_default();
+    let register = sections.register.clone().unwrap_or_default();
+    let opts = TrainOptions { n_list, select, train, reconstruct, model_input, level, register, device, amp_requested: args.amp };
     let out_dir = args.out_dir.clone().unwrap_or_else(timestamp_dir);
     println!("HR           {} ({}, {}×{} px)", pair.hr.path.display(), pair.hr.channel, hr.points, hr.lines);
     println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, pair.lr.raster.points, pair.lr.raster.lines);
@@ -211,7 +213,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
     let result = train_models(&pair, &opts, &out_dir, &mut |_, p| {
-        let _ = tx.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_loss: p.val_loss });
+        let _ = tx.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_gain_db: p.val_score });
     });
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
@@ -234,22 +236,27 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
 }
 
 fn print_results(results: &[ModelResult]) {
-    println!(
-        "  model  steps  stop          train s   PSNR unacquired (dB): SR / bicubic / nearest   SSIM unacquired: SR / bicubic / nearest"
-    );
+    println!("  model  steps  output    held-out gain   PSNR unacquired (dB): delivered / SR / fair baseline / bicubic   SSIM: delivered / fair");
     for r in results {
-        let (p, s) = (&r.metrics.psnr, &r.metrics.ssim);
-        let (steps, stop, train_s) =
-            r.metrics.training.map(|t| (t.steps.to_string(), format!("{:?}", t.stop), t.train_s)).unwrap_or_default();
+        let m = &r.metrics;
+        let t = m.training.as_ref();
+        let output = m.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default();
+        let gain = t.and_then(|t| t.val_gain_db).map(|g| format!("{g:+.2} dB")).unwrap_or_else(|| "–".into());
+        let Some(q) = &m.quality else { continue };
+        let (p, s) = (&q.psnr, &q.ssim);
         println!(
-            "  {:<6} {steps:>5}  {stop:<12} {train_s:>8.1}   {:>6.2} / {:>6.2} / {:>6.2}                    {:.4} / {:.4} / {:.4}",
+            "  {:<6} {:>5}  {output:<9} {gain:>13}   {:>6.2} / {:>6.2} / {:>6.2} / {:>6.2}                      {:.4} / {:.4}",
             format!("n{}", r.n),
-            p.sr.unacquired,
+            t.map_or(0, |t| t.steps),
+            p.delivered.unacquired,
+            p.sr.map_or(f64::NAN, |s| s.unacquired),
+            p.fair_baseline.unacquired,
             p.bicubic.unacquired,
-            p.nearest.unacquired,
-            s.sr.unacquired,
-            s.bicubic.unacquired,
-            s.nearest.unacquired
+            s.delivered.unacquired,
+            s.fair_baseline.unacquired
         );
+        if let Some(reason) = &m.output_reason {
+            println!("         {reason}");
+        }
     }
 }

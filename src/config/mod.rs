@@ -128,6 +128,8 @@ impl RunSpec {
         for (k, p) in c.peripherals.iter().enumerate() {
             p.validate().map_err(|e| self.invalid(&format!("peripherals[{k}] ({})", p.name), "", &e.to_string()))?;
         }
+        c.level.validate().map_err(|e| self.invalid("level", "", &e))?;
+        c.register.validate().map_err(|e| self.invalid("register", "", &e))?;
         c.train.validate().map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
         c.reconstruct.validate().map_err(|e| self.invalid(&format!("reconstruct.{}", e.field), &e.value, e.why))?;
         let tile = (f.hr_points / s.grid, f.hr_lines / s.grid);
@@ -195,6 +197,25 @@ impl RunSpec {
     /// Directions recorded.
     pub fn directions(&self) -> Directions {
         self.config.frame.directions
+    }
+
+    /// Real-surface replay: sets the frame to the geometry of the real image `path` (on the image's own
+    /// pixel grid) and makes that image the simulated surface.
+    pub fn replay(config: &mut RunConfig, path: &Path, channel: Option<&str>) -> Result<(), crate::io::IoError> {
+        let loaded = crate::io::load(path)?;
+        loaded.channel(channel)?; // present and finite
+        let r = loaded.frame.region;
+        let f = &mut config.frame;
+        f.center_x_m = r.center_x_m;
+        f.center_y_m = r.center_y_m;
+        f.scan_size_m = r.width_m;
+        f.scan_height_m = Some(r.height_m);
+        f.angle_deg = r.angle_deg;
+        f.hr_points = loaded.frame.raster.points;
+        f.hr_lines = loaded.frame.raster.lines;
+        config.simulator.surface_file = Some(path.to_path_buf());
+        config.simulator.surface_channel = channel.map(str::to_string);
+        Ok(())
     }
 
     /// The configuration as TOML text (what is written next to every output).

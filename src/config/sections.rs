@@ -20,6 +20,12 @@ pub struct RunConfig {
     pub lr: LrSection,
     /// Tile indicators and farthest-first selection.
     pub select: SelectSection,
+    /// Levelling of the LR frame, the HR patches and a replayed ground truth.
+    #[serde(default)]
+    pub level: crate::level::LevelConfig,
+    /// Registration of every HR patch against the LR frame.
+    #[serde(default)]
+    pub register: crate::register::RegisterConfig,
     /// The microscope backend, its safety policy and timing.
     #[serde(default)]
     pub instrument: InstrumentSection,
@@ -164,10 +170,7 @@ pub struct SelectSection {
     /// Indicator weights and λ.
     #[serde(default)]
     pub weights: SelectionWeights,
-    /// How the LR frame is brought onto the HR grid for the indicators.
-    #[serde(default)]
-    pub upsample: Interpolation,
-    /// Texture cut-off radius as a fraction of Nyquist.
+    /// Texture cut-off radius as a fraction of the LR Nyquist (indicators run on the LR's own pixels).
     #[serde(default = "default_cutoff")]
     pub texture_cutoff_fraction_of_nyquist: f64,
 }
@@ -176,7 +179,7 @@ fn default_grid() -> usize {
     8
 }
 fn default_cutoff() -> f64 {
-    0.25
+    0.5
 }
 
 /// Which backend drives the run.

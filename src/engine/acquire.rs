@@ -7,8 +7,8 @@ use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
 use crate::plan::accounting::{end_position_m, move_and_settle_s};
 use crate::plan::{AcquisitionPlan, TimeAccounting};
-use crate::select::{compute_indicators, pick_tiles, SelectionError, TextureSpectrum};
-use crate::upsample::{GridMap, GridMapError};
+use crate::pipeline::ChannelKind;
+use crate::select::{select_on_lr, SelectOptions, SelectionError};
 use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope};
 use crossbeam::channel::Sender;
@@ -36,9 +36,6 @@ pub enum EngineError {
     /// No valid selection could be made.
     #[error("tile selection: {0}")]
     Selection(#[from] SelectionError),
-    /// The LR frame does not fit the HR grid.
-    #[error("LR frame geometry: {0}")]
-    Geometry(#[from] GridMapError),
     /// A frame lacks the configured channel.
     #[error("{stage}: the instrument returned no {channel} channel (got: {got})")]
     MissingChannel {
@@ -85,23 +82,21 @@ pub fn channel_data<'a>(frame: &'a Frame, channel: &str, stage: &str) -> Result<
     })
 }
 
-/// Indicators and picks from an LR frame: the LR data is brought onto the HR grid (geometry from the
-/// frame's own reported region) and tiled.
+/// Indicators and picks from an LR frame: the configured channel, levelled, tiled on its own pixels
+/// (LR tile k covers the plan's HR tile k).
 pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> Result<SelectionRecord, EngineError> {
-    let s = &spec.config.select;
-    let data = channel_data(lr, &spec.config.frame.channel, "LR frame")?;
-    let map = GridMap { src_region: lr.region, src_raster: lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
-    let up = map.resample(data.view(), s.upsample)?;
-    let rows =
-        compute_indicators(up.view(), &plan.tiling, &TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist });
+    let channel = &spec.config.frame.channel;
+    let data = channel_data(lr, channel, "LR frame")?;
+    let levelled = spec.config.level.apply(data.view(), ChannelKind::of(channel).is_height()).data;
+    let opts = SelectOptions::from_section(&spec.config.select, spec.config.run.seed);
     let eligible = plan.eligible();
-    let picks = pick_tiles(s.strategy, &rows, &eligible, s.n_select, &s.weights, &plan.tiling, spec.config.run.seed)?;
+    let sel = select_on_lr(levelled.view(), Some(&eligible), &opts)?;
     let mut indicators = Array2::<f64>::zeros((0, 5));
-    for r in &rows {
+    for r in &sel.rows {
         let _ = indicators.push_row(ndarray::ArrayView1::from(&r.values()));
     }
-    debug_assert_eq!(indicators.len_of(Axis(0)), rows.len());
-    Ok(SelectionRecord { indicators, eligible, picks })
+    debug_assert_eq!(indicators.len_of(Axis(0)), sel.rows.len());
+    Ok(SelectionRecord { indicators, eligible: sel.eligible, picks: sel.picks })
 }
 
 /// Reads every peripheral (each bounded to 5 s). A failing peripheral is logged and skipped: a

@@ -43,8 +43,8 @@ pub enum ProgressEvent {
         max_steps: usize,
         /// Training loss.
         loss: f64,
-        /// Validation loss, when evaluated.
-        val_loss: Option<f64>,
+        /// Validation gain over the fair baseline (dB), when validated.
+        val_gain_db: Option<f64>,
     },
     /// Reconstruction progress: windows done of total.
     Reconstructing {

@@ -3,7 +3,6 @@
 //! strategy overridden, and the number of held-out validation patches adapted to the budget.
 
 use super::EvalError;
-use crate::backend::replay_config;
 use crate::config::{RunConfig, RunSpec};
 use crate::select::SelectionStrategy;
 use afm_sim::{GrainsSpec, GratingSpec, ParticlesSpec, StepSpec, SurfaceSpec, TerracesSpec};
@@ -19,7 +18,7 @@ pub enum EvalSurface {
     /// "step"): the base configuration's own surface when it is of that kind, else the generator's
     /// defaults with the base surface's size and grid.
     Procedural(String),
-    /// A real HR image (.ibw, pyNSID .h5, .npy) replayed as the surface (`backend::replay_config`):
+    /// A real HR image (.ibw, pyNSID .h5, .npy) replayed as the surface (`RunSpec::replay`):
     /// the frame becomes the image's own area and pixel grid.
     File {
         /// The image file.
@@ -68,7 +67,7 @@ impl EvalSurface {
                 Ok(())
             }
             Self::File { path, channel } => {
-                replay_config(config, path, channel.as_deref()).map_err(|e| EvalError::Replay { path: path.clone(), source: Box::new(e) })
+                RunSpec::replay(config, path, channel.as_deref()).map_err(|e| EvalError::Replay { path: path.clone(), source: Box::new(e) })
             }
         }
     }

@@ -3,7 +3,6 @@
 //! evaluation collects their `metrics.json` into `results.csv`, `report.md` and PSNR-versus-time plots.
 
 mod csv;
-mod full_scan;
 mod grid;
 mod machine;
 mod outputs;
@@ -11,7 +10,6 @@ mod row;
 mod runner;
 
 pub use csv::{csv_line, parse_csv_line};
-pub use full_scan::{read_full_scan_scores, score_full_scan, FullScanError, FullScanScores, FULL_SCAN_SCORES_FILE};
 pub use grid::{held_out_patches, plan_runs, EvalGrid, EvalSurface, PlannedRun, PROCEDURAL_KINDS};
 pub use machine::MachineInfo;
 pub use outputs::{read_results_csv, write_outputs, EvalSummary, PLOT_FILE, REPORT_FILE, RESULTS_FILE, WHOLE_PLOT_FILE};
@@ -39,7 +37,7 @@ pub enum EvalError {
         path: std::path::PathBuf,
         /// What went wrong.
         #[source]
-        source: Box<crate::backend::BackendError>,
+        source: Box<crate::io::IoError>,
     },
     /// The grid is empty or malformed.
     #[error("{0}")]

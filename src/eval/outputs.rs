@@ -149,17 +149,17 @@ fn plot(dir: &Path, name: &str, rows: &[EvalRow], surfaces: &[String], metric: M
     match metric {
         Metric::Unacquired => {
             for s in &strategies {
-                let bi = mean_curve(rows, surfaces, s, |r| r.psnr_bicubic_unacquired_db);
+                let bi = mean_curve(rows, surfaces, s, |r| r.psnr_fair_unacquired_db);
                 if !bi.is_empty() {
-                    series.push(Series { name: format!("bicubic, {} picks' complement", pretty(s)), points: bi });
+                    series.push(Series { name: format!("fair baseline, {} picks' complement", pretty(s)), points: bi });
                 }
             }
         }
         Metric::Whole => {
             if let Some(s) = strategies.first() {
-                let bi = mean_curve(rows, surfaces, s, |r| r.psnr_bicubic_whole_db);
+                let bi = mean_curve(rows, surfaces, s, |r| r.psnr_fair_whole_db);
                 if !bi.is_empty() {
-                    series.push(Series { name: "bicubic (LR frame only)".into(), points: bi });
+                    series.push(Series { name: "fair baseline".into(), points: bi });
                 }
             }
             let all = mean_curve(rows, surfaces, "all", |r| r.psnr_sr_whole_db);
@@ -250,7 +250,7 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
         let (lo, hi) = gains.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &g| (lo.min(g), hi.max(g)));
         let _ = writeln!(
             md,
-            "- SR beat the aligned bicubic on the unacquired region in **{wins} of {}** runs; gain SR − bicubic: mean {mean:+.2} dB, \
+            "- SR beat the fair baseline on the unacquired region in **{wins} of {}** runs; gain delivered − fair baseline: mean {mean:+.2} dB, \
              smallest {lo:+.2} dB, largest {hi:+.2} dB.",
             gains.len()
         );
@@ -268,7 +268,7 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
     let _ = writeln!(md, "\n## Sparse acquisitions\n");
     let _ = writeln!(
         md,
-        "| surface | strategy | picks | time | PSNR unacq. SR (dB) | bicubic | nearest | SR − bicubic | SSIM unacq. SR | bicubic | PSNR whole SR | bicubic | run folder |"
+        "| surface | strategy | picks | time | PSNR unacq. SR (dB) | fair | nearest | SR − fair | SSIM unacq. SR | fair | PSNR whole SR | fair | run folder |"
     );
     let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for r in sampled.iter().filter(|r| r.is_ok()) {
@@ -280,13 +280,13 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
             r.n_patches,
             pct(r.fraction),
             f(r.psnr_sr_unacquired_db, 2),
-            f(r.psnr_bicubic_unacquired_db, 2),
+            f(r.psnr_fair_unacquired_db, 2),
             f(r.psnr_nearest_unacquired_db, 2),
             r.gain_unacquired_db().map(|g| format!("{g:+.2}")).unwrap_or_else(|| "–".into()),
             f(r.ssim_sr_unacquired, 4),
-            f(r.ssim_bicubic_unacquired, 4),
+            f(r.ssim_fair_unacquired, 4),
             f(r.psnr_sr_whole_db, 2),
-            f(r.psnr_bicubic_whole_db, 2),
+            f(r.psnr_fair_whole_db, 2),
             r.run_dir,
             r.run_dir
         );
@@ -305,9 +305,9 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
                 r.n_patches,
                 pct(r.fraction),
                 f(r.psnr_sr_whole_db, 2),
-                f(r.psnr_bicubic_whole_db, 2),
+                f(r.psnr_fair_whole_db, 2),
                 f(r.ssim_sr_whole, 4),
-                f(r.ssim_bicubic_whole, 4),
+                f(r.ssim_fair_whole, 4),
                 r.run_dir,
                 r.run_dir
             );
@@ -359,7 +359,7 @@ fn strategy_comparison(rows: &[EvalRow], a: &str, b: &str) -> Option<String> {
     let mean_gain = pairs.iter().map(|p| p.1).sum::<f64>() / n as f64;
     Some(format!(
         "{} vs {} at equal budget (same surface): whole-image SR PSNR higher in {wins} of {n} pairs (mean Δ {mean_whole:+.2} dB); \
-         mean difference of the SR − bicubic gain on each one's unacquired region {mean_gain:+.2} dB.",
+         mean difference of the SR − fair gain on each one's unacquired region {mean_gain:+.2} dB.",
         pretty(a),
         pretty(b)
     ))
@@ -384,9 +384,9 @@ mod tests {
         set(&mut fields, "n_val", "1".into());
         set(&mut fields, "fraction", format!("{}", 0.06 + n as f64 / 64.0));
         set(&mut fields, "psnr_sr_unacquired_db", sr.to_string());
-        set(&mut fields, "psnr_bicubic_unacquired_db", bi.to_string());
+        set(&mut fields, "psnr_fair_unacquired_db", bi.to_string());
         set(&mut fields, "psnr_sr_whole_db", (sr + 1.0).to_string());
-        set(&mut fields, "psnr_bicubic_whole_db", bi.to_string());
+        set(&mut fields, "psnr_fair_whole_db", bi.to_string());
         set(&mut fields, "device", "cpu".into());
         set(&mut fields, "run_dir", format!("{surface}/{strategy}-{n:02}"));
         set(&mut fields, "status", "ok".into());

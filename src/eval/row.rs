@@ -1,14 +1,15 @@
-//! One row of `results.csv`: a grid point's acquisition-time fraction, PSNR/SSIM of SR, bicubic and
+//! One row of `results.csv`: a grid point's acquisition-time fraction, what it delivered (SR or the
+//! fair baseline under the guard), PSNR/SSIM of the delivered image, the fair baseline, bicubic and
 //! nearest (whole image and unacquired region), training and wall time, and where its run folder is.
 
-use super::full_scan::FullScanScores;
 use super::grid::PlannedRun;
-use crate::metrics::Score;
+use crate::metrics::{MethodScores, Score};
 use crate::report::MetricsReport;
 use serde::{Deserialize, Serialize};
 
-/// One evaluated run. For the `all` strategy (every tile scanned, no model) the "SR" columns hold the
-/// mosaic of measured patches, and the unacquired columns are empty when every tile was scanned.
+/// One evaluated run. The "SR" columns hold what the run delivered (for the `all` strategy — every tile
+/// scanned, no model — the mosaic of measured patches); the unacquired columns are empty when every
+/// tile was scanned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
     /// Surface label ("terraces", a file's stem, …).
@@ -27,11 +28,17 @@ pub struct EvalRow {
     pub plan_s: Option<f64>,
     /// Instrument time of one full HR frame, seconds.
     pub full_hr_s: Option<f64>,
-    /// PSNR of SR (patches pasted), whole image, dB.
+    /// What the run delivered: "sr", or "baseline" (the guard, or no model).
+    pub output: String,
+    /// PSNR of the delivered image (patches pasted), whole image, dB.
     pub psnr_sr_whole_db: Option<f64>,
     /// PSNR of SR on the unacquired region, dB.
     pub psnr_sr_unacquired_db: Option<f64>,
-    /// PSNR of the aligned bicubic, whole image, dB.
+    /// PSNR of the fair baseline (patches pasted), whole image, dB.
+    pub psnr_fair_whole_db: Option<f64>,
+    /// PSNR of the fair baseline on the unacquired region, dB.
+    pub psnr_fair_unacquired_db: Option<f64>,
+    /// PSNR of the aligned bicubic of the levelled LR, whole image, dB.
     pub psnr_bicubic_whole_db: Option<f64>,
     /// PSNR of the aligned bicubic on the unacquired region, dB.
     pub psnr_bicubic_unacquired_db: Option<f64>,
@@ -43,6 +50,10 @@ pub struct EvalRow {
     pub ssim_sr_whole: Option<f64>,
     /// SSIM of SR on the unacquired region.
     pub ssim_sr_unacquired: Option<f64>,
+    /// SSIM of the fair baseline, whole image.
+    pub ssim_fair_whole: Option<f64>,
+    /// SSIM of the fair baseline on the unacquired region.
+    pub ssim_fair_unacquired: Option<f64>,
     /// SSIM of bicubic, whole image.
     pub ssim_bicubic_whole: Option<f64>,
     /// SSIM of bicubic on the unacquired region.
@@ -66,7 +77,7 @@ pub struct EvalRow {
 }
 
 /// The columns of `results.csv`, in order (the field names of [`EvalRow`]).
-pub const COLUMNS: [&str; 26] = [
+pub const COLUMNS: [&str; 31] = [
     "surface",
     "strategy",
     "n_select",
@@ -75,14 +86,19 @@ pub const COLUMNS: [&str; 26] = [
     "fraction",
     "plan_s",
     "full_hr_s",
+    "output",
     "psnr_sr_whole_db",
     "psnr_sr_unacquired_db",
+    "psnr_fair_whole_db",
+    "psnr_fair_unacquired_db",
     "psnr_bicubic_whole_db",
     "psnr_bicubic_unacquired_db",
     "psnr_nearest_whole_db",
     "psnr_nearest_unacquired_db",
     "ssim_sr_whole",
     "ssim_sr_unacquired",
+    "ssim_fair_whole",
+    "ssim_fair_unacquired",
     "ssim_bicubic_whole",
     "ssim_bicubic_unacquired",
     "ssim_nearest_whole",
@@ -95,7 +111,7 @@ pub const COLUMNS: [&str; 26] = [
     "status",
 ];
 
-const TEXT_COLUMNS: [&str; 5] = ["surface", "strategy", "device", "run_dir", "status"];
+const TEXT_COLUMNS: [&str; 6] = ["surface", "strategy", "output", "device", "run_dir", "status"];
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
@@ -112,14 +128,19 @@ impl EvalRow {
             fraction: None,
             plan_s: None,
             full_hr_s: None,
+            output: String::new(),
             psnr_sr_whole_db: None,
             psnr_sr_unacquired_db: None,
+            psnr_fair_whole_db: None,
+            psnr_fair_unacquired_db: None,
             psnr_bicubic_whole_db: None,
             psnr_bicubic_unacquired_db: None,
             psnr_nearest_whole_db: None,
             psnr_nearest_unacquired_db: None,
             ssim_sr_whole: None,
             ssim_sr_unacquired: None,
+            ssim_fair_whole: None,
+            ssim_fair_unacquired: None,
             ssim_bicubic_whole: None,
             ssim_bicubic_unacquired: None,
             ssim_nearest_whole: None,
@@ -138,48 +159,42 @@ impl EvalRow {
         Self::empty(run, format!("failed: {reason}"))
     }
 
-    /// From a finished run's `metrics.json`.
+    /// From a finished run's `metrics.json` (the full-scan reference included: it delivers the mosaic).
     pub fn from_report(run: &PlannedRun, report: &MetricsReport, status: &str) -> Self {
         let mut row = Self::empty(run, status.into());
         row.set_acquisition(report);
-        if let (Some(p), Some(s)) = (&report.psnr, &report.ssim) {
-            row.set_scores([p.sr, p.bicubic, p.nearest], [s.sr, s.bicubic, s.nearest]);
+        if let Some(q) = &report.quality {
+            row.set_scores(&q.psnr, &q.ssim);
         }
+        row.output = report.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default();
         row.train_steps = report.training.as_ref().map(|t| t.steps);
         row.train_s = report.training.as_ref().map(|_| report.timing.train_s);
         row.device = report.device.clone();
         row
     }
 
-    /// From the acquisition-only run of the `all` reference and its mosaic scores.
-    pub fn from_full_scan(run: &PlannedRun, report: &MetricsReport, scores: &FullScanScores, status: &str) -> Self {
-        let mut row = Self::empty(run, status.into());
-        row.set_acquisition(report);
-        let [m, b, n] = [scores.mosaic, scores.bicubic, scores.nearest];
-        row.set_scores([m.psnr, b.psnr, n.psnr], [m.ssim, b.ssim, n.ssim]);
-        row
-    }
-
     fn set_acquisition(&mut self, report: &MetricsReport) {
-        let a = &report.acquisition;
-        self.n_patches = a.n_patches;
-        self.fraction = Some(a.fraction);
-        self.plan_s = Some(a.plan_s);
-        self.full_hr_s = Some(a.full_hr_s);
+        if let Some(a) = &report.acquisition {
+            self.n_patches = a.n_patches;
+            self.fraction = Some(a.fraction);
+            self.plan_s = Some(a.plan_s);
+            self.full_hr_s = Some(a.full_hr_s);
+        }
         self.wall_s = Some(report.timing.total_s);
     }
 
-    /// Sets the scores of SR, bicubic and nearest (in that order). Non-finite values (e.g. a perfect
-    /// match, or an empty region) are left empty.
-    fn set_scores(&mut self, psnr: [Score; 3], ssim: [Score; 3]) {
-        let [sr, bi, ne] = psnr;
-        (self.psnr_sr_whole_db, self.psnr_sr_unacquired_db) = (finite(sr.whole), finite(sr.unacquired));
-        (self.psnr_bicubic_whole_db, self.psnr_bicubic_unacquired_db) = (finite(bi.whole), finite(bi.unacquired));
-        (self.psnr_nearest_whole_db, self.psnr_nearest_unacquired_db) = (finite(ne.whole), finite(ne.unacquired));
-        let [sr, bi, ne] = ssim;
-        (self.ssim_sr_whole, self.ssim_sr_unacquired) = (finite(sr.whole), finite(sr.unacquired));
-        (self.ssim_bicubic_whole, self.ssim_bicubic_unacquired) = (finite(bi.whole), finite(bi.unacquired));
-        (self.ssim_nearest_whole, self.ssim_nearest_unacquired) = (finite(ne.whole), finite(ne.unacquired));
+    /// Sets the scores of the delivered image, the fair baseline, bicubic and nearest. Non-finite
+    /// values (e.g. a perfect match, or an empty region) are left empty.
+    fn set_scores(&mut self, psnr: &MethodScores, ssim: &MethodScores) {
+        let pair = |s: Score| (finite(s.whole), finite(s.unacquired));
+        (self.psnr_sr_whole_db, self.psnr_sr_unacquired_db) = pair(psnr.delivered);
+        (self.psnr_fair_whole_db, self.psnr_fair_unacquired_db) = pair(psnr.fair_baseline);
+        (self.psnr_bicubic_whole_db, self.psnr_bicubic_unacquired_db) = pair(psnr.bicubic);
+        (self.psnr_nearest_whole_db, self.psnr_nearest_unacquired_db) = pair(psnr.nearest);
+        (self.ssim_sr_whole, self.ssim_sr_unacquired) = pair(ssim.delivered);
+        (self.ssim_fair_whole, self.ssim_fair_unacquired) = pair(ssim.fair_baseline);
+        (self.ssim_bicubic_whole, self.ssim_bicubic_unacquired) = pair(ssim.bicubic);
+        (self.ssim_nearest_whole, self.ssim_nearest_unacquired) = pair(ssim.nearest);
     }
 
     /// Whether the run finished (fresh or reused).
@@ -187,9 +202,14 @@ impl EvalRow {
         self.status == "ok" || self.status == "reused"
     }
 
-    /// SR minus bicubic PSNR on the unacquired region, dB.
+    /// Delivered minus fair-baseline PSNR on the unacquired region, dB.
     pub fn gain_unacquired_db(&self) -> Option<f64> {
-        Some(self.psnr_sr_unacquired_db? - self.psnr_bicubic_unacquired_db?)
+        Some(self.psnr_sr_unacquired_db? - self.psnr_fair_unacquired_db?)
+    }
+
+    /// Delivered minus fair-baseline SSIM on the unacquired region.
+    pub fn ssim_gain_unacquired(&self) -> Option<f64> {
+        Some(self.ssim_sr_unacquired? - self.ssim_fair_unacquired?)
     }
 
     /// The CSV fields in [`COLUMNS`] order: fractions and SSIM to 6 decimals, dB to 4, seconds to 3.
@@ -204,14 +224,19 @@ impl EvalRow {
             f(self.fraction, 6),
             f(self.plan_s, 3),
             f(self.full_hr_s, 3),
+            self.output.clone(),
             f(self.psnr_sr_whole_db, 4),
             f(self.psnr_sr_unacquired_db, 4),
+            f(self.psnr_fair_whole_db, 4),
+            f(self.psnr_fair_unacquired_db, 4),
             f(self.psnr_bicubic_whole_db, 4),
             f(self.psnr_bicubic_unacquired_db, 4),
             f(self.psnr_nearest_whole_db, 4),
             f(self.psnr_nearest_unacquired_db, 4),
             f(self.ssim_sr_whole, 6),
             f(self.ssim_sr_unacquired, 6),
+            f(self.ssim_fair_whole, 6),
+            f(self.ssim_fair_unacquired, 6),
             f(self.ssim_bicubic_whole, 6),
             f(self.ssim_bicubic_unacquired, 6),
             f(self.ssim_nearest_whole, 6),

@@ -3,7 +3,6 @@
 //! an interrupted one is resumed from its session; one of another configuration stops the evaluation
 //! before anything runs. A run that fails is recorded as a failed row and the grid goes on.
 
-use super::full_scan::{read_full_scan_scores, score_full_scan, FULL_SCAN_SCORES_FILE};
 use super::grid::PlannedRun;
 use super::row::EvalRow;
 use super::EvalError;
@@ -74,10 +73,6 @@ fn check_folder(run: &PlannedRun, dir: &Path) -> Result<(), EvalError> {
 /// The row of an earlier, finished run in `dir`, if there is one.
 fn finished_row(run: &PlannedRun, dir: &Path) -> Option<EvalRow> {
     let report = MetricsReport::read(&dir.join("metrics.json")).ok()?;
-    if run.strategy == SelectionStrategy::All {
-        let scores = read_full_scan_scores(&dir.join(FULL_SCAN_SCORES_FILE)).ok()?;
-        return Some(EvalRow::from_full_scan(run, &report, &scores, "reused"));
-    }
     (report.stage == "reconstructed").then(|| EvalRow::from_report(run, &report, "reused"))
 }
 
@@ -102,16 +97,12 @@ fn run_one(run: &PlannedRun, dir: &Path, events: &Sender<EvalEvent>) -> Result<E
             let _ = forward.send(EvalEvent::Run(e));
         }
     });
-    let reference = run.strategy == SelectionStrategy::All;
-    let result = run_closed_loop(&run.spec, &session, dir, RunOptions { acquire_only: reference }, &tx);
+    // The full-scan reference (every tile scanned) trains no model: it delivers the patch mosaic.
+    let options = RunOptions { acquire_only: false, no_model: run.strategy == SelectionStrategy::All };
+    let result = run_closed_loop(&run.spec, &session, dir, options, &tx);
     drop(tx);
     let _ = forwarder.join();
     let report = result.map_err(|e| error_chain(&e))?;
-    if reference {
-        let _ = events.send(EvalEvent::Run(ProgressEvent::Stage("scoring the full-scan mosaic".into())));
-        let scores = score_full_scan(&run.spec, &session, dir).map_err(|e| error_chain(&e))?;
-        return Ok(EvalRow::from_full_scan(run, &report, &scores, "ok"));
-    }
     Ok(EvalRow::from_report(run, &report, "ok"))
 }
 

@@ -57,14 +57,11 @@ pub fn line_plot_png(path: &Path, plot: &LinePlot) -> Result<(), FigureError> {
     draw_line_plot(path, plot, text_available())
 }
 
-/// Draws the loss history (train and, where present, validation loss vs step; log y) to `path`.
+/// Draws the training loss vs step (log y) to `path`. (The validation gain over the fair baseline,
+/// in dB, is in `loss.csv`.)
 pub fn loss_curve_png(path: &Path, history: &LossHistory) -> Result<(), FigureError> {
     let train = history.records.iter().map(|r| (r.step as f64, r.train_loss)).collect();
-    let val: Vec<_> = history.records.iter().filter_map(|r| r.val_loss.map(|v| (r.step as f64, v))).collect();
-    let mut series = vec![Series { name: "train".into(), points: train }];
-    if !val.is_empty() {
-        series.push(Series { name: "validation (held-out acquired)".into(), points: val });
-    }
+    let series = vec![Series { name: "train".into(), points: train }];
     let plot = LinePlot { log_y: true, ..LinePlot::new("Flow-matching loss", "step", "loss", series) };
     line_plot_png(path, &plot)
 }
@@ -204,7 +201,7 @@ mod tests {
     #[test]
     fn loss_curve_is_written() {
         let records = (1..=20)
-            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_loss: Some(1.5 / i as f64), elapsed_s: i as f64 })
+            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: Some(0.1 * i as f64), elapsed_s: i as f64 })
             .collect();
         let p = tmp("loss.png");
         loss_curve_png(&p, &LossHistory { records }).unwrap();

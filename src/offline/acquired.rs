@@ -4,10 +4,8 @@
 
 use super::geometry::LrGeometry;
 use super::OfflineError;
-use crate::reconstruct::MeasuredPatch;
 use crate::upsample::Interpolation;
 use afm_drivers::PixelRect;
-use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -24,11 +22,11 @@ pub struct AcquiredTiles {
     pub hr_lines: usize,
     /// Tiles per side of the tiling.
     pub grid: usize,
-    /// Tile indices in pick order; the last `n_val` were held out for early stopping.
+    /// Tile indices in pick order (`n_val` of them, spread over the order, were held out for validation).
     pub tiles: Vec<usize>,
     /// Their pixel rectangles on the HR grid.
     pub rects: Vec<PixelRect>,
-    /// Acquired pairs held out for early stopping.
+    /// Acquired pieces held out for validation by reconstruction.
     pub n_val: usize,
     /// How the LR was placed on the HR grid (never `auto`).
     pub lr_geometry: LrGeometry,
@@ -60,24 +58,4 @@ impl AcquiredTiles {
         }
         Ok(Some(record))
     }
-
-    /// The measured patches: the HR image `hr` cut at every rectangle. Errors (naming `source`) when
-    /// `hr` is not the size the model was trained with.
-    pub fn patches(&self, hr: ArrayView2<f32>, source: &Path) -> Result<Vec<MeasuredPatch>, OfflineError> {
-        let (lines, points) = hr.dim();
-        if (points, lines) != (self.hr_points, self.hr_lines) {
-            return Err(OfflineError::invalid(
-                format!("--hr {}", source.display()),
-                format!("{points}×{lines} px"),
-                format!("the model was trained on a {}×{} px HR image", self.hr_points, self.hr_lines),
-            ));
-        }
-        Ok(self.rects.iter().map(|&rect| cut(hr, rect)).collect())
-    }
-}
-
-/// The patch of `hr` under `rect` (which must lie inside it).
-pub(super) fn cut(hr: ArrayView2<f32>, rect: PixelRect) -> MeasuredPatch {
-    let data = hr.slice(ndarray::s![rect.row..rect.row + rect.rows, rect.col..rect.col + rect.cols]).to_owned();
-    MeasuredPatch { rect, data }
 }

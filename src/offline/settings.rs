@@ -1,5 +1,5 @@
 //! The sections of a run configuration that offline work uses — `[run]` (seed, device), `[lr]`
-//! (`model_input`), `[select]`, `[train]`, `[reconstruct]` — read from any run config
+//! (`model_input`), `[select]`, `[train]`, `[reconstruct]`, `[level]`, `[register]` — read from any run config
 //! (`configs/*.toml`). Sections about the instrument, frame and simulator are ignored; a section that
 //! is present must be valid (unknown keys inside it are errors).
 
@@ -28,6 +28,12 @@ pub struct ConfigSections {
     /// `[reconstruct]`.
     #[serde(default)]
     pub reconstruct: Option<ReconstructConfig>,
+    /// `[level]`.
+    #[serde(default)]
+    pub level: Option<crate::level::LevelConfig>,
+    /// `[register]`.
+    #[serde(default)]
+    pub register: Option<crate::register::RegisterConfig>,
 }
 
 impl ConfigSections {

@@ -1,25 +1,31 @@
-//! Offline training on an HR/LR file pair, the closed loop's steps on files: pick tiles on the LR
-//! (brought onto the HR grid), take the HR file's pixels under the first n picks as the "acquired"
-//! patches, train one TinyUNetFlow per n of `n_list` (like the original `run.py`), and reconstruct and
-//! score each against the whole HR image. Layout of the output folder:
+//! Offline training on an HR/LR file pair, the closed loop's steps on files: pick tiles on the
+//! levelled LR, take the HR file's pixels under the first n picks as the "acquired" frames, and run
+//! the pipeline (level, register, train with validation by reconstruction, reconstruct under the
+//! guard, score against the whole HR image) once per n of `n_list`, like the original `run.py`.
+//! Layout of the output folder:
 //!
 //! ```text
 //! OUT/options.json     what was run (files, geometry, selection, training, reconstruction settings)
 //! OUT/selection.csv    indicator table with pick order
-//! OUT/picks.png        picks over the LR on the HR grid
-//! OUT/summary.csv      one row per model: n, steps, PSNR/SSIM of SR, bicubic, nearest (unacquired)
+//! OUT/picks.png        picks over the levelled LR
+//! OUT/summary.csv      one row per model: n, steps, output, PSNR/SSIM of SR and the fair baseline
 //! OUT/n<N>/            checkpoint (model.safetensors, model.json, train_config.json), loss.csv,
-//!                      loss.png, acquired.json, and the evaluation (sr.npy … panels.png, metrics.json)
+//!                      loss.png, acquired.json, and the run folder's files (sr.npy …, metrics.json)
 //! ```
 
-use super::acquired::{cut, AcquiredTiles};
-use super::evaluate::{evaluate, EvaluationSetup, OfflineMetrics, TrainingInfo};
+use super::acquired::AcquiredTiles;
+use super::evaluate::{pair_input, score_and_write};
 use super::inputs::ImagePair;
-use super::selection::{picks_png, select_tiles_on_grid, selection_csv, SelectOptions, TileSelection};
+use super::selection::picks_png;
 use super::OfflineError;
+use crate::level::LevelConfig;
 use crate::model::WEIGHTS_FILE;
+use crate::pipeline::{prepare, train_and_reconstruct, ChannelKind, PrepareConfig};
 use crate::reconstruct::ReconstructConfig;
-use crate::train::{pairs_from_patches, save_artifacts, train, Normalizer, TrainConfig, TrainProgress};
+use crate::register::RegisterConfig;
+use crate::report::MetricsReport;
+use crate::select::{select_on_lr, selection_csv, SelectOptions, TileSelection, Tiling};
+use crate::train::{TrainConfig, TrainProgress};
 use crate::upsample::Interpolation;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -42,10 +48,14 @@ pub struct TrainOptions {
     pub select: SelectOptions,
     /// Training hyper-parameters (`n_val` is lowered to n − 1 for a model with few patches).
     pub train: TrainConfig,
-    /// Sliding-window reconstruction for the evaluation.
+    /// Sliding-window reconstruction.
     pub reconstruct: ReconstructConfig,
     /// How the LR is brought onto the HR grid as the model input x0.
     pub model_input: Interpolation,
+    /// Levelling.
+    pub level: LevelConfig,
+    /// Registration.
+    pub register: RegisterConfig,
     /// Where the model runs.
     #[serde(skip)]
     pub device: tch::Device,
@@ -61,8 +71,8 @@ pub struct ModelResult {
     pub n: usize,
     /// Its folder.
     pub dir: PathBuf,
-    /// Its evaluation.
-    pub metrics: OfflineMetrics,
+    /// Its report.
+    pub metrics: MetricsReport,
 }
 
 #[derive(Serialize)]
@@ -75,9 +85,8 @@ struct OptionsRecord<'a> {
     grid: usize,
     n_select: usize,
     strategy: &'a str,
-    select_upsample: Interpolation,
     weights: crate::select::SelectionWeights,
-    texture_cutoff_fraction_of_nyquist: f64,
+    texture_cutoff_fraction_of_lr_nyquist: f64,
     seed: u64,
     picks: &'a [usize],
     #[serde(flatten)]
@@ -89,7 +98,7 @@ struct OptionsRecord<'a> {
 fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     let hr = pair.hr_raster();
     let grid = opts.select.grid;
-    opts.select.validate(hr.lines, hr.points)?;
+    opts.select.validate(pair.lr.raster.lines, pair.lr.raster.points).map_err(|why| OfflineError::invalid("--grid/--n-select", grid, why))?;
     if hr.points % grid != 0 || hr.lines % grid != 0 || (hr.points / grid) % 4 != 0 || (hr.lines / grid) % 4 != 0 {
         return Err(OfflineError::invalid(
             "--grid",
@@ -105,11 +114,7 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     }
     let tile = (hr.points / grid).min(hr.lines / grid);
     if let Some(c) = opts.train.crop_px.filter(|&c| c > tile) {
-        return Err(OfflineError::invalid(
-            "train.crop_px",
-            c,
-            format!("larger than the {tile} px tiles; lower it or use a smaller --grid"),
-        ));
+        return Err(OfflineError::invalid("train.crop_px", c, format!("larger than the {tile} px tiles; lower it or use a smaller --grid")));
     }
     let n_picks = opts.select.n_picks();
     if opts.n_list.is_empty() {
@@ -121,6 +126,14 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
         }
     }
     Ok(n_picks)
+}
+
+/// The picks on the levelled LR of `pair` (tile k of the LR covers HR tile k).
+pub fn pair_selection(pair: &ImagePair, opts: &SelectOptions, level: &LevelConfig) -> Result<(TileSelection, ndarray::Array2<f32>), OfflineError> {
+    let height = ChannelKind::of(&pair.lr.channel).is_height();
+    let levelled = level.apply(pair.lr.data.view(), height).data;
+    let sel = select_on_lr(levelled.view(), None, opts).map_err(|e| OfflineError::stage("tile selection", e))?;
+    Ok((sel, levelled))
 }
 
 /// Picks tiles on the LR of `pair`, then trains and evaluates one model per n of `opts.n_list` into
@@ -138,13 +151,8 @@ pub fn train_models(
             return Err(OfflineError::output(&weights, "a checkpoint is already there; choose another --out-dir"));
         }
     }
-    let geometry = |e: crate::upsample::GridMapError| OfflineError::stage("placing the LR on the HR grid", e);
-    let lr = pair.lr.data.view();
-    let for_selection = pair.map.resample(lr, opts.select.upsample).map_err(geometry)?;
-    let selection = select_tiles_on_grid(for_selection.view(), &opts.select)?;
-    let x0 = pair.map.resample(lr, opts.model_input).map_err(geometry)?;
-    let normalizer = Normalizer::from_lr(lr).map_err(|e| OfflineError::stage(format!("normalising by {}", pair.lr.path.display()), e))?;
-
+    let (selection, levelled_lr) = pair_selection(pair, &opts.select, &opts.level)?;
+    let hr_tiling = Tiling::new(opts.select.grid, pair.hr.raster.lines, pair.hr.raster.points);
     std::fs::create_dir_all(out_dir).map_err(|e| OfflineError::output(out_dir, e))?;
     let record = OptionsRecord {
         hr: pair.hr.path.display().to_string(),
@@ -155,9 +163,8 @@ pub fn train_models(
         grid: opts.select.grid,
         n_select: opts.select.n_select,
         strategy: opts.select.strategy.name(),
-        select_upsample: opts.select.upsample,
         weights: opts.select.weights,
-        texture_cutoff_fraction_of_nyquist: opts.select.texture.cutoff_fraction_of_nyquist,
+        texture_cutoff_fraction_of_lr_nyquist: opts.select.texture.cutoff_fraction_of_nyquist,
         seed: opts.select.seed,
         picks: &selection.picks,
         options: opts,
@@ -166,52 +173,42 @@ pub fn train_models(
     };
     write_text(&out_dir.join(OPTIONS_FILE), &(serde_json::to_string_pretty(&record).unwrap_or_default() + "\n"))?;
     write_text(&out_dir.join(SELECTION_CSV_FILE), &selection_csv(&selection))?;
-    let title = format!("LR on the HR grid: {} picks", selection.picks.len());
-    picks_png(&out_dir.join("picks.png"), for_selection.view(), &selection, &title)?;
+    let title = format!("levelled LR: {} picks", selection.picks.len());
+    let lr_rects: Vec<_> = selection.picks.iter().map(|&t| selection.tiling.rect(t)).collect();
+    picks_png(&out_dir.join("picks.png"), levelled_lr.view(), &lr_rects, &title)?;
 
-    let hr = pair.hr.data.view();
+    let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
     let mut results = Vec::new();
     for &n in &opts.n_list {
         let dir = out_dir.join(format!("n{n}"));
         let picks = &selection.picks[..n];
-        let patches: Vec<_> = picks.iter().map(|&t| cut(hr, selection.tiling.rect(t))).collect();
-        let pairs = pairs_from_patches(x0.view(), &patches).map_err(|e| OfflineError::stage(format!("training pairs n{n}"), e))?;
+        let rects: Vec<_> = picks.iter().map(|&t| hr_tiling.rect(t)).collect();
+        let input = pair_input(pair, &rects, picks);
+        let prepared = prepare(&input, &prepare_cfg).map_err(|e| OfflineError::stage(format!("levelling and registration n{n}"), e))?;
         let cfg = TrainConfig { n_val: opts.train.n_val.min(n - 1), ..opts.train.clone() };
         if cfg.n_val < opts.train.n_val {
-            tracing::warn!("n{n}: {n} patches cannot hold out n_val = {}; holding out {} for early stopping", opts.train.n_val, cfg.n_val);
+            tracing::warn!("n{n}: {n} patches cannot hold out n_val = {}; holding out {}", opts.train.n_val, cfg.n_val);
         }
-        tracing::info!("n{n}: training on {} acquired patches, {} held out", n - cfg.n_val, cfg.n_val);
-        let outcome = train(&pairs, normalizer, &cfg, opts.device, &mut |p| progress(n, p))
+        tracing::info!("n{n}: training on {} acquired patches, {} held out for validation by reconstruction", n - cfg.n_val, cfg.n_val);
+        let (outcome, _) =
+            train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, opts.reconstruct.guard_min_gain_db, &mut |p| {
+                progress(n, p)
+            })
             .map_err(|e| OfflineError::stage(format!("training n{n}"), e))?;
-        save_artifacts(&dir, &outcome, &cfg).map_err(|e| OfflineError::output(&dir, e))?;
+        tracing::info!("n{n}: {}", outcome.reason);
         AcquiredTiles {
             hr_points: pair.hr.raster.points,
             hr_lines: pair.hr.raster.lines,
             grid: opts.select.grid,
             tiles: picks.to_vec(),
-            rects: patches.iter().map(|p| p.rect).collect(),
+            rects,
             n_val: cfg.n_val,
             lr_geometry: pair.geometry,
             model_input: opts.model_input,
         }
         .write(&dir)?;
-        let training = TrainingInfo {
-            steps: outcome.steps,
-            stop: outcome.stop,
-            train_s: outcome.train_s,
-            train_step_ms: outcome.mean_step_ms,
-            n_train: n - cfg.n_val,
-            n_val: cfg.n_val,
-        };
-        let setup = EvaluationSetup {
-            model_input: opts.model_input,
-            patches: &patches,
-            picks,
-            reconstruct: &opts.reconstruct,
-            training: Some(training),
-        };
-        let evaluation = evaluate(&outcome.model, pair, &setup, &dir)?;
-        results.push(ModelResult { n, dir, metrics: evaluation.metrics });
+        let metrics = score_and_write(pair, &prepared, &outcome, &opts.level, opts.reconstruct.seam_px, &dir)?;
+        results.push(ModelResult { n, dir, metrics });
     }
     write_text(&out_dir.join(SUMMARY_CSV_FILE), &summary_csv(&results))?;
     Ok((selection, results))
@@ -221,26 +218,32 @@ fn write_text(path: &Path, text: &str) -> Result<(), OfflineError> {
     std::fs::write(path, text).map_err(|e| OfflineError::output(path, e))
 }
 
-/// `n,steps,stop,train_s,psnr_sr_unacquired,psnr_bicubic_unacquired,…` — one row per model.
+/// `n,steps,output,…` — one row per model: PSNR/SSIM of the delivered image, the model's SR and the
+/// fair baseline on the unacquired region.
 fn summary_csv(results: &[ModelResult]) -> String {
     let mut out = String::from(
-        "n,steps,train_s,psnr_sr_whole,psnr_sr_unacquired,psnr_bicubic_unacquired,psnr_nearest_unacquired,\
-         ssim_sr_unacquired,ssim_bicubic_unacquired,ssim_nearest_unacquired\n",
+        "n,steps,train_s,output,val_gain_db,psnr_delivered_unacquired,psnr_sr_unacquired,psnr_fair_unacquired,psnr_bicubic_unacquired,\
+         ssim_delivered_unacquired,ssim_fair_unacquired\n",
     );
     for r in results {
-        let (p, s) = (&r.metrics.psnr, &r.metrics.ssim);
-        let (steps, train_s) = r.metrics.training.map(|t| (t.steps, t.train_s)).unwrap_or((0, 0.0));
+        let m = &r.metrics;
+        let t = m.training.as_ref();
+        let q = m.quality.as_ref();
+        let p = |f: &dyn Fn(&crate::metrics::Quality) -> f64| q.map(|q| format!("{:.4}", f(q))).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{steps},{train_s:.2},{:.4},{:.4},{:.4},{:.4},{:.5},{:.5},{:.5}",
+            "{},{},{:.2},{},{},{},{},{},{},{},{}",
             r.n,
-            p.sr.whole,
-            p.sr.unacquired,
-            p.bicubic.unacquired,
-            p.nearest.unacquired,
-            s.sr.unacquired,
-            s.bicubic.unacquired,
-            s.nearest.unacquired
+            t.map_or(0, |t| t.steps),
+            t.map_or(0.0, |t| t.train_s),
+            m.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default(),
+            t.and_then(|t| t.val_gain_db).map(|g| format!("{g:.4}")).unwrap_or_default(),
+            p(&|q| q.psnr.delivered.unacquired),
+            p(&|q| q.psnr.sr.map_or(f64::NAN, |s| s.unacquired)),
+            p(&|q| q.psnr.fair_baseline.unacquired),
+            p(&|q| q.psnr.bicubic.unacquired),
+            p(&|q| q.ssim.delivered.unacquired),
+            p(&|q| q.ssim.fair_baseline.unacquired),
         );
     }
     out

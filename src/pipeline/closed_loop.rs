@@ -1,13 +1,22 @@
-//! One whole closed-loop run as a library call (used by `afm-spark run` and `afm-spark eval`):
-//! connect the backend, plan, acquire (journaled), train, reconstruct, score, and write the run folder.
+//! The closed loop as a library call (used by `afm-spark run` and `afm-spark eval`): connect the
+//! backend, plan, acquire (journaled), then the pipeline — level, register, train with validation by
+//! reconstruction, reconstruct under the guard, score against the ground truth where one exists —
+//! and write the run folder. This front end adds only how frames arrive: from an instrument.
 
-use super::{train_and_reconstruct, write_outputs, PipelineError};
+use super::input::{HrFrameInput, PipelineInput};
+use super::model_stage::train_and_reconstruct;
+use super::scoring::score_against;
+use super::outputs::write_outputs;
+use super::prepare::{prepare, PrepareConfig};
+use super::PipelineError;
 use crate::backend::{self, BackendError};
 use crate::config::RunSpec;
-use crate::engine::{acquire, EngineError, ProgressEvent};
+use crate::engine::{acquire, channel_data, AcquisitionOutcome, EngineError, ProgressEvent};
+use crate::geo_image::GeoImage;
+use crate::ground_truth;
 use crate::io::session::{Session, SessionError};
 use crate::plan::{AcquisitionPlan, PlanError};
-use crate::report::{AcquisitionMetrics, MethodScores, MetricsReport, Timing, TrainingSummary};
+use crate::report::{AcquisitionMetrics, MetricsReport, Timing};
 use crossbeam::channel::Sender;
 use std::path::Path;
 use std::time::Instant;
@@ -25,7 +34,7 @@ pub enum RunError {
     /// Acquisition failed (everything acquired before is journaled).
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// Training, reconstruction or scoring failed.
+    /// Levelling, registration, training, reconstruction or scoring failed.
     #[error(transparent)]
     Model(#[from] PipelineError),
     /// The session file failed.
@@ -41,6 +50,37 @@ pub enum RunError {
 pub struct RunOptions {
     /// Stop after acquisition.
     pub acquire_only: bool,
+    /// Level, register, place and score the patches, but train no model: the run delivers the fair
+    /// baseline with the patches pasted (the full-scan reference of `eval`).
+    pub no_model: bool,
+}
+
+/// The pipeline's input from an acquisition: the LR frame and every patch with the geometry the
+/// instrument returned (the requested region beside it).
+pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> Result<PipelineInput, EngineError> {
+    let channel = &spec.config.frame.channel;
+    let image = |frame: &afm_drivers::Frame, label: &str| -> Result<GeoImage, EngineError> {
+        let data = channel_data(frame, channel, label)?;
+        let unit = frame.channel_any(channel).map(|c| c.unit.clone()).unwrap_or_default();
+        Ok(GeoImage { data: data.clone(), region: frame.region, raster: frame.raster, unit })
+    };
+    let lr = image(&acq.lr, "LR frame")?;
+    let frames = acq
+        .patches
+        .iter()
+        .map(|p| {
+            let label = format!("patch {}/{} (tile {})", p.pick_order + 1, acq.patches.len(), p.tile_index);
+            let requested = plan.tiles.get(p.tile_index).map(|t| t.request.region);
+            Ok(HrFrameInput::whole(label.clone(), image(&p.frame, &label)?, requested))
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(PipelineInput { lr, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames })
+}
+
+/// The preparing settings of a run.
+pub fn prepare_config(spec: &RunSpec) -> PrepareConfig {
+    let c = &spec.config;
+    PrepareConfig { level: c.level, register: c.register.clone(), model_input: c.lr.model_input }
 }
 
 /// Runs the closed loop for `spec` into the run folder `dir` (holding `session`), resuming whatever
@@ -66,42 +106,48 @@ pub fn run_closed_loop(
         Ok::<_, RunError>((plan, acq))
     })?;
     drop(runtime);
-    let acquire_s = started.elapsed().as_secs_f64();
-    let mut report = MetricsReport {
-        psnr: None,
-        ssim: None,
-        acquisition: AcquisitionMetrics::new(&acq.accounting, acq.measured_instrument_s, &acq.selection.picks),
-        timing: Timing { acquire_s, ..Default::default() },
-        device: "none".into(),
-        stage: "acquisition only".into(),
-        training: None,
-    };
+    let acquisition = AcquisitionMetrics::new(&acq.accounting, acq.measured_instrument_s, &acq.selection.picks);
+    let mut report = MetricsReport::new(Some(acquisition), Timing { acquire_s: started.elapsed().as_secs_f64(), ..Timing::default() });
     if !options.acquire_only {
         if let Some(n) = spec.config.run.threads {
             tch::set_num_threads(n as i32);
         }
+        let _ = events.send(ProgressEvent::Stage("levelling and registration".into()));
+        let t0 = Instant::now();
+        let prepared = prepare(&closed_loop_input(spec, &plan, &acq)?, &prepare_config(spec))?;
+        report.timing.prepare_s = t0.elapsed().as_secs_f64();
+        let model = if options.no_model {
+            None
+        } else {
+            let _ = events.send(ProgressEvent::Stage("training".into()));
+            let device = spec.config.run.device.resolve().map_err(PipelineError::from)?;
+            let (outcome, _) = train_and_reconstruct(
+                &prepared,
+                &spec.config.train,
+                &spec.config.reconstruct,
+                device,
+                &dir.join("model"),
+                spec.config.reconstruct.guard_min_gain_db,
+                &mut |p| {
+                    let _ = events.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_gain_db: p.val_score });
+                },
+            )?;
+            session.write_checkpoint_path(&dir.join("model"))?;
+            tracing::info!("{}", outcome.reason);
+            Some(outcome)
+        };
         let truth = match &connected.surface {
             Some(surface) => {
                 let _ = events.send(ProgressEvent::Stage("ground truth".into()));
-                Some(backend::simulated_ground_truth(spec, surface)?)
+                Some(ground_truth::simulated(spec, surface)?)
             }
             None => None,
         };
-        let stage = train_and_reconstruct(spec, &plan, &acq, truth.as_ref(), &dir.join("model"), events)?;
-        session.write_checkpoint_path(&dir.join("model"))?;
-        let picks: Vec<_> = acq.patches.iter().map(|p| p.rect).collect();
-        write_outputs(dir, session, &stage, truth.as_ref(), &picks)?;
-        if let Some(q) = &stage.quality {
-            let (psnr, ssim) = MethodScores::from_quality(q);
-            report.psnr = Some(psnr);
-            report.ssim = Some(ssim);
-        }
-        report.timing.train_s = stage.train_s;
-        report.timing.train_step_ms = stage.train_step_ms;
-        report.timing.reconstruct_s = stage.reconstruct_s;
-        report.device = stage.device.clone();
-        report.stage = "reconstructed".into();
-        report.training = Some(TrainingSummary { steps: stage.train_steps, stop: stage.stop });
+        let seam = spec.config.reconstruct.seam_px;
+        let scored = truth.map(|t| score_against(&prepared, model.as_ref(), &t, &spec.config.level, seam)).transpose()?;
+        let outlines: Vec<_> = prepared.measured().iter().map(|m| m.rect).collect();
+        write_outputs(dir, Some(session), &prepared, model.as_ref(), scored.as_ref().map(|s| &s.truth), &outlines, seam)?;
+        report.record(&prepared, model.as_ref(), scored.as_ref());
     }
     report.timing.total_s = started.elapsed().as_secs_f64();
     let path = dir.join("metrics.json");

@@ -19,11 +19,14 @@ pub struct ReconstructConfig {
     /// Smallest blending weight of a tile pixel (the 2-D Hann window is floored here so that border
     /// pixels have weight).
     pub window_floor: f64,
+    /// The guard: SR is delivered only when it beats the fair baseline on the held-out acquired
+    /// patches by more than this, dB; otherwise the fair baseline with the patches pasted.
+    pub guard_min_gain_db: f64,
 }
 
 impl Default for ReconstructConfig {
     fn default() -> Self {
-        Self { tile_px: None, stride_px: None, steps: 10, batch_size: 64, seam_px: 4, window_floor: 1e-3 }
+        Self { tile_px: None, stride_px: None, steps: 10, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0 }
     }
 }
 
@@ -62,6 +65,9 @@ impl ReconstructConfig {
         }
         if self.batch_size < 1 {
             return err("batch_size", self.batch_size.to_string(), "must be ≥ 1");
+        }
+        if !self.guard_min_gain_db.is_finite() {
+            return err("guard_min_gain_db", self.guard_min_gain_db.to_string(), "must be a finite number of dB");
         }
         if !(self.window_floor > 0.0 && self.window_floor <= 1.0) {
             return err("window_floor", self.window_floor.to_string(), "must be in (0, 1]");

@@ -51,6 +51,9 @@ pub enum SelectionError {
         /// All tiles.
         tiles: usize,
     },
+    /// An option is out of range (the message names it and its value).
+    #[error("{0}")]
+    Options(String),
     /// The eligibility mask does not match the indicator table.
     #[error("eligibility mask has {mask} entries for {tiles} tiles")]
     MaskLength {

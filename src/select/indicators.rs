@@ -4,6 +4,9 @@
 //! scripts — which averaged the centre of the shifted spectrum, i.e. the lowest frequencies and DC — the
 //! ratio here is bounded in [0, 1] and measures what its name says.
 //!
+//! The indicators run on the LR frame's own pixels: on an LR upsampled by nearest neighbour, the energy
+//! above the LR Nyquist is the upsampler's staircase, not the surface.
+//!
 //! Each tile's indicators depend on that tile's pixels only: the derivative filters run over the tile
 //! interior (no padding), so a tile's numbers do not change with its neighbours.
 
@@ -41,13 +44,14 @@ impl IndicatorRow {
 /// Settings of the texture indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TextureSpectrum {
-    /// Cut-off radius as a fraction of the Nyquist frequency (default 0.25).
+    /// Cut-off radius as a fraction of the tile's own Nyquist frequency — the LR's, since tiles are
+    /// LR pixels (default 0.5).
     pub cutoff_fraction_of_nyquist: f64,
 }
 
 impl Default for TextureSpectrum {
     fn default() -> Self {
-        Self { cutoff_fraction_of_nyquist: 0.25 }
+        Self { cutoff_fraction_of_nyquist: 0.5 }
     }
 }
 

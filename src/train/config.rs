@@ -36,8 +36,13 @@ pub struct TrainConfig {
     pub patience_steps: usize,
     /// Steps between validation evaluations (and loss-history rows).
     pub eval_interval_steps: usize,
-    /// Acquired pairs held out for early stopping: the last `n_val` in the given order.
+    /// Acquired patches held out to validate by reconstruction (model selection and the guard),
+    /// spread evenly over the pick order (never just the last picks); they are still pasted into the
+    /// output. 0: no validation (the guard then keeps the fair baseline).
     pub n_val: usize,
+    /// Decay of an exponential moving average of the weights (e.g. 0.99); the average is what is
+    /// validated and kept. `None`: the raw weights.
+    pub ema_decay: Option<f64>,
     /// Randomly reverse the line order (slow axis) of training pairs; never flips along the fast axis.
     pub flip_slow_axis: bool,
     /// Start with the output convolution at zero (the untrained network is the zero field, so the
@@ -46,7 +51,8 @@ pub struct TrainConfig {
     /// Seed of the run's random stream (weights, batches, t-samples, crops, flips); also passed to
     /// `tch::manual_seed`.
     pub seed: u64,
-    /// Stop after this much wall time in training, seconds; `None` = no limit.
+    /// Safety cap on training wall time, seconds; `None` = no cap. Budgets are steps (`max_steps`):
+    /// results never depend on machine load unless this cap is hit, which the run reports.
     pub time_budget_s: Option<f64>,
 }
 
@@ -67,6 +73,7 @@ impl Default for TrainConfig {
             patience_steps: 800,
             eval_interval_steps: 10,
             n_val: 2,
+            ema_decay: None,
             flip_slow_axis: false,
             zero_init_output: false,
             seed: 0,
@@ -82,8 +89,7 @@ pub enum LrSchedule {
     /// `lr` throughout (the original).
     #[default]
     Constant,
-    /// `lr · ½(1 + cos(π·p))`, p the run's progress: the larger of steps / `max_steps` and elapsed /
-    /// `time_budget_s`, so the rate reaches 0 at whichever limit comes first.
+    /// `lr · ½(1 + cos(π·p))`, p = steps / `max_steps`.
     Cosine,
 }
 
@@ -172,6 +178,11 @@ impl TrainConfig {
         }
         if self.eval_interval_steps < 1 {
             return err("eval_interval_steps", self.eval_interval_steps.to_string(), "must be ≥ 1");
+        }
+        if let Some(d) = self.ema_decay {
+            if !(d > 0.0 && d < 1.0) {
+                return err("ema_decay", d.to_string(), "must lie in (0, 1) (omit it for no averaging)");
+            }
         }
         if let Some(b) = self.time_budget_s {
             if b.is_nan() || b <= 0.0 {

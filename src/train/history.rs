@@ -1,5 +1,5 @@
 //! The loss history of a training run: one row per evaluation (step, mean training loss since the
-//! previous row, validation loss, elapsed time), written as CSV for anyone to plot.
+//! previous row, validation gain over the fair baseline, elapsed time), written as CSV for anyone to plot.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -12,8 +12,9 @@ pub struct LossRecord {
     pub step: usize,
     /// Mean training loss over the steps since the previous record.
     pub train_loss: f64,
-    /// Loss on the held-out acquired pairs (fixed t-samples); `None` without held-out pairs.
-    pub val_loss: Option<f64>,
+    /// Validation by reconstruction: PSNR gain of SR over the fair baseline on the held-out acquired
+    /// patches, dB; `None` without held-out patches.
+    pub val_gain_db: Option<f64>,
     /// Wall time since training started, seconds.
     pub elapsed_s: f64,
 }
@@ -26,12 +27,12 @@ pub struct LossHistory {
 }
 
 impl LossHistory {
-    /// CSV text: header `step,train_loss,val_loss,elapsed_s`; an empty field where there is no
-    /// validation loss.
+    /// CSV text: header `step,train_loss,val_gain_db,elapsed_s`; an empty field where there is no
+    /// validation gain.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("step,train_loss,val_loss,elapsed_s\n");
+        let mut out = String::from("step,train_loss,val_gain_db,elapsed_s\n");
         for r in &self.records {
-            let val = r.val_loss.map(|v| format!("{v:.6e}")).unwrap_or_default();
+            let val = r.val_gain_db.map(|v| format!("{v:.4}")).unwrap_or_default();
             let _ = writeln!(out, "{},{:.6e},{},{:.3}", r.step, r.train_loss, val, r.elapsed_s);
         }
         out
@@ -51,14 +52,14 @@ mod tests {
     fn csv_has_a_header_and_empty_val_fields() {
         let h = LossHistory {
             records: vec![
-                LossRecord { step: 10, train_loss: 0.5, val_loss: Some(0.25), elapsed_s: 1.0 },
-                LossRecord { step: 20, train_loss: 0.125, val_loss: None, elapsed_s: 2.0 },
+                LossRecord { step: 10, train_loss: 0.5, val_gain_db: Some(0.25), elapsed_s: 1.0 },
+                LossRecord { step: 20, train_loss: 0.125, val_gain_db: None, elapsed_s: 2.0 },
             ],
         };
         let csv = h.to_csv();
         let lines: Vec<_> = csv.lines().collect();
-        assert_eq!(lines[0], "step,train_loss,val_loss,elapsed_s");
-        assert_eq!(lines[1], "10,5.000000e-1,2.500000e-1,1.000");
+        assert_eq!(lines[0], "step,train_loss,val_gain_db,elapsed_s");
+        assert_eq!(lines[1], "10,5.000000e-1,0.2500,1.000");
         assert_eq!(lines[2], "20,1.250000e-1,,2.000");
     }
 }

@@ -1,7 +1,11 @@
 //! The training loop: seeded (weights, batches, crops, flips and t-samples all come from one ChaCha
-//! stream seeded with `seed`, independent of tch's global RNG), Adam with global-norm clipping, mini-batches or full batch, periodic
-//! evaluation on held-out acquired pairs, early stopping that keeps the best weights, an optional
-//! wall-time budget, and a progress callback.
+//! stream seeded with `seed`, independent of tch's global RNG), Adam with global-norm clipping,
+//! mini-batches or full batch, an optional exponential moving average (EMA) of the weights, and model
+//! selection by a caller-given **validation score** (in the pipeline: the reconstruction gain over the
+//! fair baseline on held-out acquired patches, integrated exactly as inference does — velocity MSE is
+//! not reconstruction error). The best-scoring weights are kept; early stopping waits `patience_steps`
+//! for an improvement. Budgets are counted in steps, so a result never depends on machine load; the
+//! optional wall-time budget is only a safety cap.
 
 use super::config::TrainConfig;
 use super::history::{LossHistory, LossRecord};
@@ -16,10 +20,6 @@ use std::time::Instant;
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Tensor};
 
-/// t-samples per held-out pair at evaluation: fixed at (j + ½)/4, so the validation loss is
-/// deterministic.
-const VAL_T_SAMPLES: usize = 4;
-
 /// Progress reported after every step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainProgress {
@@ -29,10 +29,10 @@ pub struct TrainProgress {
     pub max_steps: usize,
     /// Loss of this step's batch.
     pub train_loss: f64,
-    /// Latest validation loss, if any evaluation has run.
-    pub val_loss: Option<f64>,
-    /// Best validation loss so far.
-    pub best_val_loss: Option<f64>,
+    /// Latest validation score, if any validation has run.
+    pub val_score: Option<f64>,
+    /// Best validation score so far.
+    pub best_val_score: Option<f64>,
     /// Wall time since training started, seconds.
     pub elapsed_s: f64,
 }
@@ -45,44 +45,74 @@ pub enum StopReason {
     MaxSteps,
     /// No validation improvement for `patience_steps`.
     EarlyStop,
-    /// `time_budget_s` used up.
+    /// `time_budget_s` used up (the safety cap).
     TimeBudget,
 }
 
 /// The result of a training run.
 #[derive(Debug)]
 pub struct TrainOutcome {
-    /// The network, with the best validation weights restored (the last weights without held-out pairs).
+    /// The network with the kept weights: the best validation score's (the last ones, or their EMA,
+    /// without validation).
     pub model: TrainedModel,
-    /// One row per evaluation.
+    /// One row per validation.
     pub history: LossHistory,
     /// Optimiser steps run.
     pub steps: usize,
     /// Step of the kept weights.
     pub best_step: usize,
-    /// Validation loss of the kept weights.
-    pub best_val_loss: Option<f64>,
+    /// Validation score of the kept weights.
+    pub best_val_score: Option<f64>,
     /// Mean wall time of one optimiser step (batch, forward, backward, update), milliseconds.
     pub mean_step_ms: f64,
-    /// Total training wall time including evaluations, seconds.
+    /// Total training wall time including validations, seconds.
     pub train_s: f64,
     /// Why it stopped.
     pub stop: StopReason,
 }
 
-/// Trains TinyUNetFlow on acquired `pairs` (x0 = LR on the HR grid, x1 = HR patch, metres). The last
-/// `cfg.n_val` pairs are held out for early stopping; `normalizer` must come from the LR frame.
+/// Scores the model being trained (higher is better); called every `eval_interval_steps`.
+pub type Validator<'a> = dyn FnMut(&TrainedModel) -> f64 + 'a;
+
+/// An exponential moving average of a model's weights.
+struct Ema {
+    decay: f64,
+    weights: Vec<(String, Tensor)>,
+}
+
+impl Ema {
+    fn new(model: &TrainedModel, decay: f64) -> Self {
+        Self { decay, weights: model.snapshot() }
+    }
+
+    fn update(&mut self, model: &TrainedModel) {
+        tch::no_grad(|| {
+            let current = model.var_store().variables();
+            for (name, avg) in &mut self.weights {
+                if let Some(w) = current.get(name.as_str()) {
+                    let updated = &*avg * self.decay + w * (1.0 - self.decay);
+                    avg.copy_(&updated);
+                }
+            }
+        });
+    }
+}
+
+/// Trains TinyUNetFlow on `pairs` (x0 = LR on the HR grid, x1 = HR patch, in the image's unit);
+/// `normalizer` must come from the LR frame. `validate` (when given) scores the weights — the EMA
+/// weights with `cfg.ema_decay` — and the best-scoring ones are kept.
 pub fn train(
     pairs: &[TilePair],
     normalizer: Normalizer,
     cfg: &TrainConfig,
     device: Device,
+    mut validate: Option<&mut Validator<'_>>,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<TrainOutcome, TrainError> {
     cfg.validate()?;
     let (tile_rows, tile_cols) = check_pairs(pairs, cfg.crop_px)?;
-    if pairs.len() < cfg.n_val + 1 {
-        return Err(PairError::TooFew { got: pairs.len(), need: cfg.n_val + 1, n_val: cfg.n_val }.into());
+    if pairs.is_empty() {
+        return Err(PairError::TooFew { got: 0, need: 1, n_val: 0 }.into());
     }
     tch::manual_seed(cfg.seed as i64);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -91,9 +121,8 @@ pub fn train(
     if cfg.zero_init_output {
         model.zero_output_layer();
     }
-    let (train_pairs, val_pairs) = pairs.split_at(pairs.len() - cfg.n_val);
-    let train_data = PairTensors::new(train_pairs, &normalizer, device);
-    let val_data = (!val_pairs.is_empty()).then(|| PairTensors::new(val_pairs, &normalizer, device));
+    let mut ema = cfg.ema_decay.map(|d| Ema::new(&model, d));
+    let data = PairTensors::new(pairs, &normalizer, device);
     let mut opt = nn::Adam::default().build(model.var_store(), cfg.lr)?;
     let weights = LossWeights { lambda_grad: cfg.lambda_grad, lambda_lap: cfg.lambda_lap };
     let spec = BatchSpec { batch_size: cfg.batch_size, crop_px: cfg.crop_px, flip_slow_axis: cfg.flip_slow_axis };
@@ -106,16 +135,18 @@ pub fn train(
     let mut stop = StopReason::MaxSteps;
     let mut step = 0;
     while step < cfg.max_steps {
-        let progress_frac = cfg.time_budget_s.map_or(0.0, |b| start.elapsed().as_secs_f64() / b).max(step as f64 / cfg.max_steps as f64);
-        opt.set_lr(cfg.lr_schedule.rate(cfg.lr, progress_frac));
+        opt.set_lr(cfg.lr_schedule.rate(cfg.lr, step as f64 / cfg.max_steps as f64));
         step += 1;
         let t_step = Instant::now();
-        let (x0, x1) = draw_batch(&train_data, &spec, &mut rng);
+        let (x0, x1) = draw_batch(&data, &spec, &mut rng);
         let (x0, x1) = (x0.repeat([cfg.k_t as i64, 1, 1, 1]), x1.repeat([cfg.k_t as i64, 1, 1, 1]));
         let t: Vec<f32> = (0..x0.size()[0]).map(|_| rng.random::<f32>()).collect(); // U[0, 1)
         let t = Tensor::from_slice(&t).to_device(device);
         let loss = flow_matching_loss(&model, &x0, &x1, &t, weights);
         opt.backward_step_clip_norm(&loss.total, cfg.clip_grad_norm);
+        if let Some(e) = ema.as_mut() {
+            e.update(&model);
+        }
         let train_loss = loss.total.double_value(&[]);
         step_s += t_step.elapsed().as_secs_f64();
         since_eval += 1;
@@ -124,22 +155,37 @@ pub fn train(
         let over_budget = cfg.time_budget_s.is_some_and(|b| start.elapsed().as_secs_f64() >= b);
         let last = step == cfg.max_steps || over_budget;
         if step % cfg.eval_interval_steps == 0 || last {
-            let val = val_data.as_ref().map(|d| evaluate(&model, d, weights));
-            history.records.push(LossRecord {
-                step,
-                train_loss: loss_since_eval / since_eval as f64,
-                val_loss: val,
-                elapsed_s: start.elapsed().as_secs_f64(),
+            // The weights being judged: the EMA's when there is one.
+            let current = ema.as_ref().map(|e| {
+                let live = model.snapshot();
+                model.restore(&e.weights);
+                live
             });
-            (since_eval, loss_since_eval, last_val) = (0, 0.0, val);
+            let val = validate.as_mut().map(|v| v(&model));
             if let Some(v) = val {
-                if best.is_none_or(|b| v < b) {
+                if best.is_none_or(|b| v > b) {
                     (best, best_step, snapshot) = (Some(v), step, Some(model.snapshot()));
                 }
             }
+            let judged = current.as_ref().map(|_| model.snapshot());
+            if let Some(live) = current {
+                model.restore(&live);
+            }
+            if last && validate.is_none() {
+                // Without validation the kept weights are the final ones (their EMA when averaged).
+                snapshot = judged.or_else(|| Some(model.snapshot()));
+                best_step = step;
+            }
+            history.records.push(LossRecord {
+                step,
+                train_loss: loss_since_eval / since_eval as f64,
+                val_gain_db: val,
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
+            (since_eval, loss_since_eval, last_val) = (0, 0.0, val);
         }
         let elapsed_s = start.elapsed().as_secs_f64();
-        progress(TrainProgress { step, max_steps: cfg.max_steps, train_loss, val_loss: last_val, best_val_loss: best, elapsed_s });
+        progress(TrainProgress { step, max_steps: cfg.max_steps, train_loss, val_score: last_val, best_val_score: best, elapsed_s });
         if best.is_some() && step - best_step >= cfg.patience_steps {
             stop = StopReason::EarlyStop;
             break;
@@ -149,30 +195,20 @@ pub fn train(
             break;
         }
     }
-    match &snapshot {
-        Some(s) => model.restore(s),
-        None => best_step = step,
+    if stop == StopReason::EarlyStop && validate.is_none() {
+        best_step = step;
+    }
+    if let Some(s) = &snapshot {
+        model.restore(s);
     }
     Ok(TrainOutcome {
         model,
         history,
         steps: step,
         best_step,
-        best_val_loss: best,
+        best_val_score: best,
         mean_step_ms: 1e3 * step_s / step.max(1) as f64,
         train_s: start.elapsed().as_secs_f64(),
         stop,
-    })
-}
-
-/// Loss on held-out pairs, whole tiles, t at (j + ½)/4 for each pair; no gradients.
-pub fn evaluate(model: &TrainedModel, data: &PairTensors, weights: LossWeights) -> f64 {
-    tch::no_grad(|| {
-        let n = data.len() as i64;
-        let k = VAL_T_SAMPLES as i64;
-        let t: Vec<f32> = (0..k).flat_map(|j| std::iter::repeat_n((j as f32 + 0.5) / k as f32, n as usize)).collect();
-        let t = Tensor::from_slice(&t).to_device(data.x0.device());
-        let (x0, x1) = (data.x0.repeat([k, 1, 1, 1]), data.x1.repeat([k, 1, 1, 1]));
-        flow_matching_loss(model, &x0, &x1, &t, weights).total.double_value(&[])
     })
 }

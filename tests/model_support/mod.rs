@@ -193,7 +193,7 @@ pub fn run(scene: &Scene, exp: &Experiment) -> Outcome {
     let pairs: Vec<TilePair> = rects.iter().map(|r| TilePair { x0: cut(&x0, r), x1: cut(&scene.hr, r) }).collect();
     let patches: Vec<MeasuredPatch> = rects.iter().map(|r| MeasuredPatch { rect: *r, data: cut(&scene.hr, r) }).collect();
     let norm = Normalizer::from_lr(scene.lr.view()).unwrap();
-    let out = train(&pairs, norm, &exp.train, tch::Device::Cpu, &mut |_| {}).unwrap();
+    let out = train(&pairs, norm, &exp.train, tch::Device::Cpu, None, &mut |_| {}).unwrap();
     let mask = acquired_mask((rows, cols), rects.iter().copied());
     let sc = |a: &Array2<f32>| score(a.view(), scene.hr.view(), mask.view()).unwrap();
     let recons = exp

@@ -1,0 +1,62 @@
+//! The ground truth a reconstruction is scored against, and how it is made comparable: the simulated
+//! full HR frame (or the clean surface) of a dry run or replay, or the HR file of an offline pair —
+//! levelled exactly like the LR frame, then brought onto the run's own reference (the measured
+//! patches) by an offset (heights: separate scans differ by an arbitrary offset) or a gain and offset
+//! (other channels), fitted on the acquired pixels, which are known data.
+
+use crate::backend::{simulator, BackendError};
+use crate::config::{GroundTruthKind, RunSpec};
+use crate::level::LevelConfig;
+use crate::pipeline::Prepared;
+use crate::reconstruct::{paste_patches, PasteError};
+use crate::register::{fit_gain_offset, GainOffset};
+use afm_drivers::ScanRequest;
+use afm_sim::Surface;
+use ndarray::Array2;
+
+/// The HR image a simulated run is scored against, on the HR grid, in metres, as the simulator makes
+/// it: a full HR frame scanned by a fresh simulator (same surface, physics and seed), or the clean
+/// surface, as configured. Not levelled: see [`comparable_truth`].
+pub fn simulated(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, BackendError> {
+    let sim = simulator(spec, surface.clone())?;
+    match spec.config.simulator.ground_truth {
+        GroundTruthKind::Surface => Ok(sim.ground_truth(&spec.hr_region(), &spec.hr_raster())),
+        GroundTruthKind::HrScan => {
+            let req = ScanRequest {
+                region: spec.hr_region(),
+                raster: spec.hr_raster(),
+                line_rate_hz: spec.config.frame.hr_line_rate_hz,
+                channels: vec![spec.config.frame.channel.clone()],
+                directions: spec.directions(),
+            };
+            let frame = sim.scan_blocking(&req)?;
+            frame
+                .channel_any(&spec.config.frame.channel)
+                .map(|c| c.data.clone())
+                .ok_or_else(|| BackendError::GroundTruth(format!("the simulator returned no {} channel", spec.config.frame.channel)))
+        }
+    }
+}
+
+/// `raw` (on `prepared`'s HR grid) levelled like the LR frame and brought onto the measured patches'
+/// reference, fitted on the acquired pixels; also returns the fit. Without acquired pixels only the
+/// levelling applies.
+pub fn comparable_truth(raw: &Array2<f32>, prepared: &Prepared, level: &LevelConfig) -> Result<(Array2<f32>, GainOffset), PasteError> {
+    let levelled = level.apply(raw.view(), prepared.kind.is_height()).data;
+    let mosaic = paste_patches(levelled.view(), &prepared.measured(), 0)?;
+    let fit = if !prepared.acquired.iter().any(|&a| a) {
+        GainOffset::default()
+    } else if prepared.kind.is_height() {
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for ((m, t), &a) in mosaic.iter().zip(levelled.iter()).zip(prepared.acquired.iter()) {
+            if a {
+                sum += *m as f64 - *t as f64;
+                n += 1;
+            }
+        }
+        GainOffset { gain: 1.0, offset: sum / n.max(1) as f64 }
+    } else {
+        fit_gain_offset(levelled.view(), mosaic.view(), prepared.acquired.view())
+    };
+    Ok((fit.apply(levelled.view()), fit))
+}

@@ -1,0 +1,216 @@
+//! The model stages: training on the acquired pieces with validation by reconstruction on held-out
+//! pieces (spread over the pick order), the sliding-window reconstruction of the whole HR grid, and the
+//! **guard**: when SR does not beat the fair baseline on the held-out pieces, the run delivers the fair
+//! baseline with the measured pieces pasted, and says so (DESIGN.md §1.5).
+
+use super::prepare::{Piece, Prepared};
+use super::PipelineError;
+use crate::device::device_name;
+use crate::model::{TrainedModel, VelocityField};
+use crate::reconstruct::{reconstruct_with, ReconstructConfig};
+use crate::train::{save_artifacts, train, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+use tch::Device;
+
+/// What the run delivers as its reconstruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputChoice {
+    /// The model's reconstruction with the measured pieces pasted.
+    Sr,
+    /// The fair baseline with the measured pieces pasted (SR did not beat it on held-out pieces).
+    Baseline,
+}
+
+/// How training went, as reports carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// Optimiser steps run.
+    pub steps: usize,
+    /// Step of the kept weights.
+    pub best_step: usize,
+    /// Why training stopped.
+    pub stop: StopReason,
+    /// Training wall time, seconds.
+    pub train_s: f64,
+    /// Mean optimiser step, milliseconds.
+    pub step_ms: f64,
+    /// Pieces trained on.
+    pub n_train: usize,
+    /// Pieces held out for validation (indices into the pieces, i.e. the pick order for patches).
+    pub held_out: Vec<usize>,
+    /// PSNR gain of SR over the fair baseline on the held-out pieces with the kept weights, dB.
+    pub val_gain_db: Option<f64>,
+    /// The validation history (one row per validation).
+    #[serde(skip)]
+    pub history: LossHistory,
+}
+
+/// The model half of a run, on the HR grid.
+#[derive(Debug, Clone)]
+pub struct ModelOutcome {
+    /// What is delivered.
+    pub output: OutputChoice,
+    /// Why (one line for the summary).
+    pub reason: String,
+    /// The delivered image: SR or the fair baseline, measured pieces pasted.
+    pub delivered: Array2<f32>,
+    /// The model's reconstruction with the pieces pasted (also when the guard rejected it).
+    pub sr: Array2<f32>,
+    /// The model's reconstruction before pasting.
+    pub sr_unpasted: Array2<f32>,
+    /// Training, when the model was trained here.
+    pub training: Option<TrainingRecord>,
+    /// Reconstruction wall time, seconds.
+    pub reconstruct_s: f64,
+    /// "cpu" or "cuda".
+    pub device: String,
+}
+
+/// The pieces held out for validation: `n_val` of the `n` trainable ones, spread evenly over their
+/// order (with 20 picks and 4 held out: the 3rd, 8th, 13th and 18th).
+pub fn held_out_positions(n: usize, n_val: usize) -> Vec<usize> {
+    let k = n_val.min(n.saturating_sub(1));
+    (0..k).map(|i| ((i as f64 + 0.5) * n as f64 / k as f64).floor() as usize).collect()
+}
+
+/// Reconstructs the held-out pieces exactly as inference does (their x0, the same Euler steps and
+/// window) and returns (PSNR of SR, PSNR of the fair baseline, gain) over all their pixels, dB; the
+/// data range is that of the measured pieces.
+pub fn validate_by_reconstruction(
+    field: &dyn VelocityField,
+    normalizer: &Normalizer,
+    pieces: &[&Piece],
+    cfg: &ReconstructConfig,
+    device: Device,
+) -> Result<(f64, f64, f64), PipelineError> {
+    let (mut se_sr, mut se_fair, mut n) = (0.0f64, 0.0f64, 0usize);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in pieces {
+        let tile = p.x0.dim();
+        let rec = reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
+        for ((&sr, &fair), &truth) in rec.inferred_m.iter().zip(p.fair.iter()).zip(p.image.data.iter()) {
+            let t = truth as f64;
+            se_sr += (sr as f64 - t).powi(2);
+            se_fair += (fair as f64 - t).powi(2);
+            lo = lo.min(t);
+            hi = hi.max(t);
+            n += 1;
+        }
+    }
+    let psnr = |se: f64| 10.0 * ((hi - lo).powi(2) / (se / n.max(1) as f64)).log10();
+    Ok((psnr(se_sr), psnr(se_fair), 10.0 * (se_fair / se_sr).log10()))
+}
+
+/// Trains on the trainable pieces of `prepared`, keeps the weights that reconstruct the held-out
+/// pieces best, reconstructs the whole HR grid and applies the guard. The checkpoint and loss files
+/// go to `model_dir`. `min_gain_db`: SR must beat the fair baseline on the held-out pieces by more
+/// than this to be delivered.
+pub fn train_and_reconstruct(
+    prepared: &Prepared,
+    train_cfg: &TrainConfig,
+    recon_cfg: &ReconstructConfig,
+    device: Device,
+    model_dir: &Path,
+    min_gain_db: f64,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
+    let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
+    if trainable.is_empty() {
+        return Err(PipelineError::NoTraining("no acquired piece can be trained on (none, or every registration was ambiguous)".into()));
+    }
+    let held = held_out_positions(trainable.len(), train_cfg.n_val);
+    let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
+    let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| TilePair { x0: p.x0.clone(), x1: p.image.data.clone() }).collect();
+    let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
+    let normalizer = Normalizer::from_lr(prepared.mapping.apply(prepared.lr.view()).view())?;
+    let mut validation_error = None;
+    let mut validator = |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, recon_cfg, device) {
+        Ok((_, _, gain)) => gain,
+        Err(e) => {
+            validation_error.get_or_insert(e);
+            f64::NEG_INFINITY
+        }
+    };
+    let outcome = train(
+        &pairs,
+        normalizer,
+        train_cfg,
+        device,
+        (!val_pieces.is_empty()).then_some(&mut validator as &mut crate::train::Validator<'_>),
+        progress,
+    )?;
+    if let Some(e) = validation_error {
+        return Err(e);
+    }
+    save_artifacts(model_dir, &outcome, train_cfg)?;
+    let record = TrainingRecord {
+        steps: outcome.steps,
+        best_step: outcome.best_step,
+        stop: outcome.stop,
+        train_s: outcome.train_s,
+        step_ms: outcome.mean_step_ms,
+        n_train: pairs.len(),
+        held_out: val.iter().map(|(_, (i, _))| *i).collect(),
+        val_gain_db: outcome.best_val_score,
+        history: outcome.history.clone(),
+    };
+    let (output, reason) = match record.val_gain_db {
+        Some(g) if g > min_gain_db => (OutputChoice::Sr, format!("SR beats the fair baseline by {g:+.2} dB on {} held-out patches", val_pieces.len())),
+        Some(g) => (
+            OutputChoice::Baseline,
+            format!(
+                "SR does not beat the fair baseline on {} held-out patches ({g:+.2} dB): delivering the fair baseline with the measured patches",
+                val_pieces.len()
+            ),
+        ),
+        None => (
+            OutputChoice::Baseline,
+            "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into(),
+        ),
+    };
+    let mut result = reconstruct_only(prepared, &outcome.model, recon_cfg)?;
+    if output == OutputChoice::Baseline {
+        result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
+    }
+    result.output = output;
+    result.reason = reason;
+    result.training = Some(record);
+    Ok((result, outcome.model))
+}
+
+/// Reconstructs the whole HR grid of `prepared` with `model` and pastes the measured pieces; delivers
+/// SR (no guard: nothing was held out here).
+pub fn reconstruct_only(prepared: &Prepared, model: &TrainedModel, cfg: &ReconstructConfig) -> Result<ModelOutcome, PipelineError> {
+    let t0 = Instant::now();
+    let tile = (model.info.tile_rows, model.info.tile_cols);
+    let measured = prepared.measured();
+    let rec = reconstruct_with(model, &model.info.normalizer, tile, prepared.x0.view(), &measured, cfg, model.device())?;
+    let sr = rec.sr_m;
+    Ok(ModelOutcome {
+        output: OutputChoice::Sr,
+        reason: "reconstructed with a given model (no validation)".into(),
+        delivered: sr.clone(),
+        sr,
+        sr_unpasted: rec.inferred_m,
+        training: None,
+        reconstruct_s: t0.elapsed().as_secs_f64(),
+        device: device_name(model.device()).to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_out_pieces_are_spread_over_the_pick_order() {
+        assert_eq!(held_out_positions(20, 4), vec![2, 7, 12, 17]);
+        assert_eq!(held_out_positions(8, 2), vec![2, 6]);
+        assert_eq!(held_out_positions(3, 5), vec![0, 2]); // never all of them
+        assert!(held_out_positions(1, 2).is_empty());
+    }
+}

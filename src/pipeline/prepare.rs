@@ -1,0 +1,274 @@
+//! The first stages: levelling and registration. The LR frame is levelled; every HR frame has its
+//! lines aligned, is registered against the levelled LR (its returned geometry, then the sub-pixel
+//! shift), and — for heights — has its offset (and tilt) fitted to the LR. Its pieces then become
+//! training pairs (x0 = the LR at the piece's own pixel positions) and patches on the HR grid. The LR
+//! is brought onto the acquired data's gain and offset, fitted on the acquired pixels: the model input
+//! and the **fair baseline** (DESIGN.md §1.7) both use that mapping.
+
+use super::input::{ChannelKind, PipelineInput};
+use super::PipelineError;
+use crate::geo_image::GeoImage;
+use crate::level::{LevelConfig, LevelMode, Plane};
+use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
+use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, Registration};
+use crate::upsample::Interpolation;
+use afm_drivers::{PixelRect, Raster, ScanRegion};
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// Settings of the preparing stages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepareConfig {
+    /// Levelling of the LR and HR frames.
+    pub level: LevelConfig,
+    /// Registration of the HR frames.
+    pub register: RegisterConfig,
+    /// How the LR is brought onto the HR grid as the model input x0.
+    pub model_input: Interpolation,
+}
+
+/// One HR frame after levelling and registration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedFrame {
+    /// Its label.
+    pub label: String,
+    /// The shift found and its quality.
+    pub registration: Registration,
+    /// Returned minus requested centre, in the frame's pixels (points, lines), when requested.
+    pub returned_minus_requested_px: Option<[f64; 2]>,
+    /// The offset/tilt removed to bring it onto the LR (heights; zero otherwise).
+    pub relative_plane: Plane,
+    /// The levelled, adjusted values at the registered position (the returned one when ambiguous).
+    pub image: GeoImage,
+}
+
+/// One piece of acquired data: a training pair and a measured patch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    /// Index of its frame.
+    pub frame: usize,
+    /// The measured values and their registered geometry.
+    pub image: GeoImage,
+    /// The model input at the same pixels (LR at their positions, on the acquired scale).
+    pub x0: Array2<f32>,
+    /// The fair baseline at the same pixels (bicubic of the levelled LR, on the acquired scale).
+    pub fair: Array2<f32>,
+    /// False when its frame's registration is ambiguous: pasted, but not trained on.
+    pub trainable: bool,
+    /// The piece resampled onto the HR grid over the pixels it covers (None: outside the grid).
+    pub on_hr: Option<MeasuredPatch>,
+}
+
+/// The registration of one frame as reports carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRegistration {
+    /// The frame's label.
+    pub label: String,
+    /// Shift and quality.
+    #[serde(flatten)]
+    pub registration: Registration,
+    /// Returned minus requested centre in the frame's pixels, when requested.
+    pub returned_minus_requested_px: Option<[f64; 2]>,
+}
+
+/// Everything the model and scoring stages need, on the HR grid unless said otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The LR frame as acquired.
+    pub lr_raw: GeoImage,
+    /// The levelled LR frame.
+    pub lr: GeoImage,
+    /// The channel's kind.
+    pub kind: ChannelKind,
+    /// The levelling mode used.
+    pub level_mode: LevelMode,
+    /// The HR grid.
+    pub hr_region: ScanRegion,
+    /// Its raster.
+    pub hr_raster: Raster,
+    /// LR → the acquired data's scale, fitted on the acquired pixels.
+    pub mapping: GainOffset,
+    /// The model input: the levelled LR on the HR grid (by `model_input`), mapped.
+    pub x0: Array2<f32>,
+    /// The fair baseline before pasting: bicubic of the levelled LR, mapped.
+    pub fair: Array2<f32>,
+    /// Bicubic of the levelled LR, not mapped (reference).
+    pub bicubic: Array2<f32>,
+    /// Nearest of the levelled LR, not mapped (reference).
+    pub nearest: Array2<f32>,
+    /// The HR frames after levelling and registration.
+    pub frames: Vec<PreparedFrame>,
+    /// Every piece, frame by frame.
+    pub pieces: Vec<Piece>,
+    /// true where a measured piece lies on the HR grid.
+    pub acquired: Array2<bool>,
+}
+
+impl Prepared {
+    /// The measured pieces on the HR grid, in order (later ones win where they overlap).
+    pub fn measured(&self) -> Vec<MeasuredPatch> {
+        self.pieces.iter().filter_map(|p| p.on_hr.clone()).collect()
+    }
+
+    /// The fair baseline with the measured pieces pasted: what the run delivers when SR does not help.
+    pub fn fair_pasted(&self, seam_px: usize) -> Result<Array2<f32>, PasteError> {
+        paste_patches(self.fair.view(), &self.measured(), seam_px)
+    }
+
+    /// The registration of every frame.
+    pub fn registrations(&self) -> Vec<FrameRegistration> {
+        self.frames
+            .iter()
+            .map(|f| FrameRegistration {
+                label: f.label.clone(),
+                registration: f.registration,
+                returned_minus_requested_px: f.returned_minus_requested_px,
+            })
+            .collect()
+    }
+
+    /// The trainable pieces.
+    pub fn trainable(&self) -> impl Iterator<Item = &Piece> {
+        self.pieces.iter().filter(|p| p.trainable)
+    }
+}
+
+/// Levels, registers and places everything of `input`.
+pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, PipelineError> {
+    let kind = input.kind();
+    let height = kind.is_height();
+    let level_mode = cfg.level.mode_for(height);
+    let lr = input.lr.with_data(cfg.level.apply(input.lr.view(), height).data);
+    let mut frames = Vec::with_capacity(input.frames.len());
+    for f in &input.frames {
+        frames.push(prepare_frame(&lr, f, cfg, height, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+    }
+    // Pieces at their registered positions, with the LR (levelled, bicubic) at the same pixels.
+    let mut pieces = Vec::new();
+    for (index, (f, input_frame)) in frames.iter().zip(&input.frames).enumerate() {
+        for rect in &input_frame.pieces {
+            let image = f.image.crop(rect);
+            let lr_there = lr.resample_onto(&image.region, &image.raster, Interpolation::Bicubic)?;
+            pieces.push((index, image, lr_there, !f.registration.ambiguous));
+        }
+    }
+    let mapping = lr_mapping(&pieces);
+    let on_grid = |method| lr.resample_onto(&input.hr_region, &input.hr_raster, method);
+    let bicubic = on_grid(Interpolation::Bicubic)?;
+    let nearest = on_grid(Interpolation::Nearest)?;
+    let fair = mapping.apply(bicubic.view());
+    let x0 = match cfg.model_input {
+        Interpolation::Bicubic => fair.clone(),
+        Interpolation::Nearest => mapping.apply(nearest.view()),
+        m => mapping.apply(on_grid(m)?.view()),
+    };
+    let pieces = pieces
+        .into_iter()
+        .map(|(frame, image, lr_there, trainable)| {
+            let fair = mapping.apply(lr_there.view());
+            let x0 = match cfg.model_input {
+                Interpolation::Bicubic => fair.clone(),
+                m => mapping.apply(lr.resample_onto(&image.region, &image.raster, m)?.view()),
+            };
+            let on_hr = onto_hr_grid(&image, &input.hr_region, &input.hr_raster)?;
+            Ok(Piece { frame, image, x0, fair, trainable, on_hr })
+        })
+        .collect::<Result<Vec<_>, PipelineError>>()?;
+    let acquired = acquired_mask((input.hr_raster.lines, input.hr_raster.points), pieces.iter().filter_map(|p| p.on_hr.as_ref().map(|m| m.rect)));
+    Ok(Prepared {
+        lr_raw: input.lr.clone(),
+        lr,
+        kind,
+        level_mode,
+        hr_region: input.hr_region,
+        hr_raster: input.hr_raster,
+        mapping,
+        x0,
+        fair,
+        bicubic,
+        nearest,
+        frames,
+        pieces,
+        acquired,
+    })
+}
+
+/// Levels one HR frame's lines, registers it against the levelled LR and (heights) fits its offset —
+/// and its tilt, when levelling removes planes — to the LR at its registered position.
+fn prepare_frame(
+    lr: &GeoImage,
+    f: &super::input::HrFrameInput,
+    cfg: &PrepareConfig,
+    height: bool,
+    mode: LevelMode,
+) -> Result<PreparedFrame, String> {
+    let lined = match mode {
+        LevelMode::PlaneLines => crate::level::align_lines(f.image.view(), None),
+        _ => f.image.data.clone(),
+    };
+    let lined = f.image.with_data(lined);
+    let registration = register(lr, &lined, &cfg.register).map_err(|e| format!("registration: {e}"))?;
+    let placed = if registration.ambiguous {
+        tracing::warn!(
+            "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
+            f.label,
+            registration.peak,
+            registration.peak_ratio,
+            registration.shift_lr_px[0],
+            registration.shift_lr_px[1]
+        );
+        lined
+    } else {
+        lined.shifted(registration.shift_x_m, registration.shift_y_m)
+    };
+    let (image, relative_plane) = if height {
+        let reference = lr.resample_onto(&placed.region, &placed.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
+        let (adjusted, plane) = fit_relative_plane(placed.view(), reference.view(), mode != LevelMode::None);
+        (placed.with_data(adjusted), plane)
+    } else {
+        (placed, Plane::default())
+    };
+    // Where the returned centre falls on the requested frame's pixels, relative to its middle.
+    let returned_minus_requested_px = f.requested.map(|req| {
+        let r = &f.image.raster;
+        let (col, row) = req.pixel_of_m(r, f.image.region.center_x_m, f.image.region.center_y_m);
+        [col - r.points.saturating_sub(1) as f64 / 2.0, row - r.lines.saturating_sub(1) as f64 / 2.0]
+    });
+    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane, image })
+}
+
+/// Gain and offset bringing the levelled LR onto the trainable pieces (least squares over all their
+/// pixels); identity without any.
+fn lr_mapping(pieces: &[(usize, GeoImage, Array2<f32>, bool)]) -> GainOffset {
+    let used: Vec<_> = pieces.iter().filter(|p| p.3).collect();
+    if used.is_empty() {
+        return GainOffset::default();
+    }
+    let lr_values: Vec<f32> = used.iter().flat_map(|p| p.2.iter().copied()).collect();
+    let measured: Vec<f32> = used.iter().flat_map(|p| p.1.data.iter().copied()).collect();
+    let n = lr_values.len();
+    let x = ArrayView2::from_shape((1, n), &lr_values);
+    let y = ArrayView2::from_shape((1, n), &measured);
+    match (x, y) {
+        (Ok(x), Ok(y)) => fit_gain_offset(x, y, Array2::from_elem((1, n), true).view()),
+        _ => GainOffset::default(),
+    }
+}
+
+/// `image` resampled onto the HR grid over the HR pixels inside its extent; None when none are.
+pub fn onto_hr_grid(image: &GeoImage, hr_region: &ScanRegion, hr_raster: &Raster) -> Result<Option<MeasuredPatch>, PipelineError> {
+    // Where every HR column and row falls in the image's own pixels.
+    let map = crate::upsample::GridMap { src_region: image.region, src_raster: image.raster, dst_region: *hr_region, dst_raster: *hr_raster };
+    let (cols, rows) = map.source_coordinates()?;
+    let span = |v: &[f64], n: usize| -> Option<(usize, usize)> {
+        let inside: Vec<usize> = (0..v.len()).filter(|&i| v[i] >= -1e-6 && v[i] <= n as f64 - 1.0 + 1e-6).collect();
+        Some((*inside.first()?, inside.len()))
+    };
+    let (Some((col, ncols)), Some((row, nrows))) = (span(&cols, image.raster.points), span(&rows, image.raster.lines)) else {
+        return Ok(None);
+    };
+    let rect = PixelRect { col, row, cols: ncols, rows: nrows };
+    let (region, raster) = hr_region.sub_region(hr_raster, &rect);
+    let data = image.resample_onto(&region, &raster, Interpolation::Bicubic)?;
+    Ok(Some(MeasuredPatch { rect, data }))
+}
