@@ -1,8 +1,9 @@
 //! The simulator's known truth (`ScanTruth`): a sharp feature at ground-truth position p appears in
 //! every scan at the commanded position p + offset, with the offset the simulator reports for the
 //! lines it lies on (drift and creep on, to 0.1 px); the shift of a patch against the LR is the
-//! difference of their offsets. Same seed → bit-identical frames and truths, and a simulator
-//! restored with `state_after` the journaled frames continues exactly (creep history included).
+//! difference of their offsets. Same seed → bit-identical frames and truths, a simulator restored
+//! with `state_after` the journaled frames continues exactly (creep history included), and
+//! `truths_of` the journaled frames gives back the truths of the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -160,6 +161,8 @@ fn same_seed_is_bit_identical_and_a_restored_simulator_continues_exactly() {
     }
     assert_eq!(c.scan_truths(), a.scan_truths()[2..].to_vec());
     assert_eq!(c.scanner_state(), a.scanner_state());
+    // The truths of journaled frames can be rebuilt afterwards, e.g. from a session file.
+    assert_eq!(make().truths_of(&fa), a.scan_truths());
 
     // Clock and position alone are not enough: forgetting the creep history changes the next patch.
     let d = make();

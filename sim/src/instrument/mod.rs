@@ -159,13 +159,27 @@ impl SimulatedAfm {
     /// [`SimulatedAfm::set_scanner_state`] to resume a journaled run exactly. Scans that returned no
     /// frame (aborted) are not in a journal and so not replayed.
     pub fn state_after<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> ScannerState {
+        self.replay(frames).0
+    }
+
+    /// The known truth each of `frames` had, when a freshly created simulator with this config
+    /// scanned them in this order (as [`SimulatedAfm::state_after`] replays them): for a run's
+    /// journaled frames (LR, then the patches in acquisition order), the same records
+    /// [`SimulatedAfm::scan_truths`] gave during the run, resumed or not.
+    pub fn truths_of<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> Vec<ScanTruth> {
+        self.replay(frames).1
+    }
+
+    fn replay<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> (ScannerState, Vec<ScanTruth>) {
         let mut state = initial_state(&self.core.surface);
+        let mut truths = Vec::new();
         for frame in frames {
             let plan = plan(&state, &frame.region, &frame.raster, frame.line_rate_hz, &self.core.config);
             state =
                 ScannerState { clock_s: state.clock_s + frame.instrument_time_s, x_m: plan.end_m.0, y_m: plan.end_m.1, creep: plan.creep };
+            truths.push(plan.truth);
         }
-        state
+        (state, truths)
     }
 
     /// The instrument time `request` would cost from the current scanner position.
