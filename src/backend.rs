@@ -57,7 +57,7 @@ pub fn connect(spec: &RunSpec, session: Option<&Session>) -> Result<Connected, B
         Backend::Simulator => {
             let surface = run_surface(spec)?;
             let sim = simulator(spec, surface.clone())?;
-            if let Some(state) = session.map(journaled_scanner_state).transpose()?.flatten() {
+            if let Some(state) = session.map(|s| journaled_scanner_state(s, &sim)).transpose()?.flatten() {
                 tracing::info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
                 sim.set_scanner_state(state);
             }
@@ -124,18 +124,12 @@ pub async fn microscope(backend: Arc<dyn Instrument>, spec: &RunSpec) -> Result<
     })
 }
 
-/// The simulator state a run journaled in `session` had reached: the instrument clock (every
-/// journaled frame's instrument time, in acquisition order) and where the last frame left the tip.
-/// Restoring it makes a resumed dry run continue exactly as an uninterrupted one (drift included).
-pub fn journaled_scanner_state(session: &Session) -> Result<Option<ScannerState>, SessionError> {
+/// The simulator state a run journaled in `session` had reached: `sim` (freshly created) replays the
+/// journaled frames in acquisition order — instrument clock, where the last frame left the tip, and
+/// the piezo-creep history of the offset moves. Restoring it makes a resumed dry run continue exactly
+/// as an uninterrupted one (drift and creep included).
+pub fn journaled_scanner_state(session: &Session, sim: &SimulatedAfm) -> Result<Option<ScannerState>, SessionError> {
     let Some(lr) = session.lr()? else { return Ok(None) };
     let patches = session.patches()?;
-    let mut clock_s = lr.instrument_time_s;
-    let mut last = &lr;
-    for p in &patches {
-        clock_s += p.frame.instrument_time_s;
-        last = &p.frame;
-    }
-    let (x_m, y_m) = last.region.pixel_position_m(&last.raster, 0.0, last.raster.lines.saturating_sub(1) as f64);
-    Ok(Some(ScannerState { clock_s, x_m, y_m }))
+    Ok(Some(sim.state_after(std::iter::once(&lr).chain(patches.iter().map(|p| &p.frame)))))
 }

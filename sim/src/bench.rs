@@ -51,7 +51,8 @@ pub fn one_frame(pixels: usize, updates_per_line: usize) -> Result<OneFrameRepor
     };
     let cfg = afm.config();
     let t1 = Instant::now();
-    let images = scan_frame(afm.tip_surface(), &cfg.physics, cfg.seed, &request, 0.0, afm.overscan_s(), |_| true);
+    let truth = afm.truth_for(&request);
+    let images = scan_frame(afm.tip_surface(), &cfg.physics, cfg.seed, &request, |j| truth.line_shift_m(j), afm.overscan_s(), |_| true);
     let frame_s = t1.elapsed().as_secs_f64();
     let updates_run = images.map(|i| i.updates).unwrap_or(0);
     Ok(OneFrameReport { pixels, updates_per_line, updates_run, frame_s, overscan_s: afm.overscan_s(), setup_s })

@@ -1,7 +1,8 @@
 //! afm-sim: the digital twin of afm-spark — ground-truth surfaces (procedural or loaded by the root
 //! package), a composable, seeded scan-physics model (PI z feedback with tapping-mode loss of contact
 //! and slew limit, paraboloid tip dilation with optional double tip, sensor noise, 1/f line offsets,
-//! thermal drift, scanner bow), and [`SimulatedAfm`], which implements [`afm_drivers::Instrument`].
+//! thermal drift, piezo creep after offset moves, sample tilt, scanner bow), and [`SimulatedAfm`],
+//! which implements [`afm_drivers::Instrument`].
 //!
 //! Model choices worth knowing when using it:
 //! - **Pixel value** = the z command while the tip passes the pixel (the state left by the last
@@ -14,9 +15,11 @@
 //!   the tip is 1.4 % slower, the updates land elsewhere, and the tile differs from the crop by
 //!   ~1 % of the height range RMS (up to ~25 % on single pixels at sharp edges).
 //! - **Randomness** (sensor noise, line offsets) is drawn from streams derived from the seed and the
-//!   request, so a request gives the same noise whatever ran before; only drift follows history
-//!   (the instrument clock, see [`ScannerState`]).
-//! - **Ground truth** for metrics: [`SimulatedAfm::ground_truth`] (no tip, feedback, noise, drift, bow).
+//!   request, so a request gives the same noise whatever ran before; only drift and creep follow
+//!   history (the instrument clock and the offset moves, see [`ScannerState`]).
+//! - **Ground truth** for metrics: [`SimulatedAfm::ground_truth`] (no tip, feedback, noise, drift,
+//!   creep, tilt, bow). **Known truth of each scan** (the sample's displacement per line, for
+//!   registration tests): [`SimulatedAfm::scan_truths`], [`ScanTruth`].
 //!
 //! ```no_run
 //! use afm_sim::{SimConfig, SimulatedAfm, SurfaceSpec};
@@ -35,8 +38,11 @@ pub mod surface;
 
 pub use config::{ConfigError, LimitsConfig, SimConfig};
 pub use error::SimError;
-pub use instrument::{ScanTiming, ScannerState, SimulatedAfm, CHANNELS};
-pub use physics::{BowConfig, DoubleTipConfig, DriftConfig, FeedbackConfig, LineOffsetConfig, PhysicsConfig, SensorNoiseConfig, TipConfig};
+pub use instrument::{ScanTiming, ScanTruth, ScannerState, SimulatedAfm, CHANNELS};
+pub use physics::{
+    BowConfig, CreepConfig, CreepMove, CreepState, DoubleTipConfig, DriftConfig, FeedbackConfig, LineOffsetConfig, PhysicsConfig,
+    SensorNoiseConfig, TiltConfig, TipConfig,
+};
 pub use surface::{
     GrainsSpec, GratingLayout, GratingSpec, Interpolation, ParticlesSpec, StepDirection, StepSpec, Surface, SurfaceError, SurfaceSpec,
     TerracesSpec,

@@ -43,6 +43,17 @@ x_m_per_s = 1.7e-11
 y_m_per_s = -1.2e-11
 z_m_per_s = 5e-11
 
+[physics.creep]
+enabled = true
+fraction_per_decade = 0.02
+tau_s = 0.5
+saturation_s = 600.0
+
+[physics.tilt]
+enabled = true
+slope_x_m_per_m = 0.01
+slope_y_m_per_m = -0.002
+
 [physics.bow]
 enabled = true
 curvature_per_m = 100.0
@@ -64,11 +75,14 @@ fn a_full_sim_config_parses_and_validates() {
     assert_eq!(cfg.seed, 7);
     assert_eq!(cfg.physics.tip.double_tip.as_ref().unwrap().radius_m, 15e-9);
     assert_eq!(cfg.limits.x_range_m, Some((-5e-6, 5e-6)));
+    assert_eq!((cfg.physics.creep.fraction_per_decade, cfg.physics.creep.tau_s, cfg.physics.creep.saturation_s), (0.02, 0.5, 600.0));
+    assert_eq!((cfg.physics.tilt.slope_x_m_per_m, cfg.physics.tilt.slope_y_m_per_m), (0.01, -0.002));
     // Omitted sections take the documented defaults.
     let minimal: SimConfig = toml::from_str("seed = 3\n[physics.tip]\ntip_radius_m = 5e-9").unwrap();
     assert_eq!(minimal.physics.feedback.feedback_rate_hz, 2000.0);
     assert_eq!(minimal.physics.tip.tip_radius_m, 5e-9);
     assert!(minimal.physics.tip.enabled);
+    assert!(minimal.physics.creep.enabled && minimal.physics.tilt.enabled, "creep and tilt are on by default");
 }
 
 #[test]
@@ -77,6 +91,8 @@ fn unknown_keys_are_rejected_everywhere() {
         "seeed = 1",
         "[physics]\noverscan = 0.1",
         "[physics.feedback]\np = 0.1",
+        "[physics.creep]\ngamma = 0.01",
+        "[physics.tilt]\nslope_x = 0.01",
         "[physics.tip]\ndouble_tip = { offset_x_m = 1e-9, offset_y_m = 0.0, offset_z_m = 0.0, radius_m = 1e-8, tilt = 1 }",
         "[limits]\nx_range = [0.0, 1.0]",
     ] {
@@ -115,6 +131,17 @@ fn invalid_values_name_their_field() {
     let mut cfg = SimConfig::default();
     cfg.physics.feedback.feedback_rate_hz = 500.0; // i·dt = 3: unstable
     assert!(cfg.validate().unwrap_err().to_string().contains("unstable"));
+    for (field, edit) in [
+        ("physics.creep.tau_s", (|c: &mut SimConfig| c.physics.creep.tau_s = 0.0) as fn(&mut SimConfig)),
+        ("physics.creep.fraction_per_decade", |c| c.physics.creep.fraction_per_decade = -0.01),
+        ("physics.creep.saturation_s", |c| c.physics.creep.saturation_s = f64::NAN),
+        ("physics.tilt.slope_y_m_per_m", |c| c.physics.tilt.slope_y_m_per_m = f64::INFINITY),
+    ] {
+        let mut cfg = SimConfig::default();
+        edit(&mut cfg);
+        let e = cfg.validate().unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { field: f, .. } if f == field), "{field}: {e}");
+    }
     let SurfaceSpec::Grains(mut g) = surface else { unreachable!() };
     g.grain_size_m = 0.0;
     let e = SurfaceSpec::Grains(g).generate(0).unwrap_err();

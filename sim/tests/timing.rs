@@ -51,7 +51,7 @@ async fn realtime_scans_take_their_time_and_abort_promptly() {
     let afm = Arc::new(SimulatedAfm::new(surface, config).unwrap());
     // Start where the scanner stands (no move): 8 lines at 80 Hz + 0.05 s settling = 0.15 s.
     let region = ScanRegion::square(0.0, 0.0, 2e-6);
-    afm.set_scanner_state(afm_sim::ScannerState { clock_s: 0.0, x_m: -1e-6, y_m: -1e-6 });
+    afm.set_scanner_state(afm_sim::ScannerState { clock_s: 0.0, x_m: -1e-6, y_m: -1e-6, ..afm.scanner_state() });
     let t = Instant::now();
     let frame = afm.scan(&request(region, Raster::new(32, 8), 80.0)).await.unwrap();
     let wall = t.elapsed().as_secs_f64();

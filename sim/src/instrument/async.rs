@@ -23,7 +23,8 @@ impl Instrument for SimulatedAfm {
         let plan = self.prepare(request)?;
         let started = Instant::now();
         let (core, progress, req, rx) = (self.core.clone(), self.progress.clone(), request.clone(), abort_rx.clone());
-        let result = tokio::task::spawn_blocking(move || core.compute(&req, &plan, &rx, &progress))
+        let task_plan = plan.clone();
+        let result = tokio::task::spawn_blocking(move || core.compute(&req, &task_plan, &rx, &progress))
             .await
             .map_err(|e| InstrumentError::Instrument { code: "sim-task".into(), message: format!("scan thread failed: {e}") })?;
         if result.is_ok() && self.core.config.realtime {
@@ -33,7 +34,7 @@ impl Instrument for SimulatedAfm {
                 _ = tokio::time::sleep(remaining) => {}
                 _ = abort_rx.changed() => {
                     let spent = started.elapsed().as_secs_f64().min(plan.timing.total_s);
-                    self.advance(spent, plan.start_m);
+                    self.advance(spent, plan.start_m, plan.creep);
                     return Err(InstrumentError::Aborted(format!(
                         "simulator: aborted {spent:.3} s into a {:.3} s scan", plan.timing.total_s
                     )));

@@ -1,15 +1,19 @@
 //! `SimulatedAfm`: the digital twin behind the [`afm_drivers::Instrument`] trait. It owns the ground
-//! truth surface, the tip-dilated surface (computed once), the scanner state (clock and position)
-//! and the abort signal. Scans compute on a blocking thread and only sleep when `realtime` is set.
+//! truth surface, the tip-dilated surface (computed once), the scanner state (clock, position and
+//! creep history), the known truth of every scan it performed, and the abort signal. Scans compute
+//! on a blocking thread and only sleep when `realtime` is set.
 
 mod r#async;
 mod timing;
+mod truth;
 
 pub use timing::{ScanTiming, ScannerState};
+pub use truth::ScanTruth;
 
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::physics::scan::{scan_frame, ScanImages, Stopped};
+use crate::physics::CreepState;
 use crate::surface::Surface;
 use afm_drivers::frame::unix_now_s;
 use afm_drivers::{ChannelImage, Frame, InstrumentError, InstrumentLimits, Raster, ScanRegion, ScanRequest};
@@ -49,6 +53,8 @@ struct Progress {
 pub struct SimulatedAfm {
     core: Arc<Core>,
     state: Mutex<ScannerState>,
+    /// The known truth of every scan that returned a frame, in order.
+    truths: Mutex<Vec<ScanTruth>>,
     busy: AtomicBool,
     abort_tx: watch::Sender<u64>,
     progress: Arc<Progress>,
@@ -87,11 +93,11 @@ impl SimulatedAfm {
         let (lo, hi) = tip_surface.height_range_m();
         let overscan_s = config.physics.overscan_for_s(hi - lo);
         let (abort_tx, _) = watch::channel(0u64);
-        let r = surface.region();
-        let state = ScannerState { clock_s: 0.0, x_m: r.center_x_m, y_m: r.center_y_m };
+        let state = initial_state(&surface);
         Ok(Self {
             core: Arc::new(Core { surface, tip_surface, overscan_s, config, limits }),
             state: Mutex::new(state),
+            truths: Mutex::new(Vec::new()),
             busy: AtomicBool::new(false),
             abort_tx,
             progress: Arc::new(Progress::default()),
@@ -136,19 +142,70 @@ impl SimulatedAfm {
         self.core.tip_surface.resample(region, raster, self.core.config.physics.interpolation)
     }
 
-    /// Where the scanner stands now (clock and position).
+    /// Where the scanner stands now (clock, position and creep history).
     pub fn scanner_state(&self) -> ScannerState {
-        *lock(&self.state)
+        lock(&self.state).clone()
     }
 
-    /// Restores the scanner state, e.g. when resuming a run (the clock drives drift).
+    /// Restores the scanner state, e.g. when resuming a run (the clock drives drift, the creep
+    /// history creep).
     pub fn set_scanner_state(&self, state: ScannerState) {
         *lock(&self.state) = state;
     }
 
+    /// The state a freshly created simulator reaches by scanning `frames` in order (each frame's
+    /// region, raster and line rate; the clock advances by its `instrument_time_s`): the clock, the
+    /// tip position and the creep history an uninterrupted run had after them. Restore it with
+    /// [`SimulatedAfm::set_scanner_state`] to resume a journaled run exactly. Scans that returned no
+    /// frame (aborted) are not in a journal and so not replayed.
+    pub fn state_after<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> ScannerState {
+        self.replay(frames).0
+    }
+
+    /// The known truth each of `frames` had, when a freshly created simulator with this config
+    /// scanned them in this order (as [`SimulatedAfm::state_after`] replays them): for a run's
+    /// journaled frames (LR, then the patches in acquisition order), the same records
+    /// [`SimulatedAfm::scan_truths`] gave during the run, resumed or not.
+    pub fn truths_of<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> Vec<ScanTruth> {
+        self.replay(frames).1
+    }
+
+    fn replay<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> (ScannerState, Vec<ScanTruth>) {
+        let mut state = initial_state(&self.core.surface);
+        let mut truths = Vec::new();
+        for frame in frames {
+            let plan = plan(&state, &frame.region, &frame.raster, frame.line_rate_hz, &self.core.config);
+            state =
+                ScannerState { clock_s: state.clock_s + frame.instrument_time_s, x_m: plan.end_m.0, y_m: plan.end_m.1, creep: plan.creep };
+            truths.push(plan.truth);
+        }
+        (state, truths)
+    }
+
     /// The instrument time `request` would cost from the current scanner position.
     pub fn timing_for(&self, request: &ScanRequest) -> ScanTiming {
-        plan(&self.scanner_state(), request, &self.core.config).timing
+        self.plan(request).timing
+    }
+
+    /// The known truth a scan of `request` would have if it ran now (from the current state): the
+    /// sample's displacement per line (see [`ScanTruth`] for the convention).
+    pub fn truth_for(&self, request: &ScanRequest) -> ScanTruth {
+        self.plan(request).truth
+    }
+
+    /// The known truth of every scan that returned a frame since the simulator was created (or since
+    /// [`SimulatedAfm::take_scan_truths`]), in scan order: entry `k` belongs to the `k`-th frame.
+    pub fn scan_truths(&self) -> Vec<ScanTruth> {
+        lock(&self.truths).clone()
+    }
+
+    /// Returns the recorded truths (as [`SimulatedAfm::scan_truths`]) and forgets them.
+    pub fn take_scan_truths(&self) -> Vec<ScanTruth> {
+        std::mem::take(&mut *lock(&self.truths))
+    }
+
+    fn plan(&self, request: &ScanRequest) -> Plan {
+        plan(&self.scanner_state(), &request.region, &request.raster, request.line_rate_hz, &self.core.config)
     }
 
     /// Scans `request` on the calling thread and returns the frame. Never sleeps (even with
@@ -198,30 +255,40 @@ impl SimulatedAfm {
         self.progress.lines.store(raster.lines, Ordering::Relaxed);
         self.progress.lines_done.store(0, Ordering::Relaxed);
         *lock(&self.progress.realtime) = None;
-        Ok(plan(&self.scanner_state(), request, &self.core.config))
+        Ok(self.plan(request))
     }
 
     /// Advances the scanner state by what the scan cost and builds the frame (or the abort error).
     fn finish(&self, request: &ScanRequest, plan: Plan, result: Result<ScanImages, Stopped>) -> Result<Frame, InstrumentError> {
         match result {
             Ok(images) => {
-                self.advance(plan.timing.total_s, plan.end_m);
+                self.advance(plan.timing.total_s, plan.end_m, plan.creep);
+                lock(&self.truths).push(plan.truth);
                 Ok(self.core.frame(request, images, plan.timing.total_s))
             }
             Err(stopped) => {
                 let t = &plan.timing;
                 let spent = t.move_s + t.settle_s + stopped.lines_done as f64 / request.line_rate_hz;
-                self.advance(spent.min(t.total_s), plan.start_m);
+                self.advance(spent.min(t.total_s), plan.start_m, plan.creep);
                 Err(InstrumentError::Aborted(format!("simulator: aborted after {} of {} lines", stopped.lines_done, request.raster.lines)))
             }
         }
     }
 
-    fn advance(&self, spent_s: f64, position_m: (f64, f64)) {
+    /// Advances the clock by `spent_s` and leaves the tip at `position_m` with the creep history of
+    /// the scan's move (the move happened, whether or not the scan completed).
+    fn advance(&self, spent_s: f64, position_m: (f64, f64), creep: CreepState) {
         let mut s = lock(&self.state);
         s.clock_s += spent_s;
         (s.x_m, s.y_m) = position_m;
+        s.creep = creep;
     }
+}
+
+/// A new simulator's state: clock 0, the tip and the scan offset at the surface's centre, no creep.
+fn initial_state(surface: &Surface) -> ScannerState {
+    let r = surface.region();
+    ScannerState { clock_s: 0.0, x_m: r.center_x_m, y_m: r.center_y_m, creep: CreepState::at_offset(r.center_x_m, r.center_y_m) }
 }
 
 impl Core {
@@ -234,7 +301,8 @@ impl Core {
         progress: &Progress,
     ) -> Result<ScanImages, Stopped> {
         let cfg = &self.config;
-        scan_frame(&self.tip_surface, &cfg.physics, cfg.seed, request, plan.lines_start_clock_s, self.overscan_s, |done| {
+        let shift_m = |j: usize| plan.truth.line_shift_m(j);
+        scan_frame(&self.tip_surface, &cfg.physics, cfg.seed, request, shift_m, self.overscan_s, |done| {
             progress.lines_done.store(done, Ordering::Relaxed);
             !abort_rx.has_changed().unwrap_or(true)
         })

@@ -6,33 +6,37 @@
 //! at or before the pixel's position in the direction of travel (likewise the amplitude). No
 //! averaging: faster scans have fewer updates per pixel, so a tail spans more pixels.
 
-use super::distortion::BowConfig;
+use super::distortion::{BowConfig, TiltConfig};
 use super::feedback::Controller;
 use crate::surface::interp::Axis;
 use crate::surface::{Interpolation, Surface};
 
-/// The apparent surface (tip-dilated, drifted, bowed) along one line, as a function of the absolute
-/// fast-axis coordinate `a`, metres.
+/// The apparent surface (tip-dilated, displaced, tilted, bowed) along one line, as a function of the
+/// absolute fast-axis coordinate `a`, metres.
 pub(crate) trait LineSurface {
     fn at(&self, a_m: f64) -> f64;
 }
 
-/// An unrotated line at constant y: a precomputed row profile sampled along x (exactly the 2-D
-/// tensor-product interpolation).
+/// An unrotated line at constant y: a precomputed row profile (taken at the displaced y) sampled along
+/// x (exactly the 2-D tensor-product interpolation).
 pub(crate) struct RowLine<'a> {
     pub axis: &'a Axis,
     pub profile: &'a [f64],
     pub interp: Interpolation,
     pub y_m: f64,
-    pub drift_x_m: f64,
-    pub drift_z_m: f64,
+    /// The line's displacement of the sample (x, y) and apparent height offset (z), metres: the tip
+    /// at scanner position p sees the sample point p − (x, y).
+    pub shift_m: (f64, f64, f64),
+    pub tilt: &'a TiltConfig,
     pub bow: &'a BowConfig,
 }
 
 impl LineSurface for RowLine<'_> {
     #[inline]
     fn at(&self, a_m: f64) -> f64 {
-        self.axis.sample(self.profile, a_m - self.drift_x_m, self.interp) + self.bow.z_m(a_m, self.y_m) + self.drift_z_m
+        let (dx, dy, dz) = self.shift_m;
+        let x = a_m - dx;
+        self.axis.sample(self.profile, x, self.interp) + self.tilt.z_m(x, self.y_m - dy) + self.bow.z_m(a_m, self.y_m) + dz
     }
 }
 
@@ -44,7 +48,9 @@ pub(crate) struct RotatedLine<'a> {
     pub cos_sin: (f64, f64),
     /// Absolute slow-axis coordinate of the line, metres.
     pub b_m: f64,
-    pub drift_m: (f64, f64, f64),
+    /// As [`RowLine::shift_m`].
+    pub shift_m: (f64, f64, f64),
+    pub tilt: &'a TiltConfig,
     pub bow: &'a BowConfig,
 }
 
@@ -53,7 +59,8 @@ impl LineSurface for RotatedLine<'_> {
     fn at(&self, a_m: f64) -> f64 {
         let (c, s) = self.cos_sin;
         let (x, y) = (a_m * c - self.b_m * s, a_m * s + self.b_m * c);
-        self.surface.sample_m(x - self.drift_m.0, y - self.drift_m.1, self.interp) + self.bow.z_m(x, y) + self.drift_m.2
+        let (sx, sy) = (x - self.shift_m.0, y - self.shift_m.1);
+        self.surface.sample_m(sx, sy, self.interp) + self.tilt.z_m(sx, sy) + self.bow.z_m(x, y) + self.shift_m.2
     }
 }
 

@@ -1,11 +1,13 @@
 //! Scan physics: how a raster scan of a surface turns into recorded images. Each effect is a
 //! submodule with its own config section and enable flag; `scan` composes them for one frame.
 //!
-//! Order of a scan: the tip-dilated surface (computed once per surface and tip) is seen through
-//! thermal drift (x, y, z) and scanner bow; the z feedback loop tracks it at `feedback_rate_hz`
+//! Order of a scan: the tip-dilated surface (computed once per surface and tip) is displaced
+//! laterally by thermal drift minus piezo creep (evaluated once per line, see [`crate::ScanTruth`]),
+//! tilted (a plane fixed to the sample), offset by z drift and bowed; the z feedback loop tracks it at `feedback_rate_hz`
 //! along each line's trace and retrace (with overscan before the first recorded pixel); the recorded
 //! height is the z command; sensor noise and line offsets are added to the recorded height last.
 
+mod creep;
 mod distortion;
 mod feedback;
 mod line;
@@ -14,7 +16,8 @@ pub(crate) mod scan;
 mod seed;
 mod tip;
 
-pub use distortion::{BowConfig, DriftConfig};
+pub use creep::{CreepConfig, CreepMove, CreepState};
+pub use distortion::{BowConfig, DriftConfig, TiltConfig};
 pub use feedback::FeedbackConfig;
 pub use noise::{LineOffsetConfig, SensorNoiseConfig};
 pub use tip::{dilate_paraboloid, DoubleTipConfig, TipConfig};
@@ -47,6 +50,10 @@ pub struct PhysicsConfig {
     pub line_offsets: LineOffsetConfig,
     /// Thermal drift.
     pub drift: DriftConfig,
+    /// Piezo creep after offset moves.
+    pub creep: CreepConfig,
+    /// Sample tilt.
+    pub tilt: TiltConfig,
     /// Scanner bow.
     pub bow: BowConfig,
 }
@@ -61,13 +68,15 @@ impl Default for PhysicsConfig {
             sensor_noise: SensorNoiseConfig::default(),
             line_offsets: LineOffsetConfig::default(),
             drift: DriftConfig::default(),
+            creep: CreepConfig::default(),
+            tilt: TiltConfig::default(),
             bow: BowConfig::default(),
         }
     }
 }
 
 impl PhysicsConfig {
-    /// Every effect off: ideal tracking, a sharp tip, no noise, drift or bow.
+    /// Every effect off: ideal tracking, a sharp tip, no noise, drift, creep, tilt or bow.
     pub fn ideal() -> Self {
         let mut p = Self::default();
         p.feedback.enabled = false;
@@ -75,16 +84,20 @@ impl PhysicsConfig {
         p.sensor_noise.enabled = false;
         p.line_offsets.enabled = false;
         p.drift.enabled = false;
+        p.creep.enabled = false;
+        p.tilt.enabled = false;
         p.bow.enabled = false;
         p
     }
 
-    /// Switches off every random effect (sensor noise and line offsets) and drift, keeping the
-    /// deterministic physics (feedback, tip, bow).
+    /// Switches off every random effect (sensor noise and line offsets) and the history-dependent
+    /// ones (drift and creep), keeping the deterministic physics of the position (feedback, tip,
+    /// tilt, bow): a request then gives the same frame whatever was scanned before.
     pub fn without_noise(mut self) -> Self {
         self.sensor_noise.enabled = false;
         self.line_offsets.enabled = false;
         self.drift.enabled = false;
+        self.creep.enabled = false;
         self
     }
 
@@ -121,6 +134,8 @@ impl PhysicsConfig {
         self.sensor_noise.validate()?;
         self.line_offsets.validate()?;
         self.drift.validate()?;
+        self.creep.validate()?;
+        self.tilt.validate()?;
         self.bow.validate()
     }
 }

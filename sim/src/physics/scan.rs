@@ -1,5 +1,6 @@
 //! One frame: the geometry of the raster (absolute fast/slow coordinates of every pixel), the line
-//! loop with drift sampled per line, and the random artefacts added afterwards.
+//! loop with the sample's displacement (drift and creep) given per line, and the random artefacts
+//! added afterwards.
 
 use super::feedback::Controller;
 use super::line::{feedback_line, ideal_line, LineRows, RotatedLine, RowLine, TickPlan};
@@ -27,15 +28,16 @@ pub(crate) struct Stopped {
     pub lines_done: usize,
 }
 
-/// Scans `request` over `tip_surface` (the surface as the tip records it). `clock_s` is the instrument
-/// time at the start of the first line (drives drift); `overscan_s` the resolved lead-in time. `keep_going(lines_done)` is called after each
-/// line; returning false stops the scan.
+/// Scans `request` over `tip_surface` (the surface as the tip records it). `shift_m(line)` is the
+/// line's lateral displacement of the sample (x, y) and apparent height offset (z), metres (see
+/// [`crate::ScanTruth`]); `overscan_s` the resolved lead-in time. `keep_going(lines_done)` is called
+/// after each line; returning false stops the scan.
 pub(crate) fn scan_frame(
     tip_surface: &Surface,
     physics: &PhysicsConfig,
     seed: u64,
     request: &ScanRequest,
-    clock_s: f64,
+    shift_m: impl Fn(usize) -> (f64, f64, f64),
     overscan_s: f64,
     mut keep_going: impl FnMut(usize) -> bool,
 ) -> Result<ScanImages, Stopped> {
@@ -66,8 +68,7 @@ pub(crate) fn scan_frame(
     };
     let mut profile = Vec::new();
     for (j, &b) in line_b.iter().enumerate() {
-        // Drift is evaluated once per line, at its midpoint in instrument time.
-        let (dx, dy, dz) = physics.drift.offset_m(clock_s + (j as f64 + 0.5) / request.line_rate_hz);
+        let shift = shift_m(j);
         let rows = LineRows {
             trace_z: img.height_trace.row_mut(j).into_slice().unwrap_or_default(),
             retrace_z: img.height_retrace.row_mut(j).into_slice().unwrap_or_default(),
@@ -81,19 +82,20 @@ pub(crate) fn scan_frame(
                 interp: physics.interpolation,
                 cos_sin: (c, s),
                 b_m: b,
-                drift_m: (dx, dy, dz),
+                shift_m: shift,
+                tilt: &physics.tilt,
                 bow: &physics.bow,
             };
             img.updates += run_line(&line, &pixel_a, fb.enabled, &ticks, &mut ctrl, j == 0, setpoint, rows);
         } else {
-            tip_surface.row_profile(b - dy, physics.interpolation, &mut profile);
+            tip_surface.row_profile(b - shift.1, physics.interpolation, &mut profile);
             let line = RowLine {
                 axis: tip_surface.x_axis(),
                 profile: &profile,
                 interp: physics.interpolation,
                 y_m: b,
-                drift_x_m: dx,
-                drift_z_m: dz,
+                shift_m: shift,
+                tilt: &physics.tilt,
                 bow: &physics.bow,
             };
             img.updates += run_line(&line, &pixel_a, fb.enabled, &ticks, &mut ctrl, j == 0, setpoint, rows);
