@@ -4,21 +4,26 @@
 //! patches) by an offset (heights: separate scans differ by an arbitrary offset) or a gain and offset
 //! (other channels), fitted on the acquired pixels, which are known data.
 
-use crate::backend::{simulator, BackendError};
+use crate::backend::{sim_config, BackendError};
 use crate::config::{GroundTruthKind, RunSpec};
 use crate::level::LevelConfig;
 use crate::pipeline::Prepared;
 use crate::reconstruct::{paste_patches, PasteError};
 use crate::register::{fit_gain_offset, GainOffset};
 use afm_drivers::ScanRequest;
-use afm_sim::Surface;
+use afm_sim::{SimulatedAfm, Surface};
 use ndarray::Array2;
 
 /// The HR image a simulated run is scored against, on the HR grid, in metres, as the simulator makes
-/// it: a full HR frame scanned by a fresh simulator (same surface, physics and seed), or the clean
-/// surface, as configured. Not levelled: see [`comparable_truth`].
+/// it: a full HR frame scanned by a fresh simulator (same surface, physics and seed) **on a stable
+/// instrument** — no lateral drift or creep, so every pixel sits where it should: the image the
+/// reconstruction should reproduce (tip, feedback, noise, tilt and bow kept) — or the clean surface,
+/// as configured. Not levelled: see [`comparable_truth`].
 pub fn simulated(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, BackendError> {
-    let sim = simulator(spec, surface.clone())?;
+    let mut config = sim_config(spec);
+    config.physics.drift.enabled = false;
+    config.physics.creep.enabled = false;
+    let sim = SimulatedAfm::new(surface.clone(), config)?;
     match spec.config.simulator.ground_truth {
         GroundTruthKind::Surface => Ok(sim.ground_truth(&spec.hr_region(), &spec.hr_raster())),
         GroundTruthKind::HrScan => {
