@@ -7,7 +7,7 @@ use super::config::{scale_words, ModbusConfig, ModbusLink, RegisterConfig, Regis
 use super::error::PeripheralError;
 use super::{Peripheral, Reading};
 use crate::error::InstrumentError;
-use crate::mfp3d::serial::SerialLink;
+use super::serial::SerialLink;
 use async_trait::async_trait;
 use std::time::Duration;
 use tokio::sync::Mutex;
