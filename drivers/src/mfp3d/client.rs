@@ -78,10 +78,14 @@ pub struct ScanOverhead {
     pub wall_s: f64,
     /// Instrument time the frames report, summed, seconds.
     pub instrument_s: f64,
+    /// Time in the `Spark_StartFrame` call (incl. a re-hello or a lost-reply probe), summed, seconds.
+    pub start_s: f64,
     /// Time between the end of the scan and the saved frame ("saving" state), summed, seconds.
     pub save_wait_s: f64,
     /// Time moving the channels (PUB wait or `Spark_GetChannel`) and decoding them, summed, seconds.
     pub transfer_s: f64,
+    /// Reply bytes received while moving the channels (the ROUTER side; PUB bytes are not counted).
+    pub transfer_bytes: u64,
     /// Channels that came over PUB.
     pub pub_layers: u64,
     /// Channels fetched with `Spark_GetChannel` (PUB off, or a PUB gap).
@@ -89,12 +93,14 @@ pub struct ScanOverhead {
 }
 
 impl ScanOverhead {
-    /// Mean wall-clock time per frame not spent scanning (start/status calls, save wait, transfer), seconds.
-    pub fn mean_overhead_s(&self) -> f64 {
+    /// Mean wall-clock time the link adds to a frame — the start call, the wait for the saved file and
+    /// the transfer of its channels — seconds. (Status polling adds up to one `status_interval` of
+    /// latency on top, which is a setting, not a cost of the wire.)
+    pub fn mean_link_s(&self) -> f64 {
         if self.frames == 0 {
             0.0
         } else {
-            ((self.wall_s - self.instrument_s) / self.frames as f64).max(0.0)
+            (self.start_s + self.save_wait_s + self.transfer_s) / self.frames as f64
         }
     }
 }
@@ -441,10 +447,12 @@ impl Mfp3dXop {
         let job = format!("j{:x}-{}", (unix_now_s() * 1e3) as u64, self.jobs.fetch_add(1, Ordering::Relaxed));
         *lock(&self.last_job) = Some(job.clone());
         let first = self.start(request, &job).await?;
+        let start_s = started.elapsed().as_secs_f64();
         let session = self.session().await?;
         debug!(job, state = ?first.state, "frame started");
         let (done, save_wait_s) = self.watch_job(&session, &job, request).await?;
         let transfer_started = Instant::now();
+        let bytes_before = self.link.stats().bytes_in;
         let labels = spark::labels(&request.channels, request.directions);
         let deadline = Instant::now() + self.config.pub_wait;
         let mut channels = Vec::with_capacity(labels.len());
@@ -475,6 +483,7 @@ impl Mfp3dXop {
             modified = wave.header.date.as_ref().map(|d| d.modification).filter(|m| *m > 0).or(modified);
             channels.push(wave.channel(label).map_err(|e| InstrumentError::Data(format!("{label} of job {job}: {e}")))?);
         }
+        let transfer_s = transfer_started.elapsed().as_secs_f64();
         let g = geometry.ok_or_else(|| InstrumentError::Data(format!("job {job}: no channel requested")))?;
         let frame = Frame {
             region: g.region,
@@ -484,12 +493,15 @@ impl Mfp3dXop {
             instrument_time_s: done.elapsed_s,
             acquired_at_unix_s: modified.map(|m| m as f64).unwrap_or_else(unix_now_s),
         };
+        debug!(job, start_s, save_wait_s, transfer_s, via_pub, fetched, "frame decoded");
         let mut o = lock(&self.overhead);
         o.frames += 1;
         o.wall_s += started.elapsed().as_secs_f64();
         o.instrument_s += done.elapsed_s;
+        o.start_s += start_s;
         o.save_wait_s += save_wait_s;
-        o.transfer_s += transfer_started.elapsed().as_secs_f64();
+        o.transfer_s += transfer_s;
+        o.transfer_bytes += self.link.stats().bytes_in.saturating_sub(bytes_before);
         o.pub_layers += via_pub;
         o.fetched_layers += fetched;
         Ok(frame)
