@@ -160,6 +160,26 @@ fn wait_for_patches(session: &Path, k: usize, within: Duration) -> usize {
     n
 }
 
+/// Waits (≤ 30 s) until the fake has started a frame the journal does not hold yet.
+fn wait_mid_frame(fake: &Fake, session: &Path) {
+    let started = || fake.log.lock().unwrap().iter().filter(|(_, l)| l.contains("Spark_StartFrame")).count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while started() < 2 + patches(session) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `--resume` completes the run to `n` patches and leaves the ones journaled `before` untouched.
+fn resume_completes(session: &Path, before: &[PatchRecord], n: usize) {
+    let res = run_cmd(&["--resume"], session, None, TOKEN).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let after = Session::open(session).unwrap().patches().unwrap();
+    assert_eq!(after.len(), n);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a, b, "patch {} changed on resume", a.pick_order);
+    }
+}
+
 fn bits(p: &PatchRecord) -> Vec<u32> {
     p.frame.channels[0].data.iter().map(|v| v.to_bits()).collect()
 }
@@ -198,10 +218,11 @@ fn closed_loop_through_the_fake_xop_matches_the_in_process_simulator() {
     assert!(fake.wait_for("Spark_Hello refused", Duration::from_secs(2)).is_some());
 }
 
-/// A slow (real-time) simulator, so frames last long enough to be interrupted.
+/// A real-time simulator with frames of ~8 s (longer than the 5-s watchdog), 3 picks.
 fn slow_config() -> String {
     SIM.replace("[simulator.surface]", "[simulator]\nrealtime = true\n[simulator.surface]")
-        .replace("hr_line_rate_hz = 20.0", "hr_line_rate_hz = 4.0")
+        .replace("hr_line_rate_hz = 20.0", "hr_line_rate_hz = 0.25\n[lr]\nrate_factor = 16.0")
+        .replace("n_select = 6", "n_select = 3")
         .replace("timeout_margin_s = 20.0", "timeout_margin_s = 60.0")
 }
 
@@ -217,28 +238,18 @@ fn kill_9_of_the_client_mid_frame_is_stopped_by_the_watchdog_and_resume_complete
     let mut client = run_cmd(&["--config"], &cfg, Some(&out), TOKEN).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     assert!(wait_for_patches(&session, 1, Duration::from_secs(90)) >= 1, "never journaled a patch");
     // Mid-frame: the fake has started one more frame than the journal holds.
-    let started = |f: &Fake| f.log.lock().unwrap().iter().filter(|(_, l)| l.contains("Spark_StartFrame")).count();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while started(&fake) < 2 + patches(&session) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_mid_frame(&fake, &session);
     client.kill().unwrap(); // SIGKILL
     let killed_at = Instant::now();
     client.wait().unwrap();
     let before = Session::open(&session).unwrap().patches().unwrap();
-    assert!(!before.is_empty() && before.len() < 6, "{} patches", before.len());
+    assert!(!before.is_empty() && before.len() < 3, "{} patches", before.len());
     let (at, line) = fake.wait_for("watchdog", Duration::from_secs(10)).unwrap_or_else(|| panic!("no watchdog line:\n{}", fake.log_text()));
     let after_s = at.saturating_duration_since(killed_at).as_secs_f64();
     println!("watchdog stopped the orphaned frame {after_s:.2} s after kill -9: {line}");
     assert!(after_s <= 6.0, "watchdog after {after_s:.2} s (must be ≤ 6 s)");
 
-    let res = run_cmd(&["--resume"], &session, None, TOKEN).output().unwrap();
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    let after = Session::open(&session).unwrap().patches().unwrap();
-    assert_eq!(after.len(), 6);
-    for (a, b) in before.iter().zip(&after) {
-        assert_eq!(a, b, "patch {} changed on resume", a.pick_order);
-    }
+    resume_completes(&session, &before, 3);
 }
 
 #[test]
@@ -251,12 +262,8 @@ fn ctrl_c_mid_frame_aborts_the_fake_keeps_the_journal_and_resume_completes() {
     let out = dir.join("run");
     let session = out.join("session.h5");
     let client = run_cmd(&["--config"], &cfg, Some(&out), TOKEN).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    assert!(wait_for_patches(&session, 2, Duration::from_secs(90)) >= 2, "never journaled 2 patches");
-    let started = |f: &Fake| f.log.lock().unwrap().iter().filter(|(_, l)| l.contains("Spark_StartFrame")).count();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while started(&fake) < 2 + patches(&session) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(wait_for_patches(&session, 1, Duration::from_secs(90)) >= 1, "never journaled a patch");
+    wait_mid_frame(&fake, &session);
     let journaled = patches(&session);
     let status = Command::new("kill").args(["-INT", &client.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -264,18 +271,12 @@ fn ctrl_c_mid_frame_aborts_the_fake_keeps_the_journal_and_resume_completes() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(!res.status.success(), "an interrupted run must exit non-zero");
     assert!(err.contains("--resume"), "the message says how to resume: {err}");
-    assert!(fake.wait_for("Spark_Abort", Duration::from_secs(5)).is_some(), "the abort never reached the fake:\n{}", fake.log_text());
+    assert!(fake.wait_for("Spark_Abort", Duration::from_secs(5)).is_some(), "the abort never reached the fake:\n{}\n--- client ---\n{err}", fake.log_text());
     let before = Session::open(&session).unwrap().patches().unwrap();
-    assert!(before.len() >= journaled && before.len() < 6, "{} patches journaled", before.len());
+    assert!(before.len() >= journaled.max(1) && before.len() < 3, "{} patches journaled", before.len());
     assert!(fake.wait_for("watchdog", Duration::from_millis(10)).is_none(), "the abort, not the watchdog, stopped the frame");
 
-    let res = run_cmd(&["--resume"], &session, None, TOKEN).output().unwrap();
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    let after = Session::open(&session).unwrap().patches().unwrap();
-    assert_eq!(after.len(), 6);
-    for (a, b) in before.iter().zip(&after) {
-        assert_eq!(a, b, "patch {} changed on resume", a.pick_order);
-    }
+    resume_completes(&session, &before, 3);
 }
 
 #[test]

@@ -118,17 +118,12 @@ impl Microscope {
                 Ok(frame) => {
                     let d = region_difference_px(request, &frame);
                     if d > REGION_TOLERANCE_PX || frame.raster != request.raster {
+                        let returned = ScanRequest { region: frame.region, raster: frame.raster, line_rate_hz: frame.line_rate_hz, ..request.clone() };
                         warn!(
                             difference_px = d,
-                            "{}: the instrument returned {} × {} px at ({:.6}, {:.6}) µm, {:.6} × {:.6} µm, {:.3}° — the returned region differs from the request by {d:.2} px; the frame is recorded where the instrument says it is",
+                            "{}: the instrument returned {}; the returned region differs from the request by {d:.2} px; the frame is recorded where the instrument says it is",
                             request.describe(),
-                            frame.raster.points,
-                            frame.raster.lines,
-                            frame.region.center_x_m * 1e6,
-                            frame.region.center_y_m * 1e6,
-                            frame.region.width_m * 1e6,
-                            frame.region.height_m * 1e6,
-                            frame.region.angle_deg
+                            returned.describe()
                         );
                     }
                     return Ok(frame);

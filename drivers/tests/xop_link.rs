@@ -66,6 +66,20 @@ fn request(points: usize, directions: Directions) -> ScanRequest {
     }
 }
 
+/// A scan the mock holds in flight, once the fake has started it (≤ 10 s).
+async fn held_scan(s: &Served, c: &Arc<Mfp3dXop>) -> tokio::task::JoinHandle<Result<afm_drivers::Frame, InstrumentError>> {
+    s.mock.push(MockResponse::Hold);
+    let scanning = {
+        let c = c.clone();
+        tokio::spawn(async move { c.scan(&request(16, Directions::Trace)).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.fake.stats().frames_started.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    scanning
+}
+
 fn bits(frame: &afm_drivers::Frame) -> Vec<Vec<u32>> {
     frame.channels.iter().map(|c| c.data.iter().map(|v| v.to_bits()).collect()).collect()
 }
@@ -211,15 +225,7 @@ async fn layers_come_over_pub_and_a_pub_gap_falls_back_to_get_channel() {
 async fn abort_reaches_the_fake_and_the_scan_returns_aborted_at_once() {
     let s = serve(false, Duration::from_secs(5)).await;
     let c = Arc::new(client(&s.address, TOKEN, |_| {}));
-    s.mock.push(MockResponse::Hold);
-    let scanning = {
-        let c = c.clone();
-        tokio::spawn(async move { c.scan(&request(16, Directions::Trace)).await })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.fake.stats().frames_started.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let scanning = held_scan(&s, &c).await;
     c.abort().await.unwrap();
     let err = tokio::time::timeout(Duration::from_secs(3), scanning).await.unwrap().unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Aborted, "{err}");
@@ -231,15 +237,7 @@ async fn abort_reaches_the_fake_and_the_scan_returns_aborted_at_once() {
 async fn the_watchdog_stops_a_frame_whose_client_stopped_pinging() {
     let s = serve(false, Duration::from_millis(800)).await;
     let c = Arc::new(client(&s.address, TOKEN, |_| {}));
-    s.mock.push(MockResponse::Hold);
-    let scanning = {
-        let c = c.clone();
-        tokio::spawn(async move { c.scan(&request(16, Directions::Trace)).await })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.fake.stats().frames_started.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let scanning = held_scan(&s, &c).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(s.fake.stats().watchdog_stops.load(Ordering::SeqCst), 0, "pings keep the frame alive");
     scanning.abort(); // the client is gone: no more pings

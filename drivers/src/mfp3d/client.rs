@@ -523,18 +523,22 @@ impl Instrument for Mfp3dXop {
     }
 
     async fn abort(&self) -> Result<(), InstrumentError> {
-        self.abort_tx.send_modify(|g| *g = g.wrapping_add(1));
-        let session = match self.hello.lock().await.as_ref() {
-            Some(h) => h.session.clone(),
-            None => return Ok(()), // never connected: nothing can be running for us
+        // Spark_Abort first, then wake the waiting scan: once the scan has returned `Aborted`, the
+        // instrument has been told (a process that exits on that error must not beat the abort).
+        let session = self.hello.lock().await.as_ref().map(|h| h.session.clone());
+        let result = match session {
+            None => Ok(()), // never connected: nothing can be running for us
+            Some(session) => match self.call_doc::<AbortDoc>(spark::ABORT, vec![session], self.config.call_timeout).await {
+                Ok(Ok(doc)) => {
+                    info!(was_scanning = doc.was_scanning, job = %doc.job, "Spark_Abort acknowledged");
+                    Ok(())
+                }
+                Ok(Err(env)) => Err(env.into_error(spark::ABORT, self.endpoint())),
+                Err(e) => Err(e),
+            },
         };
-        match self.call_doc::<AbortDoc>(spark::ABORT, vec![session], self.config.call_timeout).await? {
-            Ok(doc) => {
-                info!(was_scanning = doc.was_scanning, job = %doc.job, "Spark_Abort acknowledged");
-                Ok(())
-            }
-            Err(env) => Err(env.into_error(spark::ABORT, self.endpoint())),
-        }
+        self.abort_tx.send_modify(|g| *g = g.wrapping_add(1));
+        result
     }
 
     async fn status(&self) -> Result<InstrumentStatus, InstrumentError> {
