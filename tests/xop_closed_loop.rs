@@ -271,7 +271,11 @@ fn ctrl_c_mid_frame_aborts_the_fake_keeps_the_journal_and_resume_completes() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(!res.status.success(), "an interrupted run must exit non-zero");
     assert!(err.contains("--resume"), "the message says how to resume: {err}");
-    assert!(fake.wait_for("Spark_Abort", Duration::from_secs(5)).is_some(), "the abort never reached the fake:\n{}\n--- client ---\n{err}", fake.log_text());
+    assert!(
+        fake.wait_for("Spark_Abort", Duration::from_secs(5)).is_some(),
+        "the abort never reached the fake:\n{}\n--- client ---\n{err}",
+        fake.log_text()
+    );
     let before = Session::open(&session).unwrap().patches().unwrap();
     assert!(before.len() >= journaled.max(1) && before.len() < 3, "{} patches journaled", before.len());
     assert!(fake.wait_for("watchdog", Duration::from_millis(10)).is_none(), "the abort, not the watchdog, stopped the frame");

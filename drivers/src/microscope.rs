@@ -118,7 +118,8 @@ impl Microscope {
                 Ok(frame) => {
                     let d = region_difference_px(request, &frame);
                     if d > REGION_TOLERANCE_PX || frame.raster != request.raster {
-                        let returned = ScanRequest { region: frame.region, raster: frame.raster, line_rate_hz: frame.line_rate_hz, ..request.clone() };
+                        let returned =
+                            ScanRequest { region: frame.region, raster: frame.raster, line_rate_hz: frame.line_rate_hz, ..request.clone() };
                         warn!(
                             difference_px = d,
                             "{}: the instrument returned {}; the returned region differs from the request by {d:.2} px; the frame is recorded where the instrument says it is",
@@ -158,7 +159,15 @@ pub const REGION_TOLERANCE_PX: f64 = 0.1;
 pub fn region_difference_px(request: &ScanRequest, frame: &Frame) -> f64 {
     let (a, b) = (&request.region, &frame.region);
     let (px, py) = a.pitch_m(&request.raster);
-    let in_px = |d: f64, pitch: f64| if pitch > 0.0 { d.abs() / pitch } else if d == 0.0 { 0.0 } else { f64::INFINITY };
+    let in_px = |d: f64, pitch: f64| {
+        if pitch > 0.0 {
+            d.abs() / pitch
+        } else if d == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        }
+    };
     let half_diagonal_m = 0.5 * a.width_m.hypot(a.height_m);
     let corner_m = (b.angle_deg - a.angle_deg).to_radians().abs() * half_diagonal_m;
     [

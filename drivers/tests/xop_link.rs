@@ -58,7 +58,13 @@ fn client(address: &str, token: &str, tweak: impl FnOnce(&mut XopClientConfig)) 
 
 fn request(points: usize, directions: Directions) -> ScanRequest {
     ScanRequest {
-        region: ScanRegion { center_x_m: 1.234_567_890_123_456_7e-6, center_y_m: -2.5e-6, width_m: 3.3e-6, height_m: 1.7e-6, angle_deg: 0.0 },
+        region: ScanRegion {
+            center_x_m: 1.234_567_890_123_456_7e-6,
+            center_y_m: -2.5e-6,
+            width_m: 3.3e-6,
+            height_m: 1.7e-6,
+            angle_deg: 0.0,
+        },
         raster: Raster::new(points, points / 2),
         line_rate_hz: 5.0,
         channels: vec!["Height".into()],
@@ -111,7 +117,10 @@ async fn a_wrong_token_is_rejected_and_nothing_is_scanned() {
     let s = serve(false, Duration::from_secs(5)).await;
     let c = client(&s.address, "not-the-token", |_| {});
     let err = tokio::time::timeout(Duration::from_secs(10), c.scan(&request(16, Directions::Trace))).await.unwrap().unwrap_err();
-    assert!(err.to_string().contains("unauthorized") || matches!(err, InstrumentError::Instrument { ref code, .. } if code == "unauthorized"), "{err}");
+    assert!(
+        err.to_string().contains("unauthorized") || matches!(err, InstrumentError::Instrument { ref code, .. } if code == "unauthorized"),
+        "{err}"
+    );
     assert!(s.mock.scan_calls().is_empty());
     assert_eq!(s.fake.stats().refused_hellos.load(Ordering::SeqCst), 1);
     assert_eq!(s.fake.stats().frames_started.load(Ordering::SeqCst), 0);

@@ -88,7 +88,8 @@ pub fn run(args: ServeSimArgs) -> anyhow::Result<()> {
             None => println!("listening on {}", bound.address),
         }
         let _ = std::io::stdout().flush();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
         tokio::select! {
             r = fake.serve(bound) => r.context("fake ZeroMQ-XOP server"),
             _ = tokio::signal::ctrl_c() => {

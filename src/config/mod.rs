@@ -120,8 +120,7 @@ impl RunSpec {
                     ))
                 }
                 Some(b) => {
-                    b.client_config()
-                        .map_err(|e| self.invalid("instrument.bridge", &b.address, &e.to_string()))?;
+                    b.client_config().map_err(|e| self.invalid("instrument.bridge", &b.address, &e.to_string()))?;
                 }
             }
         }

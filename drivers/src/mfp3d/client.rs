@@ -437,7 +437,11 @@ impl Mfp3dXop {
             return Err(InstrumentError::Protocol(format!("{} returned a {}, not a wave", spark::GET_CHANNEL, result.kind)));
         }
         let wave = XopWave::from_json(result.value.get()).map_err(|e| {
-            InstrumentError::Data(format!("{}({job}, {label}) on {}: {e} (wrong session, job not saved, or no such channel)", spark::GET_CHANNEL, self.endpoint()))
+            InstrumentError::Data(format!(
+                "{}({job}, {label}) on {}: {e} (wrong session, job not saved, or no such channel)",
+                spark::GET_CHANNEL,
+                self.endpoint()
+            ))
         })?;
         Ok((wave, false))
     }
@@ -555,4 +559,3 @@ impl Instrument for Mfp3dXop {
         Ok(InstrumentStatus { backend: self.name(), state })
     }
 }
-

@@ -151,9 +151,9 @@ pub struct FakeStats {
 
 /// A `tcp://host:port` endpoint as a socket address.
 pub fn parse_tcp_endpoint(endpoint: &str) -> Result<SocketAddr, InstrumentError> {
-    let rest = endpoint.strip_prefix("tcp://").ok_or_else(|| {
-        InstrumentError::out_of_range("ZeroMQ endpoint", endpoint.to_string(), "tcp://HOST:PORT (the XOP serves TCP)")
-    })?;
+    let rest = endpoint
+        .strip_prefix("tcp://")
+        .ok_or_else(|| InstrumentError::out_of_range("ZeroMQ endpoint", endpoint.to_string(), "tcp://HOST:PORT (the XOP serves TCP)"))?;
     let rest = if rest.starts_with("localhost:") { rest.replacen("localhost", "127.0.0.1", 1) } else { rest.to_string() };
     rest.parse().map_err(|e| InstrumentError::out_of_range("ZeroMQ endpoint", format!("{endpoint} ({e})"), "tcp://IP:PORT"))
 }
@@ -469,15 +469,16 @@ async fn connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: So
     let n = shared.next_peer.fetch_add(1, Ordering::Relaxed) as u32;
     let mut generated = vec![0u8];
     generated.extend_from_slice(&n.to_be_bytes());
-    let conn = match ZmtpServerConn::accept(stream, "ROUTER", ROUTER_IDENTITY.as_bytes(), &["DEALER", "REQ", "ROUTER"], Bytes::from(generated))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            info!(%peer, "ZMTP handshake failed: {e}");
-            return;
-        }
-    };
+    let conn =
+        match ZmtpServerConn::accept(stream, "ROUTER", ROUTER_IDENTITY.as_bytes(), &["DEALER", "REQ", "ROUTER"], Bytes::from(generated))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                info!(%peer, "ZMTP handshake failed: {e}");
+                return;
+            }
+        };
     let identity = conn.identity.clone();
     debug!(%peer, peer_type = %conn.peer_type, "peer connected");
     let (mut rd, mut wr) = tokio::io::split(conn.into_stream());
@@ -556,7 +557,9 @@ async fn worker(shared: Arc<Shared>, mut calls: mpsc::UnboundedReceiver<Call>) {
                 let outcome = execute(&shared, &call.name, &call.params).await;
                 let ok = ErrorCodeOut { msg: None, value: codes::REQ_SUCCESS };
                 let bytes = match outcome {
-                    Outcome::Doc(text) => to_xop_json(&ReplyOut { error_code: ok, message_id: id, result: Some(ResultOut { kind: "string", value: text }) }),
+                    Outcome::Doc(text) => {
+                        to_xop_json(&ReplyOut { error_code: ok, message_id: id, result: Some(ResultOut { kind: "string", value: text }) })
+                    }
                     Outcome::Wave(w) => {
                         let value = w.as_ref().map(|(h, s)| WaveOut::new(h, s));
                         to_xop_json(&ReplyOut { error_code: ok, message_id: id, result: Some(ResultOut { kind: "wave", value }) })

@@ -316,13 +316,7 @@ impl WaveHeader {
             (None, None) => return Err(WaveError::Geometry("no geometry".into())),
         };
         let raster = Raster::new(p, l);
-        Ok(WaveGeometry {
-            pitch_m: region.pitch_m(&raster),
-            region,
-            raster,
-            line_rate_hz: scan.and_then(|s| s.line_rate_hz),
-            disagreement,
-        })
+        Ok(WaveGeometry { pitch_m: region.pitch_m(&raster), region, raster, line_rate_hz: scan.and_then(|s| s.line_rate_hz), disagreement })
     }
 }
 
@@ -566,7 +560,8 @@ mod tests {
             unit: "m".into(),
             data: Array2::from_shape_fn((4, 8), |(l, p)| (l * 8 + p) as f32 * 1e-9),
         };
-        let note = "ScanSize: 3e-6\rFastScanSize: 3e-6\rSlowScanSize: 1.5e-6\rXOffset: 1e-6\rYOffset: -2e-6\rScanAngle: 10\rScanRate: 2.5\r";
+        let note =
+            "ScanSize: 3e-6\rFastScanSize: 3e-6\rSlowScanSize: 1.5e-6\rXOffset: 1e-6\rYOffset: -2e-6\rScanAngle: 10\rScanRate: 2.5\r";
         let (header, samples) = channel_wave(&ch, &region, &raster, note.into(), 1_700_000_000);
         let value = WaveOut::new(&header, &samples);
         let text = String::from_utf8(to_xop_json(&value).unwrap()).unwrap();

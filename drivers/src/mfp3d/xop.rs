@@ -236,7 +236,13 @@ impl ResultValue {
 /// How the XOP hands a number parameter to Igor: formatted with 15 significant digits (`{:.15g}`).
 pub fn number_param_text(v: f64) -> String {
     if !v.is_finite() {
-        return if v.is_nan() { "nan".into() } else if v > 0.0 { "inf".into() } else { "-inf".into() };
+        return if v.is_nan() {
+            "nan".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if v == 0.0 {
         return if v.is_sign_negative() { "-0".into() } else { "0".into() };
