@@ -226,19 +226,25 @@ fn slow_config() -> String {
         .replace("timeout_margin_s = 20.0", "timeout_margin_s = 60.0")
 }
 
-#[test]
-fn kill_9_of_the_client_mid_frame_is_stopped_by_the_watchdog_and_resume_completes() {
-    let dir = temp("kill");
+/// A fake and a slow `run --acquire-only` against it, returned once a patch is journaled and the next
+/// frame has started (the fake has started one more frame than the journal holds).
+fn slow_run_mid_frame(name: &str, stderr: Stdio) -> (Fake, PathBuf, Child) {
+    let dir = temp(name);
     let sim = dir.join("sim.toml");
     std::fs::write(&sim, slow_config()).unwrap();
     let fake = Fake::start(&sim, &[]);
     let cfg = client_config(&dir, &slow_config(), &fake.address);
     let out = dir.join("run");
     let session = out.join("session.h5");
-    let mut client = run_cmd(&["--config"], &cfg, Some(&out), TOKEN).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let client = run_cmd(&["--config"], &cfg, Some(&out), TOKEN).stdout(Stdio::null()).stderr(stderr).spawn().unwrap();
     assert!(wait_for_patches(&session, 1, Duration::from_secs(90)) >= 1, "never journaled a patch");
-    // Mid-frame: the fake has started one more frame than the journal holds.
     wait_mid_frame(&fake, &session);
+    (fake, session, client)
+}
+
+#[test]
+fn kill_9_of_the_client_mid_frame_is_stopped_by_the_watchdog_and_resume_completes() {
+    let (fake, session, mut client) = slow_run_mid_frame("kill", Stdio::null());
     client.kill().unwrap(); // SIGKILL
     let killed_at = Instant::now();
     client.wait().unwrap();
@@ -254,16 +260,7 @@ fn kill_9_of_the_client_mid_frame_is_stopped_by_the_watchdog_and_resume_complete
 
 #[test]
 fn ctrl_c_mid_frame_aborts_the_fake_keeps_the_journal_and_resume_completes() {
-    let dir = temp("sigint");
-    let sim = dir.join("sim.toml");
-    std::fs::write(&sim, slow_config()).unwrap();
-    let fake = Fake::start(&sim, &[]);
-    let cfg = client_config(&dir, &slow_config(), &fake.address);
-    let out = dir.join("run");
-    let session = out.join("session.h5");
-    let client = run_cmd(&["--config"], &cfg, Some(&out), TOKEN).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    assert!(wait_for_patches(&session, 1, Duration::from_secs(90)) >= 1, "never journaled a patch");
-    wait_mid_frame(&fake, &session);
+    let (fake, session, client) = slow_run_mid_frame("sigint", Stdio::piped());
     let journaled = patches(&session);
     let status = Command::new("kill").args(["-INT", &client.id().to_string()]).status().unwrap();
     assert!(status.success());
