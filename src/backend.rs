@@ -3,7 +3,7 @@
 
 use crate::config::{Backend, RunSpec};
 use crate::io::session::{Session, SessionError};
-use afm_drivers::mfp3d::{IbwPayload, Mfp3dClient};
+use afm_drivers::mfp3d::Mfp3dXop;
 use afm_drivers::peripherals::{ModbusPeripheral, Peripheral, PeripheralError};
 use afm_drivers::{Instrument, InstrumentError, Microscope};
 use afm_sim::{ScannerState, SimConfig, SimError, SimulatedAfm, Surface};
@@ -61,14 +61,42 @@ pub fn connect(spec: &RunSpec, session: Option<&Session>) -> Result<Connected, B
                 tracing::info!(clock_s = state.clock_s, "simulator resumes from the journaled instrument clock and tip position");
                 sim.set_scanner_state(state);
             }
-            Ok(Connected { instrument: Arc::new(sim), surface: Some(surface) })
+            let instrument: Arc<dyn Instrument> = Arc::new(sim);
+            register_for_interrupt(&instrument);
+            Ok(Connected { instrument, surface: Some(surface) })
         }
         Backend::Mfp3d => {
             let settings = spec.config.instrument.bridge.clone().unwrap_or_default();
-            let client = Mfp3dClient::new(settings.client_config()?, settings.token()?, Arc::new(IbwPayload));
-            Ok(Connected { instrument: Arc::new(client), surface: None })
+            let client: Arc<dyn Instrument> = Arc::new(Mfp3dXop::new(settings.client_config()?, settings.token()?));
+            register_for_interrupt(&client);
+            Ok(Connected { instrument: client, surface: None })
         }
     }
+}
+
+/// The instruments built by [`connect`] in this process, for [`abort_all_on_interrupt`].
+static INTERRUPTIBLE: std::sync::Mutex<Vec<std::sync::Weak<dyn Instrument>>> = std::sync::Mutex::new(Vec::new());
+
+fn register_for_interrupt(instrument: &Arc<dyn Instrument>) {
+    let mut list = INTERRUPTIBLE.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|w| w.strong_count() > 0);
+    list.push(Arc::downgrade(instrument));
+}
+
+/// Tells every live instrument built by [`connect`] to abort (for Ctrl-C / SIGTERM): each abort is
+/// given `per_instrument` to be acknowledged. Returns how many acknowledged.
+pub async fn abort_all_on_interrupt(per_instrument: std::time::Duration) -> usize {
+    let live: Vec<Arc<dyn Instrument>> =
+        INTERRUPTIBLE.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(std::sync::Weak::upgrade).collect();
+    let mut acknowledged = 0;
+    for instrument in live {
+        match tokio::time::timeout(per_instrument, instrument.abort()).await {
+            Ok(Ok(())) => acknowledged += 1,
+            Ok(Err(e)) => tracing::warn!("abort of {} failed: {e}", instrument.name()),
+            Err(_) => tracing::warn!("abort of {} not acknowledged within {:.1} s", instrument.name(), per_instrument.as_secs_f64()),
+        }
+    }
+    acknowledged
 }
 
 /// The configured lab peripherals (Modbus).

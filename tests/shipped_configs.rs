@@ -20,6 +20,11 @@ fn shipped_configs_validate() {
     let real = RunSpec::load(&dir.join("mfp3d.toml")).unwrap();
     assert_eq!(real.config.instrument.backend, Backend::Mfp3d);
     assert_eq!(real.config.peripherals.len(), 1);
+    let rehearsal = RunSpec::load(&dir.join("mfp3d-sim.toml")).unwrap();
+    assert_eq!(rehearsal.config.instrument.backend, Backend::Mfp3d);
+    let bridge = rehearsal.config.instrument.bridge.clone().unwrap();
+    assert!(bridge.address.starts_with("tcp://127.0.0.1:"), "{}", bridge.address);
+    assert!(rehearsal.config.peripherals.is_empty());
     let demo = RunSpec::load(&dir.join("dry-run.toml")).unwrap();
     assert_eq!((demo.hr_raster().points, demo.lr_raster().points, demo.config.select.n_select), (512, 128, 20));
 }

@@ -115,7 +115,20 @@ impl Microscope {
                 }
             };
             match result {
-                Ok(frame) => return Ok(frame),
+                Ok(frame) => {
+                    let d = region_difference_px(request, &frame);
+                    if d > REGION_TOLERANCE_PX || frame.raster != request.raster {
+                        let returned =
+                            ScanRequest { region: frame.region, raster: frame.raster, line_rate_hz: frame.line_rate_hz, ..request.clone() };
+                        warn!(
+                            difference_px = d,
+                            "{}: the instrument returned {}; the returned region differs from the request by {d:.2} px; the frame is recorded where the instrument says it is",
+                            request.describe(),
+                            returned.describe()
+                        );
+                    }
+                    return Ok(frame);
+                }
                 Err(e) if attempt <= self.policy.retries && self.policy.retry_on.contains(&e.kind()) => {
                     warn!("attempt {attempt} failed ({e}); retrying in {:.1} s", self.policy.retry_delay_s);
                     tokio::time::sleep(Duration::from_secs_f64(self.policy.retry_delay_s.max(0.0))).await;
@@ -135,6 +148,37 @@ impl Microscope {
     pub async fn status(&self) -> Result<InstrumentStatus, InstrumentError> {
         self.backend.status().await
     }
+}
+
+/// A returned region further than this from the request (in pixels of the requested pitch) is logged.
+pub const REGION_TOLERANCE_PX: f64 = 0.1;
+
+/// How far the region a frame reports lies from the requested one, in pixels of the requested pitch:
+/// the largest of the centre shift along x and y, the size differences, and the displacement of a
+/// corner caused by an angle difference.
+pub fn region_difference_px(request: &ScanRequest, frame: &Frame) -> f64 {
+    let (a, b) = (&request.region, &frame.region);
+    let (px, py) = a.pitch_m(&request.raster);
+    let in_px = |d: f64, pitch: f64| {
+        if pitch > 0.0 {
+            d.abs() / pitch
+        } else if d == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        }
+    };
+    let half_diagonal_m = 0.5 * a.width_m.hypot(a.height_m);
+    let corner_m = (b.angle_deg - a.angle_deg).to_radians().abs() * half_diagonal_m;
+    [
+        in_px(b.center_x_m - a.center_x_m, px),
+        in_px(b.center_y_m - a.center_y_m, py),
+        in_px(b.width_m - a.width_m, px),
+        in_px(b.height_m - a.height_m, py),
+        in_px(corner_m, px.min(py).max(f64::MIN_POSITIVE)),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max)
 }
 
 /// The tighter of two sets of limits, field by field.

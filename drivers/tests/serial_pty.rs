@@ -5,7 +5,7 @@
 #[path = "serial_support.rs"]
 mod serial_support;
 
-use afm_drivers::mfp3d::serial::SerialLink;
+use afm_drivers::peripherals::serial::SerialLink;
 use serial_support::PtyPair;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

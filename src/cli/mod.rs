@@ -51,8 +51,9 @@ pub enum Command {
     /// acquisition parameters recorded with it (imaging mode, setpoint, feedback gains, drive). A .npy
     /// carries no geometry: its size is reported as unknown.
     Inspect(inspect::InspectArgs),
-    /// Serve the simulator over the MFP-3D bridge protocol (TCP on loopback by default, or a serial
-    /// line), so a run with backend "mfp3d" can be rehearsed against it. Token required.
+    /// Serve the simulator behind a faithful fake of ZeroMQ-XOP running afm-spark's Igor procedures
+    /// (loopback by default), so a run with backend "mfp3d" (configs/mfp3d-sim.toml) can be rehearsed
+    /// against it. Token required.
     ServeSim(serve_sim::ServeSimArgs),
     /// Scan the configured simulated surface at one or several scan-rate factors (e.g. 1×, 4×, 8×)
     /// and write the frames and the clean ground truth to a pyNSID HDF5 file (and optionally .npy).

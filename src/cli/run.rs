@@ -1,5 +1,7 @@
 //! `afm-spark run`: the closed loop — LR frame, picks, HR patches (journaled), then training and
-//! reconstruction — writing everything of the run into one folder.
+//! reconstruction — writing everything of the run into one folder. Ctrl-C or SIGTERM tells the
+//! instrument to abort the frame in flight, leaves the journal as it is (every finished frame is
+//! already committed) and exits non-zero with the command that resumes the run.
 
 use super::progress::{human_s, spawn_display};
 use afm_spark::config::RunSpec;
@@ -10,6 +12,9 @@ use afm_spark::report::MetricsReport;
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tracing::info;
 
 /// Arguments of `afm-spark run`.
@@ -88,9 +93,50 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
     Ok((spec, session, dir))
 }
 
+/// What a user reads after an interruption: where the data are and how to go on.
+fn resume_hint(signal: &str, session_path: &Path) -> String {
+    format!(
+        "interrupted by {signal}: the instrument was told to abort the frame in flight; every frame acquired before is in {}; continue with: afm-spark run --resume {}",
+        session_path.display(),
+        session_path.display()
+    )
+}
+
+/// Watches for SIGINT/SIGTERM on a thread of its own. On a signal: records it in `caught`, aborts every
+/// instrument the run built, and — if the run has not ended 5 s later (e.g. it was training) — prints
+/// the resume hint and exits with 128 + the signal number.
+fn spawn_interrupt_watcher(session_path: PathBuf, caught: Arc<AtomicI32>) {
+    let spawned = std::thread::Builder::new().name("interrupts".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                tracing::warn!("cannot watch for Ctrl-C/SIGTERM: an interruption will not abort the instrument");
+                return;
+            };
+            let (number, name) = tokio::select! {
+                _ = int.recv() => (2, "SIGINT (Ctrl-C)"),
+                _ = term.recv() => (15, "SIGTERM"),
+            };
+            caught.store(number, Ordering::SeqCst);
+            eprintln!("{name}: aborting the instrument…");
+            let acknowledged = backend::abort_all_on_interrupt(Duration::from_secs(3)).await;
+            info!(acknowledged, "abort sent after {name}");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            eprintln!("error: {}", resume_hint(name, &session_path));
+            std::process::exit(128 + number);
+        });
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for Ctrl-C/SIGTERM ({e}): an interruption will not abort the instrument");
+    }
+}
+
 /// Runs the closed loop.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let (mut spec, session, dir) = prepare(&args)?;
+    let caught = Arc::new(AtomicI32::new(0));
+    spawn_interrupt_watcher(session.path().to_path_buf(), caught.clone());
     // Device and threads change how fast the model runs, not what is acquired (they are not part of
     // the config's identity), so they may differ between a run and its resumption.
     if args.device.is_some() || args.threads.is_some() {
@@ -105,6 +151,13 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let result = run_closed_loop(&spec, &session, &dir, options, &tx);
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
+    let signal = caught.load(Ordering::SeqCst);
+    if signal != 0 {
+        let name = if signal == 15 { "SIGTERM" } else { "SIGINT (Ctrl-C)" };
+        let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+        eprintln!("error: {}{why}", resume_hint(name, session.path()));
+        std::process::exit(128 + signal);
+    }
     let report = result
         .with_context(|| format!("run folder {}: every frame acquired so far is in session.h5; continue with --resume", dir.display()))?;
     print_summary(&dir, &report);

@@ -116,12 +116,11 @@ impl RunSpec {
                     return Err(self.invalid(
                         "instrument.bridge",
                         "missing",
-                        "backend \"mfp3d\" needs an [instrument.bridge] section (tcp or serial)",
+                        "backend \"mfp3d\" needs an [instrument.bridge] section (transport = \"zeromq-xop\", address)",
                     ))
                 }
                 Some(b) => {
-                    b.client_config()
-                        .map_err(|e| self.invalid("instrument.bridge", format!("{:?}/{:?}", b.tcp, b.serial), &e.to_string()))?;
+                    b.client_config().map_err(|e| self.invalid("instrument.bridge", &b.address, &e.to_string()))?;
                 }
             }
         }

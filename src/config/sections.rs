@@ -189,8 +189,8 @@ pub enum Backend {
     /// The built-in digital twin.
     #[default]
     Simulator,
-    /// An Asylum MFP-3D / Cypher through the afm-spark bridge inside Igor Pro (or `afm-spark
-    /// serve-sim`), reached as `[instrument.bridge]` says.
+    /// An Asylum MFP-3D / Cypher through ZeroMQ-XOP and afm-spark's procedures inside Igor Pro (or
+    /// `afm-spark serve-sim`, the fake), reached as `[instrument.bridge]` says.
     Mfp3d,
 }
 

@@ -46,8 +46,9 @@ fn hash_changes_with_any_setting_and_is_stable() {
 
 #[test]
 fn bridge_address_is_not_part_of_the_identity() {
-    let with = |addr: &str| parse(&format!("{MINIMAL}[instrument]\nbackend = \"mfp3d\"\n[instrument.bridge]\ntcp = \"{addr}\"\n")).unwrap();
-    assert_eq!(with("127.0.0.1:7341").hash(), with("127.0.0.1:9000").hash());
+    let with =
+        |addr: &str| parse(&format!("{MINIMAL}[instrument]\nbackend = \"mfp3d\"\n[instrument.bridge]\naddress = \"{addr}\"\n")).unwrap();
+    assert_eq!(with("tcp://127.0.0.1:5670").hash(), with("tcp://127.0.0.1:9000").hash());
     let err = parse(&format!("{MINIMAL}[instrument]\nbackend = \"mfp3d\"\n")).unwrap_err().to_string();
     assert!(err.contains("instrument.bridge"), "{err}");
 }

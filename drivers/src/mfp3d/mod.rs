@@ -1,33 +1,27 @@
-//! The Asylum MFP-3D (or Cypher) through a bridge running inside Igor Pro, and the same bridge served
-//! by any [`crate::Instrument`] (the simulator, the mock) for closed-loop runs over real sockets.
+//! The Asylum MFP-3D (or Cypher) through ZeroMQ-XOP inside Igor Pro, and a faithful fake of that XOP
+//! served by any [`crate::Instrument`] (the simulator for `afm-spark serve-sim`, the mock in tests).
 //!
-//! Layers, bottom up (the protocol itself is specified in `PROTOCOL.md` next to this file):
-//! - [`protocol`]: the messages as serde types; [`codec`]: line framing with a length limit;
-//! - [`transport`]: TCP or a serial line ([`serial`]: `serialport` on threads, bridged to async);
-//! - [`client::Mfp3dClient`]: implements `Instrument`; [`server::BridgeServer`]: serves one;
-//! - [`relay`]: a loopback TCP front for a bridge that only serves a serial line (the Igor bridge).
-//!
-//! Frames travel as the bytes of the saved file; [`payload::FramePayload`] turns them into frames.
+//! Layers, bottom up (the protocol and its reasons are in `PROTOCOL.md` next to this file):
+//! - [`xop`]: the XOP's request/reply JSON, error codes and 1024-byte cap; [`wave`]: its wave JSON (and
+//!   the PUB layer format) and the geometry a wave states;
+//! - [`link::XopLink`]: DEALER socket (`zeromq` crate), calls with deadlines, late replies dropped,
+//!   socket rebuilt after repeated timeouts;
+//! - [`spark`]: afm-spark's Igor procedures (`drivers/mfp3d/igor/AfmSparkXop.ipf`) and their documents;
+//! - [`client::Mfp3dXop`]: implements `Instrument` on top;
+//! - [`fake::FakeXop`]: the fake server ([`zmtp`]: its hand-written ZMTP ROUTER side);
+//! - [`settings::BridgeSettings`]: the `[instrument.bridge]` config section; [`token`]: the secret.
 
 pub mod client;
-pub mod codec;
-mod connection;
-pub mod ibw_payload;
-pub mod payload;
-pub mod protocol;
-pub mod relay;
-pub mod serial;
-pub mod server;
-mod session;
+pub mod fake;
+pub mod link;
 pub mod settings;
+pub mod spark;
 pub mod token;
-pub mod transport;
+pub mod wave;
+pub mod xop;
+pub mod zmtp;
 
-pub use client::{ClientConfig, Mfp3dClient};
-pub use ibw_payload::IbwPayload;
-pub use payload::FramePayload;
-pub use protocol::PROTOCOL_VERSION;
-pub use server::{BoundBridge, BridgeServer, ServerConfig};
-pub use settings::BridgeSettings;
+pub use client::{Mfp3dXop, ScanOverhead, XopClientConfig};
+pub use fake::{BoundFake, FakeConfig, FakeXop, Faults};
+pub use settings::{BridgeSettings, Transport};
 pub use token::BridgeToken;
-pub use transport::{Endpoint, DEFAULT_BRIDGE_PORT};

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod modbus;
+pub mod serial;
 
 use crate::error::InstrumentError;
 use async_trait::async_trait;

@@ -5,9 +5,9 @@
 
 use super::config::{scale_words, ModbusConfig, ModbusLink, RegisterConfig, RegisterTable};
 use super::error::PeripheralError;
+use super::serial::SerialLink;
 use super::{Peripheral, Reading};
 use crate::error::InstrumentError;
-use crate::mfp3d::serial::SerialLink;
 use async_trait::async_trait;
 use std::time::Duration;
 use tokio::sync::Mutex;

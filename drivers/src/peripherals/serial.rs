@@ -1,7 +1,8 @@
 //! A serial port as an async byte stream. `serialport` is blocking, so the port lives on two dedicated
 //! threads (one reading with a short timeout, one writing) and talks to async code over tokio channels;
-//! [`SerialLink`] implements `AsyncRead + AsyncWrite` on top, so the same framing and protocol code
-//! serves TCP and serial. Dropping the link stops both threads within one read timeout.
+//! [`SerialLink`] implements `AsyncRead + AsyncWrite` on top, so Modbus RTU (tokio-modbus) runs over it
+//! as over any stream. Dropping the link stops both threads within one read timeout. (Serial lines carry
+//! lab peripherals only; frames travel over ZeroMQ-XOP: see `mfp3d/PROTOCOL.md`.)
 
 use bytes::Bytes;
 use std::io::{self, Read, Write};
