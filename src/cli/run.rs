@@ -120,7 +120,7 @@ fn spawn_interrupt_watcher(session_path: PathBuf, caught: Arc<AtomicI32>) {
             };
             caught.store(number, Ordering::SeqCst);
             eprintln!("{name}: aborting the instrument…");
-            let acknowledged = backend::abort_all_on_interrupt(Duration::from_secs(3)).await;
+            let acknowledged = afm_spark::backend::abort_all_on_interrupt(Duration::from_secs(3)).await;
             info!(acknowledged, "abort sent after {name}");
             tokio::time::sleep(Duration::from_secs(5)).await;
             eprintln!("error: {}", resume_hint(name, &session_path));
