@@ -61,7 +61,10 @@ fn units_are_carried_through_never_labelled_m() {
         for path in write(&dir, stem, &data, region, channel, unit) {
             let loaded = io::load(&path).unwrap();
             let ch = &loaded.frame.channels[0];
-            assert_eq!((ch.label(), ch.unit.as_str()), (if stem == "phase" { "PhaseRetrace".to_string() } else { format!("{channel}Trace") }, unit));
+            assert_eq!(
+                (ch.label(), ch.unit.as_str()),
+                (if stem == "phase" { "PhaseRetrace".to_string() } else { format!("{channel}Trace") }, unit)
+            );
         }
     }
 }
@@ -128,17 +131,34 @@ fn gwyddion_renders_our_gwy_and_ibw() {
     let Some(thumbnailer) = thumbnailer() else { return };
     let dir = scratch("lab_outputs_gwyddion");
     let (data, region) = synthetic();
-    let mut paths = write(&dir, "sr", &data, region, "Height", "m");
+    let mut paths: Vec<(PathBuf, (u32, u32))> =
+        write(&dir, "sr", &data, region, "Height", "m").into_iter().map(|p| (p, (96, 80))).collect();
     // And the real 256² height channel of the Asylum file, as the pipeline would save it.
     if let Some(real) = data_file("P0089OP0027.ibw") {
         let loaded = io::load(&real).unwrap();
         let ch = loaded.channel(Some("Height")).unwrap();
-        paths.extend(write(&dir, "real", &ch.data, loaded.frame.region, "Height", &ch.unit));
+        paths.extend(write(&dir, "real", &ch.data, loaded.frame.region, "Height", &ch.unit).into_iter().map(|p| (p, (256, 256))));
     }
-    for path in &paths {
+    // The thumbnailer scales down to 256 px, never up: the PNG has the image's own size here.
+    let mut pixels = std::collections::BTreeMap::new();
+    for (path, size) in &paths {
         let png = path.with_extension(format!("{}.png", path.extension().unwrap().to_string_lossy()));
         let (bytes, (w, h)) = render_with_gwyddion(&thumbnailer, path, &png);
         eprintln!("{} → {} ({bytes} bytes, {w}×{h})", path.display(), png.display());
-        assert!(bytes > 1000 && w.max(h) == 256, "{}: {bytes} bytes, {w}×{h}", png.display());
+        assert!(bytes > 1000 && (w, h) == *size, "{}: {bytes} bytes, {w}×{h}", png.display());
+        pixels.insert(path.file_name().unwrap().to_string_lossy().into_owned(), image::open(&png).unwrap().to_rgb8().into_raw());
+    }
+    // Gwyddion shows our .gwy exactly as it shows our .ibw (which it flips on import itself): the
+    // rows of the .gwy are in Gwyddion's order.
+    assert!(pixels["sr.gwy"] == pixels["sr.ibw"], "Gwyddion draws sr.gwy and sr.ibw differently");
+    // …and as it shows the instrument's own file.
+    if let Some(real) = data_file("P0089OP0027.ibw") {
+        let png = dir.join("P0089OP0027.ibw.png");
+        render_with_gwyddion(&thumbnailer, &real, &png);
+        let original = image::open(&png).unwrap().to_rgb8().into_raw();
+        assert!(
+            pixels["real.gwy"] == original && pixels["real.ibw"] == original,
+            "Gwyddion draws our copies of the real image differently"
+        );
     }
 }

@@ -230,7 +230,14 @@ pub(super) fn draw_image_row(
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Outlines of the picks on one panel, numbered 1, 2, … in the order given.
-fn draw_outlines(root: &Area<'_>, l: &Layout, ox: i32, (ref_rows, ref_cols): (usize, usize), outlines: &[PixelRect], text: bool) -> Result<(), FigureError> {
+fn draw_outlines(
+    root: &Area<'_>,
+    l: &Layout,
+    ox: i32,
+    (ref_rows, ref_cols): (usize, usize),
+    outlines: &[PixelRect],
+    text: bool,
+) -> Result<(), FigureError> {
     let (sx, sy) = (l.dw as f64 / ref_cols as f64, l.dh as f64 / ref_rows as f64);
     let (top, dh) = (l.top as i32, l.dh as i32);
     for (k, rect) in outlines.iter().enumerate() {
@@ -281,7 +288,7 @@ fn draw_colour_bar(root: &Area<'_>, l: &Layout, ox: i32, (lo, hi): (f64, f64), u
 }
 
 /// A white scale bar of a round length (at most 30 % of the width) in the lower-left corner of the
-/// image, with its length written above it.
+/// image, with its length written above it, on a dark translucent box so it reads on bright images.
 fn draw_scale_bar(root: &Area<'_>, l: &Layout, ox: i32, width_m: f64, text: bool) -> Result<(), FigureError> {
     let Some((len_m, label)) = scale_bar_length(0.3 * width_m) else { return Ok(()) };
     let len_px = (len_m / width_m * f64::from(l.dw)).round() as i32;
@@ -290,16 +297,15 @@ fn draw_scale_bar(root: &Area<'_>, l: &Layout, ox: i32, width_m: f64, text: bool
     }
     let (x0, y1) = (ox + 12, (l.top + l.dh) as i32 - 12);
     let y0 = y1 - 5;
+    let font = ("sans-serif", 14).into_font();
+    let (tw, th) = if text { root.estimate_text_size(&label, &TextStyle::from(font.clone())).map_err(draw_err)? } else { (0, 0) };
+    let ty = y0 - th as i32 - 4;
     // (a filled rectangle covers x0..x1 with x1 excluded)
-    root.draw(&Rectangle::new([(x0 - 1, y0 - 1), (x0 + len_px + 1, y1 + 1)], BLACK.filled())).map_err(draw_err)?;
+    let box_top = if text { ty - 3 } else { y0 - 4 };
+    let box_right = x0 + len_px.max(tw as i32) + 5;
+    root.draw(&Rectangle::new([(x0 - 5, box_top), (box_right, y1 + 5)], BLACK.mix(0.55).filled())).map_err(draw_err)?;
     root.draw(&Rectangle::new([(x0, y0), (x0 + len_px, y1)], WHITE.filled())).map_err(draw_err)?;
     if text {
-        let font = ("sans-serif", 14).into_font();
-        let (_, th) = root.estimate_text_size(&label, &TextStyle::from(font.clone())).map_err(draw_err)?;
-        let ty = y0 - th as i32 - 3;
-        for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)] {
-            root.draw(&Text::new(label.clone(), (x0 + dx, ty + dy), font.color(&BLACK))).map_err(draw_err)?;
-        }
         root.draw(&Text::new(label, (x0, ty), font.color(&WHITE))).map_err(draw_err)?;
     }
     Ok(())

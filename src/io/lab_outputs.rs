@@ -8,8 +8,8 @@
 //! written in volts, never labelled "m".
 
 use super::IoError;
-use afm_drivers::ibw::{split_label, ByteOrder, WriteOptions};
 use afm_drivers::frame::unix_now_s;
+use afm_drivers::ibw::{split_label, ByteOrder, WriteOptions};
 use afm_drivers::{ChannelImage, Frame, Raster, ScanRegion};
 use ndarray::ArrayView2;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,10 @@ pub fn write_lab_image(dir: &Path, stem: &str, image: &LabImage<'_>) -> Result<V
     };
     let bad = image.data.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
-        return Err(IoError::Unwritable { path: gwy_path, what: format!("{bad} NaN or infinite values (Gwyddion fields cannot hold them)") });
+        return Err(IoError::Unwritable {
+            path: gwy_path,
+            what: format!("{bad} NaN or infinite values (Gwyddion fields cannot hold them)"),
+        });
     }
     let note = note_entries(image);
     let options = WriteOptions { wave_name: igor_wave_name(stem), extra_note: note.clone(), byte_order: ByteOrder::Little };

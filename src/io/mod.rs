@@ -82,9 +82,7 @@ impl LoadedFile {
                 .find(|c| c.label() == w)
                 .or_else(|| self.frame.channel_any(w))
                 .or_else(|| channels.iter().find(|c| c.label().eq_ignore_ascii_case(w) || c.name.eq_ignore_ascii_case(w))),
-            None => {
-                channels.iter().find(|c| c.name.eq_ignore_ascii_case("height")).or_else(|| channels.iter().find(|c| c.unit == "m"))
-            }
+            None => channels.iter().find(|c| c.name.eq_ignore_ascii_case("height")).or_else(|| channels.iter().find(|c| c.unit == "m")),
         };
         let channel = found.ok_or_else(|| IoError::NoSuchChannel {
             path: self.path.clone(),

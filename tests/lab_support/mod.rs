@@ -28,9 +28,9 @@ pub fn scratch(name: &str) -> PathBuf {
 /// The tool virtualenv's Python (`$AFM_SPARK_TOOLS`, else `~/.cache/afm-spark/tools-2.11.0`, as
 /// `scripts/setup-tools.sh` installs it) when it imports `modules`; else `None` with a message.
 pub fn python_with(modules: &str) -> Option<PathBuf> {
-    let tools = std::env::var_os("AFM_SPARK_TOOLS").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/afm-spark/tools-2.11.0"))
-    });
+    let tools = std::env::var_os("AFM_SPARK_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/afm-spark/tools-2.11.0")));
     let candidates = tools.map(|t| t.join("bin/python")).into_iter().chain([PathBuf::from("python3")]);
     for python in candidates {
         let ok = Command::new(&python).arg("-c").arg(format!("import {modules}")).output().is_ok_and(|o| o.status.success());

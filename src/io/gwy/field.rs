@@ -69,7 +69,10 @@ impl DataField {
     /// The serialized `GwyDataField` object.
     pub fn to_object(&self) -> Result<Object, GwyError> {
         let res = |n: usize, what: &str| {
-            i32::try_from(n).ok().filter(|&v| v > 0).ok_or_else(|| GwyError::Unwritable(format!("{what} {n} is not a positive 32-bit number")))
+            i32::try_from(n)
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| GwyError::Unwritable(format!("{what} {n} is not a positive 32-bit number")))
         };
         let unit = |s: &str| Value::Object(Object::new(SI_UNIT_TYPE).with("unitstr", Value::Str(s.to_string())));
         Ok(Object::new(DATA_FIELD_TYPE)
@@ -88,7 +91,10 @@ impl DataField {
     /// positive `xres`, `yres`, finite positive `xreal`, `yreal`, finite offsets (0 when absent) and
     /// exactly `xres · yres` data values; a missing unit is "".
     pub fn from_object(key: &str, obj: &Object) -> Result<Self, GwyError> {
-        let bad = |component: &str, what: String| GwyError::BadField { key: key.to_string(), what: format!("{component} {what}").trim().to_string() };
+        let bad = |component: &str, what: String| GwyError::BadField {
+            key: key.to_string(),
+            what: format!("{component} {what}").trim().to_string(),
+        };
         if obj.type_name != DATA_FIELD_TYPE {
             return Err(bad("", format!("is an object {}, not a {DATA_FIELD_TYPE}", obj.type_name)));
         }
@@ -190,13 +196,19 @@ impl GwyDocument {
     /// `/N/data` is not a valid data field, or there is none.
     pub fn from_container(root: &Object) -> Result<Self, GwyError> {
         if root.type_name != CONTAINER_TYPE {
-            return Err(GwyError::BadField { key: "/".into(), what: format!("the top-level object is {}, not a {CONTAINER_TYPE}", root.type_name) });
+            return Err(GwyError::BadField {
+                key: "/".into(),
+                what: format!("the top-level object is {}, not a {CONTAINER_TYPE}", root.type_name),
+            });
         }
         let mut channels = Vec::new();
         for (key, value) in &root.components {
             let Some(id) = channel_id(key) else { continue };
             let Value::Object(obj) = value else {
-                return Err(GwyError::BadField { key: key.clone(), what: format!("is {}, expected an object {DATA_FIELD_TYPE}", value.describe()) });
+                return Err(GwyError::BadField {
+                    key: key.clone(),
+                    what: format!("is {}, expected an object {DATA_FIELD_TYPE}", value.describe()),
+                });
             };
             if channels.iter().any(|c: &GwyChannel| c.id == id) {
                 continue; // a repeated key: the first one wins, as for any component

@@ -68,7 +68,10 @@ pub fn encode_frame(frame: &Frame, meta: &[(String, String)]) -> Result<Vec<u8>,
         return Err(GwyError::Unwritable(format!("empty frame: {points} × {lines} pixels, {} channels", frame.channels.len())));
     }
     let r = &frame.region;
-    if ![r.center_x_m, r.center_y_m, r.width_m, r.height_m, r.angle_deg].iter().all(|v| v.is_finite()) || r.width_m < 0.0 || r.height_m < 0.0 {
+    if ![r.center_x_m, r.center_y_m, r.width_m, r.height_m, r.angle_deg].iter().all(|v| v.is_finite())
+        || r.width_m < 0.0
+        || r.height_m < 0.0
+    {
         return Err(GwyError::Unwritable(format!("region not finite or negative: {r:?}")));
     }
     let scan_entries = asylum_note_entries(frame).map_err(|e| GwyError::Unwritable(e.to_string()))?;
@@ -76,7 +79,13 @@ pub fn encode_frame(frame: &Frame, meta: &[(String, String)]) -> Result<Vec<u8>,
     entries.extend(scan_entries);
     let (px, py) = frame.region.pitch_m(&frame.raster);
     // A single point or line has no pitch: borrow the other axis', else 1 nm, so xreal stays positive.
-    let fallback = if px > 0.0 { px } else if py > 0.0 { py } else { DEFAULT_PIXEL_PITCH_M };
+    let fallback = if px > 0.0 {
+        px
+    } else if py > 0.0 {
+        py
+    } else {
+        DEFAULT_PIXEL_PITCH_M
+    };
     let (px, py) = (if px > 0.0 { px } else { fallback }, if py > 0.0 { py } else { fallback });
     let mut channels = Vec::with_capacity(frame.channels.len());
     for (k, ch) in frame.channels.iter().enumerate() {

@@ -236,7 +236,7 @@ fn text(raw: &[u8]) -> String {
 impl<'a> Cursor<'a> {
     /// `n` bytes at the cursor, advancing it; `Truncated` if they pass `limit`.
     fn take(&mut self, n: usize, limit: usize, what: impl FnOnce() -> String) -> Result<&'a [u8], GwyError> {
-        let end = self.pos.checked_add(n).unwrap_or(usize::MAX);
+        let end = self.pos.saturating_add(n);
         if end > limit {
             return Err(GwyError::Truncated { what: what(), offset: self.pos, end, limit });
         }
@@ -267,10 +267,15 @@ impl<'a> Cursor<'a> {
     /// An array item count, checked so that `count · item_size` bytes fit before `limit`.
     fn count(&mut self, item_size: usize, limit: usize, name: &str) -> Result<usize, GwyError> {
         let n = u32::from_le_bytes(self.array::<4>(limit, || format!("item count of component {name:?}"))?) as usize;
-        let bytes = n.checked_mul(item_size).unwrap_or(usize::MAX);
-        let end = self.pos.checked_add(bytes).unwrap_or(usize::MAX);
+        let bytes = n.saturating_mul(item_size);
+        let end = self.pos.saturating_add(bytes);
         if end > limit {
-            return Err(GwyError::Truncated { what: format!("component {name:?} ({n} items of {item_size} bytes)"), offset: self.pos, end, limit });
+            return Err(GwyError::Truncated {
+                what: format!("component {name:?} ({n} items of {item_size} bytes)"),
+                offset: self.pos,
+                end,
+                limit,
+            });
         }
         Ok(n)
     }
@@ -286,7 +291,7 @@ impl<'a> Cursor<'a> {
             return Err(GwyError::Malformed { offset: start, what: format!("object type name {type_name:?} is not a GObject type name") });
         }
         let size = u32::from_le_bytes(self.array::<4>(limit, || format!("size of object {type_name}"))?) as usize;
-        let end = self.pos.checked_add(size).unwrap_or(usize::MAX);
+        let end = self.pos.saturating_add(size);
         if end > limit {
             return Err(GwyError::Truncated { what: format!("object {type_name} ({size} bytes)"), offset: self.pos, end, limit });
         }
