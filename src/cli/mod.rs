@@ -63,7 +63,7 @@ pub enum Command {
     /// Pick tiles on an LR image on disk, as the closed loop would: the five indicators per tile of
     /// the LR upsampled onto an HR grid, the picks, a table and a PNG of the picks.
     ///
-    /// Works on any supported file (.ibw, .h5, .npy). Prints one row per tile — tile index, tile
+    /// Works on any supported file (.ibw, .gwy, .h5, .npy). Prints one row per tile — tile index, tile
     /// row/column (row 0 at the bottom), mean, standard deviation, mean gradient magnitude, mean
     /// |Laplacian| (per HR pixel), high-frequency texture ratio, eligibility and pick order (1 = scanned
     /// first) — and draws the picks outlined over the image.

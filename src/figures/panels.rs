@@ -247,7 +247,7 @@ fn draw_outlines(
         let y1 = top + dh - (rect.row as f64 * sy) as i32 - 1;
         root.draw(&Rectangle::new([(x0, y0), (x1, y1)], OUTLINE.stroke_width(2))).map_err(draw_err)?;
         if text {
-            let size = ((y1 - y0) / 3).clamp(11, 16);
+            let size = ((y1 - y0) / 4).clamp(11, 22);
             let font = ("sans-serif", size).into_font();
             let label = (k + 1).to_string();
             let (tw, th) = root.estimate_text_size(&label, &TextStyle::from(font.clone())).map_err(draw_err)?;
