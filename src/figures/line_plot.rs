@@ -160,19 +160,7 @@ where
     Y::CoordDescType: ValueFormatter<f64>,
 {
     let mut chart = builder.build_cartesian_2d(x.clone(), y).map_err(draw_err)?.set_secondary_coord(x.clone(), p);
-    let axis = s.axis;
-    let y_fmt = move |v: &f64| axis.label(*v);
-    let mut mesh = chart.configure_mesh();
-    if s.text {
-        mesh.x_desc("step")
-            .y_desc(axis.describe("loss"))
-            .label_style(("sans-serif", 14))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&y_fmt);
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(draw_err)?;
+    draw_mesh(chart.configure_mesh(), "step", "loss", s.axis, s.text)?;
     let mut axes = chart.configure_secondary_axes();
     if s.text {
         axes.y_desc("validation PSNR (dB)").label_style(("sans-serif", 14)).y_label_formatter(&tick);
@@ -214,6 +202,30 @@ where
     Ok(())
 }
 
+/// Grid, axes and (with text) their descriptions and tick labels, y labelled through `axis`.
+fn draw_mesh<'a, X, Y>(
+    mut mesh: plotters::chart::MeshStyle<'a, '_, X, Y, BitMapBackend<'a>>,
+    x_desc: &str,
+    y_desc: &str,
+    axis: YAxis,
+    text: bool,
+) -> Result<(), FigureError>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let y_fmt: &'static dyn Fn(&f64) -> String = match axis {
+        YAxis::Linear => &tick,
+        YAxis::Log => &log_tick,
+    };
+    if text {
+        mesh.x_desc(x_desc).y_desc(axis.describe(y_desc)).label_style(("sans-serif", 14)).x_label_formatter(&tick).y_label_formatter(y_fmt);
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(draw_err)
+}
+
 /// The legend in the upper right corner, text `font_px` high, on a translucent white box.
 fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
     mut labels: plotters::chart::SeriesLabelStyle<'a, '_, BitMapBackend<'a>, CT>,
@@ -242,13 +254,6 @@ impl YAxis {
         match self {
             YAxis::Linear => y,
             YAxis::Log => y.log10(),
-        }
-    }
-    /// The label of axis position `v`.
-    fn label(self, v: f64) -> String {
-        match self {
-            YAxis::Linear => tick(&v),
-            YAxis::Log => tick(&10f64.powf(v)),
         }
     }
     /// The axis description, "(log scale)" added for a log axis.
@@ -336,6 +341,11 @@ fn pad(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - m, hi + m)
 }
 
+/// The tick label of log₁₀ position `v`: the value 10^v, compact.
+fn log_tick(v: &f64) -> String {
+    tick(&10f64.powf(*v))
+}
+
 /// A compact tick label: integers plain, very large or small numbers in scientific notation.
 fn tick(v: &f64) -> String {
     let v = *v;
@@ -371,18 +381,7 @@ where
         builder.caption(&plot.title, ("sans-serif", 22));
     }
     let mut chart = builder.build_cartesian_2d(x, y).map_err(draw_err)?;
-    let y_fmt = move |v: &f64| axis.label(*v);
-    let mut mesh = chart.configure_mesh();
-    if text {
-        mesh.x_desc(plot.x_label.as_str())
-            .y_desc(axis.describe(&plot.y_label))
-            .label_style(("sans-serif", 14))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&y_fmt);
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(draw_err)?;
+    draw_mesh(chart.configure_mesh(), &plot.x_label, &plot.y_label, axis, text)?;
     for (i, s) in plot.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let pts: Vec<_> = s.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&(x, y)| (x, axis.map(y))).collect();
@@ -430,7 +429,7 @@ mod tests {
 
     #[test]
     fn log_axes_tick_at_round_values() {
-        let labels = |lo: f64, hi: f64| log_key_points(lo.log10(), hi.log10()).iter().map(|v| YAxis::Log.label(*v)).collect::<Vec<_>>();
+        let labels = |lo: f64, hi: f64| log_key_points(lo.log10(), hi.log10()).iter().map(log_tick).collect::<Vec<_>>();
         assert_eq!(labels(0.06, 0.98), ["0.1", "0.2", "0.5"]);
         assert_eq!(labels(0.2, 0.45), ["0.2", "0.3", "0.4"]);
         assert_eq!(labels(0.004, 20.0), ["5.0e-3", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10", "20"]);

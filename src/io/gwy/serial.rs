@@ -287,7 +287,7 @@ impl<'a> Cursor<'a> {
             return Err(GwyError::TooDeep { offset: start, max: MAX_DEPTH });
         }
         let type_name = self.cstr(limit, || "object type name".into())?;
-        if type_name.is_empty() || !type_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if type_name.is_empty() || !type_name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+')) {
             return Err(GwyError::Malformed { offset: start, what: format!("object type name {type_name:?} is not a GObject type name") });
         }
         let size = u32::from_le_bytes(self.array::<4>(limit, || format!("size of object {type_name}"))?) as usize;
