@@ -46,7 +46,7 @@ pub struct EvalArgs {
     /// (default: terraces, grains, particles, grating).
     #[arg(long, value_delimiter = ',', value_name = "KINDS")]
     pub surfaces: Option<Vec<String>>,
-    /// A real HR image (.ibw, pyNSID .h5, .npy) replayed as a surface, with its channel; repeatable.
+    /// A real HR image (.ibw, .gwy, pyNSID .h5, .npy) replayed as a surface, with its channel; repeatable.
     #[arg(long = "file", value_name = "PATH[:CHANNEL]")]
     pub files: Vec<String>,
     /// Patch budgets, comma-separated (default 2,4,8,12,20).

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `afm-spark inspect` (its help text is the doc comment of `Command::Inspect`).
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The file to inspect (.ibw, .h5 or .npy).
+    /// The file to inspect (.ibw, .gwy, .h5 or .npy).
     pub file: PathBuf,
     /// Also print every metadata entry (the whole Asylum note).
     #[arg(long)]
@@ -237,6 +237,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     }
     // IoError messages name the file and the problem; keep them as one line.
     let loaded = io::load(&args.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::debug!("{}: read as {}, {} channels", args.file.display(), loaded.format.describe(), loaded.frame.channels.len());
     print!("{}", report(&loaded, args.all_metadata));
     Ok(())
 }

@@ -42,10 +42,11 @@ pub enum Command {
     /// into the run folder.
     Run(run::RunArgs),
     /// Show what a data file holds: channels, image size, scan size, pixel pitch, scan rate and the
-    /// acquisition parameters (Asylum .ibw, pyNSID .h5 or NumPy .npy).
+    /// acquisition parameters (Asylum .ibw, Gwyddion .gwy, pyNSID .h5 or NumPy .npy).
     ///
     /// Reads an Asylum Research Igor binary wave (.ibw, as saved by MFP-3D / Cypher software), a
-    /// pyNSID HDF5 file (.h5, e.g. DTMicroscope data) or a NumPy array (.npy) and prints its channels
+    /// Gwyddion file (.gwy, what any instrument's data can be converted to), a pyNSID HDF5 file (.h5,
+    /// e.g. DTMicroscope data) or a NumPy array (.npy) and prints its channels
     /// with units and value ranges, the image size in points × lines, the physical scan size and pixel
     /// pitch (size / (N − 1), Asylum's convention), the scan centre and angle, the line rate, and the
     /// acquisition parameters recorded with it (imaging mode, setpoint, feedback gains, drive). A .npy
@@ -64,7 +65,7 @@ pub enum Command {
     /// Pick tiles on an LR image on disk, as the closed loop would: the five indicators per tile of
     /// the LR upsampled onto an HR grid, the picks, a table and a PNG of the picks.
     ///
-    /// Works on any supported file (.ibw, .h5, .npy). Prints one row per tile — tile index, tile
+    /// Works on any supported file (.ibw, .gwy, .h5, .npy). Prints one row per tile — tile index, tile
     /// row/column (row 0 at the bottom), mean, standard deviation, mean gradient magnitude, mean
     /// |Laplacian| (per HR pixel), high-frequency texture ratio, eligibility and pick order (1 = scanned
     /// first) — and draws the picks outlined over the image.
@@ -123,9 +124,16 @@ pub fn dispatch(command: Command, quiet: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Whether log lines on stderr may carry ANSI colour: only when stderr is a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>). Logs written to a file or a pipe stay plain text.
+pub fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Sets up `tracing` output on stderr: warnings with `-q`, info by default, debug/trace with `-v`/`-vv`.
-/// `RUST_LOG` overrides.
+/// `RUST_LOG` overrides. Colour only on a terminal, never with `NO_COLOR` set (see [`log_colour`]).
 pub fn init_logging(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal as _;
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -133,10 +141,25 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = log_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
 }
 
 /// An error and its causes on one line: "outer: inner: root cause".
 pub fn one_line(e: &anyhow::Error) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some(OsStr::new(""))));
+        assert!(!log_colour(true, Some(OsStr::new("1"))));
+        assert!(!log_colour(false, None));
+    }
 }

@@ -26,7 +26,7 @@ pub struct ReconstructArgs {
     /// The LR image to reconstruct from.
     #[arg(long, value_name = "FILE")]
     pub lr: PathBuf,
-    /// Channel of .ibw/.h5 files (default: the first height channel).
+    /// Channel of .ibw/.gwy/.h5 files (default: the first height channel).
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
     /// Where the LR pixels lie on the HR grid [default: as in training (acquired.json), else auto —

@@ -33,7 +33,7 @@ pub struct RunArgs {
     /// Stop after acquisition (no training, no reconstruction).
     #[arg(long)]
     pub acquire_only: bool,
-    /// Real-surface replay: this real HR image (.ibw, pyNSID .h5, .npy) becomes the simulator's
+    /// Real-surface replay: this real HR image (.ibw, .gwy, pyNSID .h5, .npy) becomes the simulator's
     /// surface with its physical size, and the frame is set to cover it on its own pixel grid.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub ground_truth: Option<PathBuf>,

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 /// Arguments of `afm-spark select`.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
-    /// The LR image: an Asylum .ibw, a pyNSID .h5 or a NumPy .npy (2-D float array).
+    /// The LR image: an Asylum .ibw, a Gwyddion .gwy, a pyNSID .h5 or a NumPy .npy (2-D float array).
     #[arg(long, value_name = "FILE")]
     pub lr: PathBuf,
-    /// Channel of a .ibw/.h5, by label (HeightRetrace) or name (Height); default: the first height
+    /// Channel of a .ibw/.gwy/.h5, by label (HeightRetrace) or name (Height); default: the first height
     /// channel. A .npy has only one.
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,

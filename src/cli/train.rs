@@ -19,18 +19,18 @@ use tracing::{info, warn};
 /// Arguments of `afm-spark train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The HR image: ground truth, and the source of the "acquired" patches (.ibw, .h5 or .npy).
+    /// The HR image: ground truth, and the source of the "acquired" patches (.ibw, .gwy, .h5 or .npy).
     #[arg(long, value_name = "FILE")]
     pub hr: PathBuf,
-    /// The LR image of the same area (.ibw, .h5 or .npy).
+    /// The LR image of the same area (.ibw, .gwy, .h5 or .npy).
     #[arg(long, value_name = "FILE")]
     pub lr: PathBuf,
-    /// Channel of .ibw/.h5 files, by label (HeightRetrace) or name (Height); default: the first
+    /// Channel of .ibw/.gwy/.h5 files, by label (HeightRetrace) or name (Height); default: the first
     /// height channel. A .npy has only one.
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
     /// Where the LR pixels lie on the HR grid. auto: the files' own scan regions when both carry them
-    /// (.ibw, .h5), else "strided": the LR is taken to be HR[::f, ::f] with f = HR size / LR size, so
+    /// (.ibw, .gwy, .h5), else "strided": the LR is taken to be HR[::f, ::f] with f = HR size / LR size, so
     /// LR pixel k sits on HR pixel f·k (how the original scripts' .npy pairs were made). corner: the LR
     /// covered the same area with its first and last pixels on the edges (an instrument's LR scan).
     #[arg(long, value_enum, default_value_t = LrGeometry::Auto)]

@@ -63,7 +63,7 @@ pub struct SimulatorSection {
     /// The procedural surface (`kind = "terraces" | "grains" | "particles" | "grating" | "step"` and
     /// its fields); ignored when `surface_file` is set.
     pub surface: afm_sim::SurfaceSpec,
-    /// A real HR image (.ibw, pyNSID .h5 or .npy) replayed as the surface, with its physical size
+    /// A real HR image (.ibw, Gwyddion .gwy, pyNSID .h5 or .npy) replayed as the surface, with its physical size
     /// (real-surface replay; `afm-spark run --ground-truth FILE` sets it).
     pub surface_file: Option<std::path::PathBuf>,
     /// Channel of `surface_file` (label such as "HeightRetrace" or name "Height"; default: the first

@@ -1,5 +1,7 @@
-//! PNG figures: the loss curve, x–y line plots with named series (e.g. PSNR vs acquisition-time
-//! fraction per strategy) and rows of image panels (LR | SR | HR | |SR − HR|) with picks outlined.
+//! PNG figures: the loss curve (with the validation-by-reconstruction PSNR when there is one), x–y
+//! line plots with named series (e.g. PSNR vs acquisition-time fraction per strategy) and rows of
+//! image panels (LR | SR | HR | |SR − HR|) with picks outlined and numbered, colour bars in the
+//! channel's unit with an SI prefix (nm, pm, mV …) and a scale bar.
 //! Drawn with `plotters` into an RGB buffer and encoded with `image`. Text uses DejaVu Sans read at
 //! run time; without the font the figures are drawn without text rather than failing.
 
@@ -7,11 +9,12 @@ mod colormap;
 mod font;
 mod line_plot;
 mod panels;
+pub mod units;
 
 pub use colormap::Colormap;
 pub use font::{text_available, DEJAVU_SANS_PATH};
-pub use line_plot::{line_plot_png, loss_curve_png, LinePlot, Series};
-pub use panels::{image_row_png, sr_comparison_png, ImagePanel, PanelScale};
+pub use line_plot::{line_plot_png, loss_curve_png, loss_curve_with_validation_png, LinePlot, Series, ValidationCurve};
+pub use panels::{image_row_png, image_row_png_with, sr_comparison_png, sr_comparison_png_with, ImagePanel, PanelScale, RowOptions};
 
 use std::path::{Path, PathBuf};
 

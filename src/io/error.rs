@@ -3,6 +3,7 @@
 //! line. The underlying error is part of the message (and not repeated through `source()`), so an
 //! error chain printed with ": " separators says everything once.
 
+use super::gwy::GwyError;
 use afm_drivers::ibw::IbwError;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -27,7 +28,7 @@ pub enum IoError {
         path: PathBuf,
     },
     /// Neither the first bytes nor the extension identify a format we read.
-    #[error("{path}: not an Igor binary wave, pyNSID HDF5 or .npy file (first bytes {head}, extension {extension:?})")]
+    #[error("{path}: not an Igor binary wave, Gwyddion .gwy, pyNSID HDF5 or .npy file (first bytes {head}, extension {extension:?})")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -43,6 +44,14 @@ pub enum IoError {
         path: PathBuf,
         /// What the codec found.
         cause: IbwError,
+    },
+    /// The Gwyddion file is malformed, holds no image channel, or cannot be written.
+    #[error("{path}: {cause}")]
+    Gwy {
+        /// The file.
+        path: PathBuf,
+        /// What the codec found.
+        cause: GwyError,
     },
     /// The HDF5 library refused an operation.
     #[error("{path}: {what}: {cause}")]

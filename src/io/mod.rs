@@ -1,10 +1,13 @@
 //! Reading and writing the data files afm-spark meets: Igor binary waves from Asylum MFP-3D / Cypher
-//! (`.ibw`), pyNSID HDF5 (the layout the DTMicroscope digital twin reads, `.h5`), plain NumPy
-//! arrays (`.npy`), and the session file of a run (HDF5). One file per format; [`load`] picks the
-//! format of a data file and returns a [`LoadedFile`].
+//! (`.ibw`), Gwyddion's native files (`.gwy`, what every lab can convert anything to), pyNSID HDF5
+//! (the layout the DTMicroscope digital twin reads, `.h5`), plain NumPy arrays (`.npy`), and the
+//! session file of a run (HDF5). One module per format; [`load`] picks the format of a data file and
+//! returns a [`LoadedFile`]; [`lab_outputs`] writes an image as `.ibw` + `.gwy` for Igor and Gwyddion.
 
 pub mod error;
+pub mod gwy;
 pub mod ibw;
+pub mod lab_outputs;
 pub mod npy;
 pub mod nsid;
 pub mod session;
@@ -21,11 +24,17 @@ use std::path::{Path, PathBuf};
 /// `geometry_known = false`; pass the real pitch to [`npy::read_frame`] when it is known.
 pub const DEFAULT_PIXEL_PITCH_M: f64 = 1e-9;
 
+/// Metadata key naming the channels left out of a frame because their raster (or, for `.gwy`, their
+/// physical grid) differs from the first channel's.
+pub const OTHER_CHANNELS_KEY: &str = "afm_spark_other_channels";
+
 /// The formats [`load`] understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileFormat {
     /// Igor binary wave (Asylum Research image).
     Ibw,
+    /// Gwyddion native file (GWYP container).
+    Gwy,
     /// pyNSID HDF5.
     Nsid,
     /// NumPy `.npy` array.
@@ -37,6 +46,7 @@ impl FileFormat {
     pub fn describe(self) -> &'static str {
         match self {
             FileFormat::Ibw => "Igor binary wave (.ibw)",
+            FileFormat::Gwy => "Gwyddion native file (.gwy)",
             FileFormat::Nsid => "pyNSID HDF5 (.h5)",
             FileFormat::Npy => "NumPy array (.npy)",
         }
@@ -61,8 +71,9 @@ pub struct LoadedFile {
 
 impl LoadedFile {
     /// Channel by Asylum label (`"HeightRetrace"`) or by name (`"Height"`, trace preferred); `None`
-    /// picks the first height channel in file order. Errors if absent, or if any value of the chosen
-    /// channel is NaN or infinite (we cannot train on it).
+    /// picks the first height channel in file order, else (a file whose channels are titled otherwise,
+    /// e.g. "Topography" in a `.gwy`) the first channel in metres. Errors if absent, or if any value of
+    /// the chosen channel is NaN or infinite (we cannot train on it).
     pub fn channel(&self, wanted: Option<&str>) -> Result<&ChannelImage, IoError> {
         let channels = &self.frame.channels;
         let found = match wanted {
@@ -71,7 +82,7 @@ impl LoadedFile {
                 .find(|c| c.label() == w)
                 .or_else(|| self.frame.channel_any(w))
                 .or_else(|| channels.iter().find(|c| c.label().eq_ignore_ascii_case(w) || c.name.eq_ignore_ascii_case(w))),
-            None => channels.iter().find(|c| c.name.eq_ignore_ascii_case("height")),
+            None => channels.iter().find(|c| c.name.eq_ignore_ascii_case("height")).or_else(|| channels.iter().find(|c| c.unit == "m")),
         };
         let channel = found.ok_or_else(|| IoError::NoSuchChannel {
             path: self.path.clone(),
@@ -92,8 +103,9 @@ pub fn check_finite(path: &Path, channel: &ChannelImage) -> Result<(), IoError> 
     Ok(())
 }
 
-/// Identifies the format: HDF5 and NumPy magic bytes first, then the `.ibw` extension, then an Igor
-/// version number (1, 2, 3, 5 in either byte order) in the first two bytes.
+/// Identifies the format: HDF5, NumPy and Gwyddion (`GWYP`) magic bytes first, then the extension
+/// (`.ibw`, `.gwy`, `.h5`, `.npy`), then an Igor version number (1, 2, 3, 5 in either byte order) in
+/// the first two bytes.
 pub fn detect_format(path: &Path) -> Result<FileFormat, IoError> {
     let mut head = [0u8; 8];
     let mut file = std::fs::File::open(path).map_err(|e| IoError::os(path, "cannot open", e))?;
@@ -117,8 +129,12 @@ pub fn detect_format(path: &Path) -> Result<FileFormat, IoError> {
     if head.starts_with(b"\x93NUMPY") {
         return Ok(FileFormat::Npy);
     }
+    if head.starts_with(gwy::serial::MAGIC) {
+        return Ok(FileFormat::Gwy);
+    }
     match extension.as_str() {
         "ibw" => return Ok(FileFormat::Ibw),
+        "gwy" => return Ok(FileFormat::Gwy),
         "h5" | "hdf5" | "hdf" => return Ok(FileFormat::Nsid),
         "npy" => return Ok(FileFormat::Npy),
         _ => {}
@@ -140,6 +156,7 @@ pub fn detect_format(path: &Path) -> Result<FileFormat, IoError> {
 pub fn load(path: &Path) -> Result<LoadedFile, IoError> {
     match detect_format(path)? {
         FileFormat::Ibw => ibw::read_file(path),
+        FileFormat::Gwy => gwy::read_file(path),
         FileFormat::Nsid => nsid::read_file(path),
         FileFormat::Npy => npy::read_file(path),
     }

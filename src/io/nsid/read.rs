@@ -181,8 +181,7 @@ fn region_from_scales(ch: &NsidChannel) -> Option<ScanRegion> {
     })
 }
 
-/// Metadata key naming the channels left out of a frame because their raster differs from the first's.
-pub const OTHER_CHANNELS_KEY: &str = "afm_spark_other_channels";
+pub use crate::io::OTHER_CHANNELS_KEY;
 
 /// Builds a frame from channels read from `path`: the channels with the first one's shape (the others
 /// are listed under [`OTHER_CHANNELS_KEY`] in the returned metadata).
