@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::model::{ModelConfig, ModelInfo, TrainedModel, VelocityField};
-use afm_spark::train::{flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair, TrainConfig};
+use afm_spark::train::{
+    flow_matching_loss, save_artifacts, train, LossWeights, Normalizer, PairTensors, StopReason, TilePair, TrainConfig, Validation,
+};
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
 
@@ -107,7 +109,8 @@ fn model_selection_keeps_the_best_scored_weights_and_stops_after_its_patience() 
     let mut validator = |m: &TrainedModel| {
         calls += 1;
         seen.push(fingerprint(m));
-        -((calls as f64) - 4.0).abs()
+        let gain_db = -((calls as f64) - 4.0).abs();
+        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0 }
     };
     let mut steps_seen = 0;
     let out = train(&p, norm(&p), &cfg, Device::Cpu, Some(&mut validator), &mut |pr| {
@@ -135,7 +138,8 @@ fn an_ema_of_the_weights_is_what_is_validated_and_kept() {
     let mut seen = Vec::new();
     let mut validator = |m: &TrainedModel| {
         seen.push(fingerprint(m));
-        seen.len() as f64 // the last one is the best
+        let gain_db = seen.len() as f64; // the last one is the best
+        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0 }
     };
     let raw = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
     let ema = train(&p, norm(&p), &TrainConfig { ema_decay: Some(0.9), ..cfg.clone() }, Device::Cpu, Some(&mut validator), &mut |_| {})

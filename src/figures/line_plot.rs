@@ -99,7 +99,7 @@ fn draw_loss_and_psnr(
 ) -> Result<(), FigureError> {
     let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
     let train: Vec<(f64, f64)> = history.records.iter().map(|r| (r.step as f64, r.train_loss)).filter(finite).collect();
-    let val: Vec<(f64, f64)> = history.records.iter().filter_map(|r| r.val_loss.map(|v| (r.step as f64, v))).filter(finite).collect();
+    let val: Vec<(f64, f64)> = Vec::new(); // velocity MSE is not reconstruction error: only the PSNRs are validated
     let axis = if train.iter().chain(&val).all(|p| p.1 > 0.0) { YAxis::Log } else { YAxis::Linear };
     let map = |pts: &[(f64, f64)]| pts.iter().map(|&(x, y)| (x, axis.map(y))).collect::<Vec<_>>();
     let (train, val) = (map(&train), map(&val));
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn loss_curve_with_validation_psnr_is_written() {
         let records = (1..=20)
-            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_loss: Some(1.5 / i as f64), elapsed_s: i as f64 })
+            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: None, val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: i as f64 })
             .collect();
         let history = LossHistory { records };
         let validation =
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn loss_curve_is_written() {
         let records = (1..=20)
-            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: Some(0.1 * i as f64), elapsed_s: i as f64 })
+            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: Some(0.1 * i as f64), val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: i as f64 })
             .collect();
         let p = tmp("loss.png");
         loss_curve_png(&p, &LossHistory { records }).unwrap();

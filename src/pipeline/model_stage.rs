@@ -8,7 +8,7 @@ use super::PipelineError;
 use crate::device::device_name;
 use crate::model::{TrainedModel, VelocityField};
 use crate::reconstruct::{reconstruct_with, ReconstructConfig};
-use crate::train::{save_artifacts, train, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress};
+use crate::train::{save_artifacts, train, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -129,10 +129,10 @@ pub fn train_and_reconstruct(
     let normalizer = Normalizer::from_lr(prepared.mapping.apply(prepared.lr.view()).view())?;
     let mut validation_error = None;
     let mut validator = |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, recon_cfg, device) {
-        Ok((_, _, gain)) => gain,
+        Ok((psnr_sr_db, psnr_fair_db, gain_db)) => Validation { gain_db, psnr_sr_db, psnr_fair_db },
         Err(e) => {
             validation_error.get_or_insert(e);
-            f64::NEG_INFINITY
+            Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN }
         }
     };
     let outcome = train(

@@ -3,7 +3,7 @@
 
 use super::config::TrainConfig;
 use super::trainer::TrainOutcome;
-use crate::figures::{loss_curve_png, FigureError};
+use crate::figures::{loss_curve_with_validation_png, FigureError, ValidationCurve};
 use crate::model::CheckpointError;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +43,11 @@ pub fn save_artifacts(dir: &Path, outcome: &TrainOutcome, cfg: &TrainConfig) -> 
     std::fs::write(&cfg_path, json).map_err(io(cfg_path.clone()))?;
     let csv_path = dir.join(LOSS_CSV_FILE);
     outcome.history.write_csv(&csv_path).map_err(io(csv_path.clone()))?;
-    loss_curve_png(&dir.join(LOSS_PNG_FILE), &outcome.history)?;
+    let records = &outcome.history.records;
+    let validation = ValidationCurve {
+        psnr_db: records.iter().filter_map(|r| r.val_psnr_sr_db.map(|p| (r.step as f64, p))).collect(),
+        baseline_psnr_db: records.iter().find_map(|r| r.val_psnr_fair_db),
+    };
+    loss_curve_with_validation_png(&dir.join(LOSS_PNG_FILE), &outcome.history, Some(&validation))?;
     Ok(())
 }

@@ -15,6 +15,10 @@ pub struct LossRecord {
     /// Validation by reconstruction: PSNR gain of SR over the fair baseline on the held-out acquired
     /// patches, dB; `None` without held-out patches.
     pub val_gain_db: Option<f64>,
+    /// PSNR of SR on the held-out patches, dB (data range of the measured patches).
+    pub val_psnr_sr_db: Option<f64>,
+    /// PSNR of the fair baseline on the same pixels, dB.
+    pub val_psnr_fair_db: Option<f64>,
     /// Wall time since training started, seconds.
     pub elapsed_s: f64,
 }
@@ -30,10 +34,19 @@ impl LossHistory {
     /// CSV text: header `step,train_loss,val_gain_db,elapsed_s`; an empty field where there is no
     /// validation gain.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("step,train_loss,val_gain_db,elapsed_s\n");
+        let mut out = String::from("step,train_loss,val_gain_db,val_psnr_sr_db,val_psnr_fair_db,elapsed_s\n");
         for r in &self.records {
-            let val = r.val_gain_db.map(|v| format!("{v:.4}")).unwrap_or_default();
-            let _ = writeln!(out, "{},{:.6e},{},{:.3}", r.step, r.train_loss, val, r.elapsed_s);
+            let db = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{},{:.6e},{},{},{},{:.3}",
+                r.step,
+                r.train_loss,
+                db(r.val_gain_db),
+                db(r.val_psnr_sr_db),
+                db(r.val_psnr_fair_db),
+                r.elapsed_s
+            );
         }
         out
     }
@@ -52,14 +65,21 @@ mod tests {
     fn csv_has_a_header_and_empty_val_fields() {
         let h = LossHistory {
             records: vec![
-                LossRecord { step: 10, train_loss: 0.5, val_gain_db: Some(0.25), elapsed_s: 1.0 },
-                LossRecord { step: 20, train_loss: 0.125, val_gain_db: None, elapsed_s: 2.0 },
+                LossRecord {
+                    step: 10,
+                    train_loss: 0.5,
+                    val_gain_db: Some(0.25),
+                    val_psnr_sr_db: Some(30.25),
+                    val_psnr_fair_db: Some(30.0),
+                    elapsed_s: 1.0,
+                },
+                LossRecord { step: 20, train_loss: 0.125, val_gain_db: None, val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: 2.0 },
             ],
         };
         let csv = h.to_csv();
         let lines: Vec<_> = csv.lines().collect();
-        assert_eq!(lines[0], "step,train_loss,val_gain_db,elapsed_s");
-        assert_eq!(lines[1], "10,5.000000e-1,0.2500,1.000");
-        assert_eq!(lines[2], "20,1.250000e-1,,2.000");
+        assert_eq!(lines[0], "step,train_loss,val_gain_db,val_psnr_sr_db,val_psnr_fair_db,elapsed_s");
+        assert_eq!(lines[1], "10,5.000000e-1,0.2500,30.2500,30.0000,1.000");
+        assert_eq!(lines[2], "20,1.250000e-1,,,,2.000");
     }
 }

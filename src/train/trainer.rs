@@ -71,8 +71,20 @@ pub struct TrainOutcome {
     pub stop: StopReason,
 }
 
-/// Scores the model being trained (higher is better); called every `eval_interval_steps`.
-pub type Validator<'a> = dyn FnMut(&TrainedModel) -> f64 + 'a;
+/// What a validation found: the score that selects the weights (the PSNR gain over the fair baseline
+/// on held-out patches, dB; higher is better) and the two PSNRs behind it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Validation {
+    /// The selection score, dB.
+    pub gain_db: f64,
+    /// PSNR of SR on the held-out pixels, dB.
+    pub psnr_sr_db: f64,
+    /// PSNR of the fair baseline on the same pixels, dB.
+    pub psnr_fair_db: f64,
+}
+
+/// Validates the model being trained; called every `eval_interval_steps`.
+pub type Validator<'a> = dyn FnMut(&TrainedModel) -> Validation + 'a;
 
 /// An exponential moving average of a model's weights.
 struct Ema {
@@ -161,7 +173,8 @@ pub fn train(
                 model.restore(&e.weights);
                 live
             });
-            let val = validate.as_mut().map(|v| v(&model));
+            let found = validate.as_mut().map(|v| v(&model));
+            let val = found.map(|f| f.gain_db);
             if let Some(v) = val {
                 if best.is_none_or(|b| v > b) {
                     (best, best_step, snapshot) = (Some(v), step, Some(model.snapshot()));
@@ -180,6 +193,8 @@ pub fn train(
                 step,
                 train_loss: loss_since_eval / since_eval as f64,
                 val_gain_db: val,
+                val_psnr_sr_db: found.map(|f| f.psnr_sr_db),
+                val_psnr_fair_db: found.map(|f| f.psnr_fair_db),
                 elapsed_s: start.elapsed().as_secs_f64(),
             });
             (since_eval, loss_since_eval, last_val) = (0, 0.0, val);
