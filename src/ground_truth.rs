@@ -6,6 +6,7 @@
 
 use crate::backend::{sim_config, BackendError};
 use crate::config::{GroundTruthKind, RunSpec};
+use crate::engine::channel_data;
 use crate::level::LevelConfig;
 use crate::pipeline::Prepared;
 use crate::reconstruct::{paste_patches, PasteError};
@@ -35,10 +36,7 @@ pub fn simulated(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, Backe
                 directions: spec.directions(),
             };
             let frame = sim.scan_blocking(&req)?;
-            frame
-                .channel_any(&spec.config.frame.channel)
-                .map(|c| c.data.clone())
-                .ok_or_else(|| BackendError::GroundTruth(format!("the simulator returned no {} channel", spec.config.frame.channel)))
+            channel_data(&frame, &spec.config.frame.channel, "ground truth").map_err(|e| BackendError::GroundTruth(e.to_string()))
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::plan::{AcquisitionPlan, TimeAccounting};
 use crate::pipeline::ChannelKind;
 use crate::select::{select_on_lr, SelectOptions, SelectionError};
 use afm_drivers::peripherals::{Peripheral, Reading};
-use afm_drivers::{Frame, InstrumentError, Microscope};
+use afm_drivers::{Frame, InstrumentError, Microscope, ScanDirection};
 use crossbeam::channel::Sender;
 use ndarray::{Array2, Axis};
 use std::sync::Arc;
@@ -73,13 +73,21 @@ pub struct AcquisitionOutcome {
     pub scans_now: usize,
 }
 
-/// The configured channel of a frame, as `[line, point]` data (trace preferred).
-pub fn channel_data<'a>(frame: &'a Frame, channel: &str, stage: &str) -> Result<&'a Array2<f32>, EngineError> {
-    frame.channel_any(channel).map(|c| &c.data).ok_or_else(|| EngineError::MissingChannel {
-        stage: stage.into(),
-        channel: channel.into(),
-        got: frame.channels.iter().map(|c| c.label()).collect::<Vec<_>>().join(", "),
-    })
+/// The configured channel of a frame, as `[line, point]` data: the mean of the trace and retrace
+/// passes when both were recorded (their feedback lags point in opposite directions and cancel to
+/// first order, and the noise drops by √2), else the one pass there is.
+pub fn channel_data(frame: &Frame, channel: &str, stage: &str) -> Result<Array2<f32>, EngineError> {
+    let trace = frame.channel(channel, ScanDirection::Trace);
+    let retrace = frame.channel(channel, ScanDirection::Retrace);
+    match (trace, retrace) {
+        (Some(t), Some(r)) if t.data.dim() == r.data.dim() => Ok((&t.data + &r.data) * 0.5),
+        (Some(c), _) | (None, Some(c)) => Ok(c.data.clone()),
+        (None, None) => Err(EngineError::MissingChannel {
+            stage: stage.into(),
+            channel: channel.into(),
+            got: frame.channels.iter().map(|c| c.label()).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }
 
 /// Indicators and picks from an LR frame: the configured channel, levelled, tiled on its own pixels

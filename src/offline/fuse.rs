@@ -197,7 +197,7 @@ pub fn fuse(
                 HrFrameInput { label: p.display().to_string(), image: z.clone(), requested: None, pieces: pieces.collect() }
             })
             .collect();
-        PipelineInput { lr: overview.clone(), channel: channel.clone(), hr_region, hr_raster, frames }
+        PipelineInput { lr: overview.clone(), channel: channel.clone(), hr_region, hr_raster, frames, motion: None }
     };
     let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
     let stage = |what: &str, e: &dyn std::fmt::Display| OfflineError::stage(what.to_string(), e);

@@ -4,6 +4,7 @@
 //! and write the run folder. This front end adds only how frames arrive: from an instrument.
 
 use super::input::{HrFrameInput, PipelineInput};
+use super::motion::{MotionLog, ScanTiming};
 use super::model_stage::train_and_reconstruct;
 use super::scoring::score_against;
 use super::outputs::write_outputs;
@@ -62,7 +63,7 @@ pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &Acquisiti
     let image = |frame: &afm_drivers::Frame, label: &str| -> Result<GeoImage, EngineError> {
         let data = channel_data(frame, channel, label)?;
         let unit = frame.channel_any(channel).map(|c| c.unit.clone()).unwrap_or_default();
-        Ok(GeoImage { data: data.clone(), region: frame.region, raster: frame.raster, unit })
+        Ok(GeoImage { data, region: frame.region, raster: frame.raster, unit })
     };
     let lr = image(&acq.lr, "LR frame")?;
     let frames = acq
@@ -74,7 +75,32 @@ pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &Acquisiti
             Ok(HrFrameInput::whole(label.clone(), image(&p.frame, &label)?, requested))
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
-    Ok(PipelineInput { lr, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames })
+    let motion = Some(motion_log(spec, plan, acq));
+    Ok(PipelineInput { lr, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
+}
+
+/// The instrument clock of every frame, from the frames' own reported instrument times in
+/// acquisition order (each covers the move, the settling and the lines): a frame's move ends
+/// `settle_s` before its lines start, and its middle is half its line time before its end.
+fn motion_log(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> MotionLog {
+    let settle_s = spec.config.instrument.settle_s;
+    let mut clock_s = 0.0;
+    let mut timing = |frame: &afm_drivers::Frame, commanded: &afm_drivers::ScanRegion| {
+        clock_s += frame.instrument_time_s;
+        let lines_s = frame.raster.lines as f64 / frame.line_rate_hz.max(f64::MIN_POSITIVE);
+        ScanTiming {
+            mid_clock_s: clock_s - 0.5 * lines_s,
+            move_end_clock_s: clock_s - lines_s - settle_s,
+            commanded_center_m: (commanded.center_x_m, commanded.center_y_m),
+        }
+    };
+    let lr = timing(&acq.lr, &plan.lr.region);
+    let frames = acq
+        .patches
+        .iter()
+        .map(|p| timing(&p.frame, &plan.tiles.get(p.tile_index).map_or(p.frame.region, |t| t.request.region)))
+        .collect();
+    MotionLog { lr, frames }
 }
 
 /// The preparing settings of a run.

@@ -70,6 +70,9 @@ pub struct PipelineInput {
     pub hr_raster: Raster,
     /// The HR frames, in acquisition order.
     pub frames: Vec<HrFrameInput>,
+    /// When and where each frame was scanned (frames from an instrument): lets a motion model of
+    /// drift and creep fill in shift components the image content cannot pin down.
+    pub motion: Option<super::motion::MotionLog>,
 }
 
 impl PipelineInput {

@@ -6,12 +6,14 @@
 mod closed_loop;
 mod input;
 mod model_stage;
+mod motion;
 mod outputs;
 mod prepare;
 mod scoring;
 
 pub use closed_loop::{closed_loop_input, prepare_config, run_closed_loop, RunError, RunOptions};
 pub use input::{ChannelKind, HrFrameInput, PipelineInput};
+pub use motion::{refine_with_motion, MotionLog, ScanTiming};
 pub use model_stage::{reconstruct_only, train_and_reconstruct, ModelOutcome, OutputChoice, TrainingRecord};
 pub use outputs::{write_outputs, OUTPUT_FILES};
 pub use scoring::{score_against, Scored};

@@ -6,6 +6,7 @@
 //! and the **fair baseline** (DESIGN.md §1.7) both use that mapping.
 
 use super::input::{ChannelKind, PipelineInput};
+use super::motion::refine_with_motion;
 use super::PipelineError;
 use crate::geo_image::GeoImage;
 use crate::level::{LevelConfig, LevelMode, Plane};
@@ -139,9 +140,19 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     let height = kind.is_height();
     let level_mode = cfg.level.mode_for(height);
     let lr = input.lr.with_data(cfg.level.apply(input.lr.view(), height).data);
+    // Register every frame, fill weak components from the motion model, then place and adjust.
     let mut frames = Vec::with_capacity(input.frames.len());
     for f in &input.frames {
-        frames.push(prepare_frame(&lr, f, cfg, height, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+        frames.push(register_frame(&lr, f, cfg, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+    }
+    if let Some(log) = &input.motion {
+        let changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
+        if changed > 0 {
+            tracing::info!("{changed} patches: the shift along a straight edge comes from the drift and creep model");
+        }
+    }
+    for f in &mut frames {
+        place_frame(&lr, f, height, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
     }
     // Pieces at their registered positions, with the LR (levelled, bicubic) at the same pixels.
     let mut pieces = Vec::new();
@@ -193,22 +204,15 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     })
 }
 
-/// Levels one HR frame's lines, registers it against the levelled LR and (heights) fits its offset —
-/// and its tilt, when levelling removes planes — to the LR at its registered position.
-fn prepare_frame(
-    lr: &GeoImage,
-    f: &super::input::HrFrameInput,
-    cfg: &PrepareConfig,
-    height: bool,
-    mode: LevelMode,
-) -> Result<PreparedFrame, String> {
+/// Levels one HR frame's lines and registers it against the levelled LR (not yet placed).
+fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig, mode: LevelMode) -> Result<PreparedFrame, String> {
     let lined = match mode {
         LevelMode::PlaneLines => crate::level::align_lines(f.image.view(), None),
         _ => f.image.data.clone(),
     };
     let lined = f.image.with_data(lined);
     let registration = register(lr, &lined, &cfg.register).map_err(|e| format!("registration: {e}"))?;
-    let placed = if registration.ambiguous {
+    if registration.ambiguous {
         tracing::warn!(
             "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
             f.label,
@@ -217,24 +221,34 @@ fn prepare_frame(
             registration.shift_lr_px[0],
             registration.shift_lr_px[1]
         );
-        lined
-    } else {
-        lined.shifted(registration.shift_x_m, registration.shift_y_m)
-    };
-    let (image, relative_plane) = if height {
-        let reference = lr.resample_onto(&placed.region, &placed.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
-        let (adjusted, plane) = fit_relative_plane(placed.view(), reference.view(), mode != LevelMode::None);
-        (placed.with_data(adjusted), plane)
-    } else {
-        (placed, Plane::default())
-    };
+    }
     // Where the returned centre falls on the requested frame's pixels, relative to its middle.
     let returned_minus_requested_px = f.requested.map(|req| {
         let r = &f.image.raster;
         let (col, row) = req.pixel_of_m(r, f.image.region.center_x_m, f.image.region.center_y_m);
         [col - r.points.saturating_sub(1) as f64 / 2.0, row - r.lines.saturating_sub(1) as f64 / 2.0]
     });
-    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane, image })
+    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane: Plane::default(), image: lined })
+}
+
+/// Moves a registered frame to where it really lies (unless ambiguous) and, for heights, fits its
+/// offset — and its tilt, when levelling removes planes — to the LR there.
+fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMode) -> Result<(), String> {
+    let r = &mut f.registration;
+    if r.searched {
+        let shift = r.shift_lr_px;
+        r.set_shift_lr_px(shift, lr, &f.image);
+    }
+    if !r.ambiguous {
+        f.image = f.image.shifted(r.shift_x_m, r.shift_y_m);
+    }
+    if height {
+        let reference = lr.resample_onto(&f.image.region, &f.image.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
+        let (adjusted, plane) = fit_relative_plane(f.image.view(), reference.view(), mode != LevelMode::None);
+        f.image = f.image.with_data(adjusted);
+        f.relative_plane = plane;
+    }
+    Ok(())
 }
 
 /// Gain and offset bringing the levelled LR onto the trainable pieces (least squares over all their

@@ -28,11 +28,15 @@ pub struct RegisterConfig {
     pub min_peak: f64,
     /// A peak less than this many times the best competing peak (more than 1 LR px away) is ambiguous.
     pub min_peak_ratio: f64,
+    /// A direction along which the correlation's curvature is less than this fraction of the
+    /// strongest is not pinned down by the content (a straight edge): its component comes from the
+    /// motion model of drift and creep fitted to every patch, when there is one.
+    pub min_curvature_ratio: f64,
 }
 
 impl Default for RegisterConfig {
     fn default() -> Self {
-        Self { enabled: true, max_shift_lr_px: 2.0, min_peak: 0.5, min_peak_ratio: 1.05 }
+        Self { enabled: true, max_shift_lr_px: 2.0, min_peak: 0.5, min_peak_ratio: 1.05, min_curvature_ratio: 0.1 }
     }
 }
 
@@ -47,6 +51,9 @@ impl RegisterConfig {
         }
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
+        }
+        if !(self.min_curvature_ratio.is_finite() && (0.0..=1.0).contains(&self.min_curvature_ratio)) {
+            return Err(format!("register.min_curvature_ratio = {}: must lie in [0, 1]", self.min_curvature_ratio));
         }
         Ok(())
     }
@@ -69,6 +76,16 @@ pub struct Registration {
     pub second_peak: f64,
     /// peak ÷ second peak (capped at 100).
     pub peak_ratio: f64,
+    /// The shift the correlation alone found, LR pixels (points, lines); `shift_lr_px` differs from it
+    /// along a weak direction filled in by the motion model.
+    pub measured_lr_px: [f64; 2],
+    /// Unit vector (points, lines) of the direction the content does not pin down, when the
+    /// correlation's curvature along it is below `min_curvature_ratio` of the strongest.
+    pub weak_axis: Option<[f64; 2]>,
+    /// Smallest over largest curvature of the correlation peak (1: a round peak, 0: a ridge).
+    pub curvature_ratio: f64,
+    /// Whether the component along `weak_axis` came from the motion model.
+    pub from_motion_model: bool,
     /// Whether the shift was searched at all (false: registration off, the shift is 0).
     pub searched: bool,
     /// Low or non-unique peak, or a peak on the border of the search window: not trained on.
@@ -86,6 +103,10 @@ impl Registration {
             peak: 0.0,
             second_peak: 0.0,
             peak_ratio: 0.0,
+            measured_lr_px: [0.0; 2],
+            weak_axis: None,
+            curvature_ratio: 0.0,
+            from_motion_model: false,
             searched: false,
             ambiguous: false,
         }
@@ -117,22 +138,58 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         return Ok(Registration::identity());
     }
     let found = find_shift(lr, frame, cfg.max_shift_lr_px)?;
-    let (lr_px, lr_py) = lr.pitch_m();
-    let (f_px, f_py) = frame.pitch_m();
     let [sx, sy] = found.shift_lr_px;
-    let (shift_x_m, shift_y_m) = (sx * lr_px, sy * lr_py);
     let peak_ratio = (found.peak / found.second_peak.max(0.01)).min(100.0);
     let on_border = sx.abs() >= cfg.max_shift_lr_px - 0.25 || sy.abs() >= cfg.max_shift_lr_px - 0.25;
     let ambiguous = found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || on_border;
-    Ok(Registration {
-        shift_x_m,
-        shift_y_m,
+    let ((strong, weak), weak_axis) = eigen(found.curvature);
+    let curvature_ratio = if strong > 0.0 { (weak / strong).max(0.0) } else { 0.0 };
+    let mut r = Registration {
+        shift_x_m: 0.0,
+        shift_y_m: 0.0,
         shift_lr_px: found.shift_lr_px,
-        shift_frame_px: [if f_px > 0.0 { shift_x_m / f_px } else { 0.0 }, if f_py > 0.0 { shift_y_m / f_py } else { 0.0 }],
+        shift_frame_px: [0.0; 2],
         peak: found.peak,
         second_peak: found.second_peak,
         peak_ratio,
+        measured_lr_px: found.shift_lr_px,
+        weak_axis: (curvature_ratio < cfg.min_curvature_ratio).then_some(weak_axis),
+        curvature_ratio,
+        from_motion_model: false,
         searched: true,
         ambiguous,
-    })
+    };
+    r.set_shift_lr_px(found.shift_lr_px, lr, frame);
+    Ok(r)
+}
+
+impl Registration {
+    /// Sets the shift (LR pixels) and its forms in metres and in the frame's pixels.
+    pub fn set_shift_lr_px(&mut self, shift: [f64; 2], lr: &GeoImage, frame: &GeoImage) {
+        let (lr_px, lr_py) = lr.pitch_m();
+        let (f_px, f_py) = frame.pitch_m();
+        self.shift_lr_px = shift;
+        (self.shift_x_m, self.shift_y_m) = (shift[0] * lr_px, shift[1] * lr_py);
+        self.shift_frame_px =
+            [if f_px > 0.0 { self.shift_x_m / f_px } else { 0.0 }, if f_py > 0.0 { self.shift_y_m / f_py } else { 0.0 }];
+    }
+}
+
+/// Eigenvalues (largest, smallest) of a symmetric 2 × 2 matrix and the unit eigenvector of the smallest.
+pub fn eigen(m: [[f64; 2]; 2]) -> ((f64, f64), [f64; 2]) {
+    let (a, b, d) = (m[0][0], m[0][1], m[1][1]);
+    let mean = 0.5 * (a + d);
+    let r = (0.25 * (a - d).powi(2) + b * b).sqrt();
+    let (hi, lo) = (mean + r, mean - r);
+    // (b, lo − a) is an eigenvector of lo unless b = 0, then the axis with the smaller diagonal.
+    let v = if b.abs() > 1e-15 * (a.abs() + d.abs()).max(f64::MIN_POSITIVE) {
+        let (x, y) = (b, lo - a);
+        let n = x.hypot(y);
+        [x / n, y / n]
+    } else if a <= d {
+        [1.0, 0.0]
+    } else {
+        [0.0, 1.0]
+    };
+    ((hi, lo), v)
 }

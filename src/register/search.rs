@@ -26,6 +26,10 @@ pub struct ShiftSearch {
     pub peak: f64,
     /// The highest other local maximum of the coarse NCC surface more than 1 LR px away (0 if none).
     pub second_peak: f64,
+    /// Curvature of the NCC surface at the peak, `−Hessian` in 1/LR px² (points, lines): how sharply
+    /// the correlation falls off along each direction. A small eigenvalue is a direction the content
+    /// does not pin down (a straight edge: the aperture problem).
+    pub curvature: [[f64; 2]; 2],
 }
 
 /// Finds the shift of `frame` against `lr` within ±`max_shift_lr_px` LR pixels on each axis.
@@ -65,9 +69,14 @@ pub fn find_shift(lr: &GeoImage, frame: &GeoImage, max_shift_lr_px: f64) -> Resu
     }
     let (bi, bj) = argmax(&coarse);
     let at = |i: usize| (i as i64 - n) as f64 * COARSE_STEP_LR_PX;
+    // A competing peak is a local maximum more than 1 LR px away with a real dip between it and the
+    // best: points along a ridge (a straight edge) are one peak, not many.
+    let floor = coarse.iter().copied().fold(f64::INFINITY, f64::min);
+    let dip = 0.1 * (coarse[[bi, bj]] - floor);
     let second_peak = local_maxima(&coarse)
         .into_iter()
         .filter(|&(i, j)| (at(i) - at(bi)).hypot(at(j) - at(bj)) > SAME_PEAK_LR_PX)
+        .filter(|&(i, j)| lowest_between(&coarse, (bi, bj), (i, j)) < coarse[[i, j]] - dip)
         .map(|(i, j)| coarse[[i, j]])
         .fold(0.0f64, f64::max);
 
@@ -89,9 +98,12 @@ pub fn find_shift(lr: &GeoImage, frame: &GeoImage, max_shift_lr_px: f64) -> Resu
     }
     let (peak, sx, sy) = best;
     let h = FINE_STEP_LR_PX;
-    let dx = parabola_vertex(ncc_at(sx - h, sy)?, peak, ncc_at(sx + h, sy)?) * h;
-    let dy = parabola_vertex(ncc_at(sx, sy - h)?, peak, ncc_at(sx, sy + h)?) * h;
-    Ok(ShiftSearch { shift_lr_px: [sx + dx, sy + dy], peak, second_peak })
+    let (xm, xp, ym, yp) = (ncc_at(sx - h, sy)?, ncc_at(sx + h, sy)?, ncc_at(sx, sy - h)?, ncc_at(sx, sy + h)?);
+    let dx = parabola_vertex(xm, peak, xp) * h;
+    let dy = parabola_vertex(ym, peak, yp) * h;
+    let cross = (ncc_at(sx + h, sy + h)? - ncc_at(sx + h, sy - h)? - ncc_at(sx - h, sy + h)? + ncc_at(sx - h, sy - h)?) / (4.0 * h * h);
+    let curvature = [[-(xm - 2.0 * peak + xp) / (h * h), -cross], [-cross, -(ym - 2.0 * peak + yp) / (h * h)]];
+    Ok(ShiftSearch { shift_lr_px: [sx + dx, sy + dy], peak, second_peak, curvature })
 }
 
 /// `a` minus its least-squares plane: the comparison ignores tilt (the frame's own tilt differs from
@@ -130,6 +142,24 @@ fn parabola_vertex(a: f64, b: f64, c: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// The lowest value on the straight line between two cells (bilinear between grid cells).
+fn lowest_between(a: &Array2<f64>, from: (usize, usize), to: (usize, usize)) -> f64 {
+    let (rows, cols) = a.dim();
+    let steps = 4 * (from.0.abs_diff(to.0) + from.1.abs_diff(to.1)).max(1);
+    let at = |r: f64, c: f64| {
+        let (r0, c0) = (r.floor() as usize, c.floor() as usize);
+        let (r1, c1) = ((r0 + 1).min(rows - 1), (c0 + 1).min(cols - 1));
+        let (fr, fc) = (r - r0 as f64, c - c0 as f64);
+        (1.0 - fr) * ((1.0 - fc) * a[[r0, c0]] + fc * a[[r0, c1]]) + fr * ((1.0 - fc) * a[[r1, c0]] + fc * a[[r1, c1]])
+    };
+    (0..=steps)
+        .map(|k| {
+            let f = k as f64 / steps as f64;
+            at(from.0 as f64 + f * (to.0 as f64 - from.0 as f64), from.1 as f64 + f * (to.1 as f64 - from.1 as f64))
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn argmax(a: &Array2<f64>) -> (usize, usize) {
