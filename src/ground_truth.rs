@@ -7,7 +7,7 @@
 use crate::backend::{sim_config, BackendError};
 use crate::config::{GroundTruthKind, RunSpec};
 use crate::engine::channel_data;
-use crate::level::LevelConfig;
+use crate::level::{align_lines_to, LevelConfig, LevelMode};
 use crate::pipeline::Prepared;
 use crate::reconstruct::{paste_patches, PasteError};
 use crate::register::{fit_gain_offset, GainOffset};
@@ -43,9 +43,18 @@ pub fn simulated(spec: &RunSpec, surface: &Surface) -> Result<Array2<f32>, Backe
 
 /// `raw` (on `prepared`'s HR grid) levelled like the LR frame and brought onto the measured patches'
 /// reference, fitted on the acquired pixels; also returns the fit. Without acquired pixels only the
-/// levelling applies.
+/// levelling applies. Line offsets (`plane+lines`) are removed against the fair baseline — the LR's
+/// own line reference, the same for every method — as the patches' are against the LR: a scan's line
+/// offsets are an artifact no reconstruction can know, and line-to-line medians on the truth alone
+/// would be fooled by features that span most of a line.
 pub fn comparable_truth(raw: &Array2<f32>, prepared: &Prepared, level: &LevelConfig) -> Result<(Array2<f32>, GainOffset), PasteError> {
-    let levelled = level.apply(raw.view(), prepared.kind.is_height()).data;
+    let height = prepared.kind.is_height();
+    let mode = level.mode_for(height);
+    let planar = LevelConfig { mode: Some(if mode == LevelMode::PlaneLines { LevelMode::Plane } else { mode }), ..*level };
+    let mut levelled = planar.apply(raw.view(), height).data;
+    if mode == LevelMode::PlaneLines {
+        levelled = align_lines_to(levelled.view(), prepared.fair.view());
+    }
     let mosaic = paste_patches(levelled.view(), &prepared.measured(), 0)?;
     let fit = if !prepared.acquired.iter().any(|&a| a) {
         GainOffset::default()

@@ -8,7 +8,7 @@
 mod lines;
 mod plane;
 
-pub use lines::{align_lines, line_offsets};
+pub use lines::{align_lines, align_lines_to, line_offsets};
 pub use plane::{fit_plane, Plane};
 
 use ndarray::{Array2, ArrayView2};

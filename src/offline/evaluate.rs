@@ -44,7 +44,13 @@ pub fn score_and_write(
     let scored = score_against(prepared, Some(model), &pair.hr.data, level, seam_px)
         .map_err(|e| OfflineError::stage(format!("metrics against {}", pair.hr.path.display()), e))?;
     let outlines: Vec<_> = prepared.measured().iter().map(|m| m.rect).collect();
-    write_outputs(dir, None, prepared, Some(model), Some(&scored.truth), &outlines, seam_px)
+    let note = [
+        ("HR".to_string(), pair.hr.path.display().to_string()),
+        ("LR".to_string(), pair.lr.path.display().to_string()),
+        ("Geometry".to_string(), pair.describe_geometry()),
+        ("Pieces".to_string(), prepared.frames.iter().map(|f| f.label.clone()).collect::<Vec<_>>().join(", ")),
+    ];
+    write_outputs(dir, None, prepared, Some(model), Some(&scored.truth), &outlines, seam_px, &note)
         .map_err(|e| OfflineError::stage("writing the outputs", e))?;
     let mut report = MetricsReport::new(None, Timing::default());
     report.record(prepared, Some(model), Some(&scored));

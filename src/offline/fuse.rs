@@ -211,7 +211,9 @@ pub fn fuse(
     .map_err(|e| stage("training on every zoom tile", &e))?;
     tracing::info!("{}", outcome.reason);
     let outlines: Vec<_> = all.measured().iter().map(|m| m.rect).collect();
-    write_outputs(out, None, &all, Some(&outcome), None, &outlines, opts.reconstruct.seam_px).map_err(|e| stage("writing the outputs", &e))?;
+    let mut note = vec![("Overview".to_string(), overview_path.display().to_string())];
+    note.extend(zoom_paths.iter().enumerate().map(|(k, z)| (format!("Zoom {}", k + 1), z.display().to_string())));
+    write_outputs(out, None, &all, Some(&outcome), None, &outlines, opts.reconstruct.seam_px, &note).map_err(|e| stage("writing the outputs", &e))?;
     let mut run = MetricsReport::new(None, Timing::default());
     run.record(&all, Some(&outcome), None);
     let zooms_report = placements(&overview, &zooms, zoom_paths, &all);

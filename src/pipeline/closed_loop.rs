@@ -172,7 +172,13 @@ pub fn run_closed_loop(
         let seam = spec.config.reconstruct.seam_px;
         let scored = truth.map(|t| score_against(&prepared, model.as_ref(), &t, &spec.config.level, seam)).transpose()?;
         let outlines: Vec<_> = prepared.measured().iter().map(|m| m.rect).collect();
-        write_outputs(dir, Some(session), &prepared, model.as_ref(), scored.as_ref().map(|s| &s.truth), &outlines, seam)?;
+        let note = [
+            ("Run".to_string(), spec.config.run.name.clone()),
+            ("Config".to_string(), spec.source.display().to_string()),
+            ("Picks".to_string(), format!("{:?}", acq.selection.picks)),
+            ("Source".to_string(), spec.config.simulator.surface_file.as_ref().map_or_else(|| "instrument".into(), |p| p.display().to_string())),
+        ];
+        write_outputs(dir, Some(session), &prepared, model.as_ref(), scored.as_ref().map(|s| &s.truth), &outlines, seam, &note)?;
         report.record(&prepared, model.as_ref(), scored.as_ref());
     }
     report.timing.total_s = started.elapsed().as_secs_f64();

@@ -1,10 +1,14 @@
 //! The run folder's plain arrays (NumPy `.npy`, the channel's unit, HR grid except `lr*.npy`), the same
-//! arrays in the session file, `registration.json` and the comparison figure.
+//! arrays in the session file, the reconstruction and the fair baseline for the lab's own programs
+//! (`.ibw` for Igor / Asylum, `.gwy` for Gwyddion, with their physical size, unit and a note),
+//! `registration.json` and the comparison figure.
 
 use super::model_stage::ModelOutcome;
 use super::prepare::Prepared;
 use super::PipelineError;
-use crate::figures::sr_comparison_png;
+use super::model_stage::OutputChoice;
+use crate::figures::{sr_comparison_png_with, RowOptions};
+use crate::io::lab_outputs::{write_lab_image, LabImage};
 use crate::io::npy::write_array;
 use crate::io::session::Session;
 use crate::reconstruct::mask_as_f32;
@@ -14,7 +18,11 @@ use std::path::Path;
 
 /// Files [`write_outputs`] writes into the run folder (`sr_model.npy`, `sr_unpasted.npy` only with a
 /// model, `ground_truth.npy` only with a ground truth).
-pub const OUTPUT_FILES: [&str; 11] = [
+pub const OUTPUT_FILES: [&str; 15] = [
+    "sr.ibw",
+    "sr.gwy",
+    "fair_baseline.ibw",
+    "fair_baseline.gwy",
     "lr.npy",
     "lr_levelled.npy",
     "sr.npy",
@@ -28,9 +36,12 @@ pub const OUTPUT_FILES: [&str; 11] = [
     "panels.png",
 ];
 
-/// Writes the arrays into `dir` (and `session`, when given), `registration.json` and `panels.png`
-/// (LR | delivered | ground truth | error, picks outlined). `sr.npy` is what the run delivers: the
-/// model's reconstruction, or the fair baseline when there is no model or the guard rejected it.
+/// Writes the arrays into `dir` (and `session`, when given), `sr` and `fair_baseline` as `.ibw` and
+/// `.gwy` (with `note` — run, picks, source — in both), `registration.json` and `panels.png` (the LR
+/// over the compared region | delivered | ground truth | error, in the channel's unit with a colour
+/// bar and a scale bar, picks outlined and numbered). `sr` is what the run delivers: the model's
+/// reconstruction, or the fair baseline when there is no model or the guard rejected it.
+#[allow(clippy::too_many_arguments)]
 pub fn write_outputs(
     dir: &Path,
     session: Option<&Session>,
@@ -39,6 +50,7 @@ pub fn write_outputs(
     truth: Option<&Array2<f32>>,
     outlines: &[PixelRect],
     seam_px: usize,
+    note: &[(String, String)],
 ) -> Result<(), PipelineError> {
     let out = |path: &Path, e: &dyn std::fmt::Display| PipelineError::Output(format!("{}: {e}", path.display()));
     let mask = mask_as_f32(&prepared.acquired);
@@ -69,10 +81,21 @@ pub fn write_outputs(
             arrays.iter().map(|(n, a)| (*n, *a, if *n == "acquired_mask" { "1" } else { unit })).collect();
         session.write_arrays(&with_units).map_err(|e| PipelineError::Output(e.to_string()))?;
     }
+    let unit = prepared.lr.unit.as_str();
+    let output = model.map_or("baseline", |m| if m.output == OutputChoice::Sr { "sr" } else { "baseline" });
+    for (stem, data, title) in [("sr", delivered, format!("afm-spark reconstruction (delivered: {output})")), ("fair_baseline", &fair, "fair baseline (bicubic of the levelled LR, gain/offset fitted on the acquired pixels, patches pasted)".to_string())] {
+        let mut entries = note.to_vec();
+        entries.push(("Output".into(), output.into()));
+        let image = LabImage { data: data.view(), region: prepared.hr_region, channel: &prepared.channel, unit, title: &title, note: &entries };
+        write_lab_image(dir, stem, &image).map_err(|e| out(&dir.join(stem), &e))?;
+    }
     let path = dir.join("registration.json");
     let text = serde_json::to_string_pretty(&prepared.registrations()).map_err(|e| out(&path, &e))?;
     std::fs::write(&path, text + "\n").map_err(|e| out(&path, &e))?;
     let path = dir.join("panels.png");
-    sr_comparison_png(&path, prepared.lr.view(), delivered.view(), truth.map(|t| t.view()), outlines).map_err(|e| out(&path, &e))?;
+    let options = RowOptions { unit: unit.to_string(), pixel_pitch_m: Some(prepared.hr_region.pitch_m(&prepared.hr_raster).0) };
+    // The LR as it lies on the compared region (nearest: its own pixels, no interpolation).
+    sr_comparison_png_with(&path, prepared.nearest.view(), delivered.view(), truth.map(|t| t.view()), outlines, &options)
+        .map_err(|e| out(&path, &e))?;
     Ok(())
 }

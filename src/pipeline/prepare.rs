@@ -9,7 +9,7 @@ use super::input::{ChannelKind, PipelineInput};
 use super::motion::refine_with_motion;
 use super::PipelineError;
 use crate::geo_image::GeoImage;
-use crate::level::{LevelConfig, LevelMode, Plane};
+use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
 use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, Registration};
 use crate::upsample::Interpolation;
@@ -79,6 +79,8 @@ pub struct Prepared {
     pub lr_raw: GeoImage,
     /// The levelled LR frame.
     pub lr: GeoImage,
+    /// The channel's name, e.g. "Height" or "AmplitudeRetrace".
+    pub channel: String,
     /// The channel's kind.
     pub kind: ChannelKind,
     /// The levelling mode used.
@@ -143,7 +145,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     // Register every frame, fill weak components from the motion model, then place and adjust.
     let mut frames = Vec::with_capacity(input.frames.len());
     for f in &input.frames {
-        frames.push(register_frame(&lr, f, cfg, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+        frames.push(register_frame(&lr, f, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
     }
     if let Some(log) = &input.motion {
         let changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
@@ -163,7 +165,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
             pieces.push((index, image, lr_there, !f.registration.ambiguous));
         }
     }
-    let mapping = lr_mapping(&pieces);
+    let mapping = lr_mapping(&pieces, height);
     let on_grid = |method| lr.resample_onto(&input.hr_region, &input.hr_raster, method);
     let bicubic = on_grid(Interpolation::Bicubic)?;
     let nearest = on_grid(Interpolation::Nearest)?;
@@ -189,6 +191,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     Ok(Prepared {
         lr_raw: input.lr.clone(),
         lr,
+        channel: input.channel.clone(),
         kind,
         level_mode,
         hr_region: input.hr_region,
@@ -204,14 +207,10 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     })
 }
 
-/// Levels one HR frame's lines and registers it against the levelled LR (not yet placed).
-fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig, mode: LevelMode) -> Result<PreparedFrame, String> {
-    let lined = match mode {
-        LevelMode::PlaneLines => crate::level::align_lines(f.image.view(), None),
-        _ => f.image.data.clone(),
-    };
-    let lined = f.image.with_data(lined);
-    let registration = register(lr, &lined, &cfg.register).map_err(|e| format!("registration: {e}"))?;
+/// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
+/// per-line offsets barely move a correlation peak).
+fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
+    let registration = register(lr, &f.image, &cfg.register).map_err(|e| format!("registration: {e}"))?;
     if registration.ambiguous {
         tracing::warn!(
             "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
@@ -228,11 +227,14 @@ fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareCo
         let (col, row) = req.pixel_of_m(r, f.image.region.center_x_m, f.image.region.center_y_m);
         [col - r.points.saturating_sub(1) as f64 / 2.0, row - r.lines.saturating_sub(1) as f64 / 2.0]
     });
-    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane: Plane::default(), image: lined })
+    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane: Plane::default(), image: f.image.clone() })
 }
 
-/// Moves a registered frame to where it really lies (unless ambiguous) and, for heights, fits its
-/// offset — and its tilt, when levelling removes planes — to the LR there.
+/// Moves a registered frame to where it really lies (unless ambiguous) and levels it **relative to the
+/// levelled LR there**: for heights its offset — and its tilt with `plane`, and each line's offset with
+/// `plane+lines` (the median of the line's difference to the LR, so features that cross the lines do not
+/// bias it, as they bias line-to-line medians on a small frame); for other channels, with `plane+lines`,
+/// each line's offset only.
 fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMode) -> Result<(), String> {
     let r = &mut f.registration;
     if r.searched {
@@ -242,21 +244,35 @@ fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMo
     if !r.ambiguous {
         f.image = f.image.shifted(r.shift_x_m, r.shift_y_m);
     }
+    if !height && mode != LevelMode::PlaneLines {
+        return Ok(());
+    }
+    let reference = lr.resample_onto(&f.image.region, &f.image.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
     if height {
-        let reference = lr.resample_onto(&f.image.region, &f.image.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
         let (adjusted, plane) = fit_relative_plane(f.image.view(), reference.view(), mode != LevelMode::None);
         f.image = f.image.with_data(adjusted);
         f.relative_plane = plane;
     }
+    if mode == LevelMode::PlaneLines {
+        f.image = f.image.with_data(align_lines_to(f.image.view(), reference.view()));
+    }
     Ok(())
 }
 
-/// Gain and offset bringing the levelled LR onto the trainable pieces (least squares over all their
-/// pixels); identity without any.
-fn lr_mapping(pieces: &[(usize, GeoImage, Array2<f32>, bool)]) -> GainOffset {
+/// The map bringing the levelled LR onto the trainable pieces, fitted over all their pixels: for
+/// heights an offset only (a gain fitted between a noisy, lagging LR and the patches is biased low —
+/// regression dilution — and heights share one scale anyway), for other channels gain and offset
+/// (their gain changes between scans). Identity without any piece.
+fn lr_mapping(pieces: &[(usize, GeoImage, Array2<f32>, bool)], height: bool) -> GainOffset {
     let used: Vec<_> = pieces.iter().filter(|p| p.3).collect();
     if used.is_empty() {
         return GainOffset::default();
+    }
+    if height {
+        let (sum, n) = used.iter().fold((0.0f64, 0usize), |(s, n), p| {
+            (s + p.1.data.iter().zip(p.2.iter()).map(|(&m, &l)| m as f64 - l as f64).sum::<f64>(), n + p.1.data.len())
+        });
+        return GainOffset { gain: 1.0, offset: sum / n.max(1) as f64 };
     }
     let lr_values: Vec<f32> = used.iter().flat_map(|p| p.2.iter().copied()).collect();
     let measured: Vec<f32> = used.iter().flat_map(|p| p.1.data.iter().copied()).collect();

@@ -10,7 +10,9 @@ pub struct ReconstructConfig {
     pub tile_px: Option<usize>,
     /// Distance between tile origins, pixels; `None` = tile side / 3 (per axis).
     pub stride_px: Option<usize>,
-    /// Euler steps from t = 0 to t = 1 (`steps_infer`).
+    /// Euler steps from t = 0 to t = 1 (`steps_infer`). Measured on the dry run: 1 step reconstructs
+    /// as well as 10 (34.59 vs 34.41 dB on the unacquired region) in a tenth of the time — with x0 the
+    /// LR and no noise the learned flow is nearly straight — so 1 is the default.
     pub steps: usize,
     /// Tiles integrated together.
     pub batch_size: usize,
@@ -26,7 +28,7 @@ pub struct ReconstructConfig {
 
 impl Default for ReconstructConfig {
     fn default() -> Self {
-        Self { tile_px: None, stride_px: None, steps: 10, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0 }
+        Self { tile_px: None, stride_px: None, steps: 1, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0 }
     }
 }
 
@@ -44,7 +46,7 @@ pub struct ReconstructConfigError {
 
 impl ReconstructConfig {
     /// The fast CPU setting measured with `TrainConfig::cpu_dry_run` on 512² frames with 64-px tiles:
-    /// stride 32 px (tile/2: 4 tiles cover a pixel instead of 9), 10 Euler steps, 4-px feathered seam.
+    /// stride 32 px (tile/2: 4 tiles cover a pixel instead of 9), 1 Euler step, 4-px feathered seam.
     pub fn cpu_dry_run() -> Self {
         Self { stride_px: Some(32), ..Self::default() }
     }
