@@ -5,7 +5,8 @@ use super::progress::human_s;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
 use afm_spark::eval::{
-    plan_runs, run_eval, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSummary, EvalSurface, MachineInfo, PROCEDURAL_KINDS,
+    plan_runs, run_eval, run_fuse_case, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSuite, EvalSummary, EvalSurface, MachineInfo,
+    PROCEDURAL_KINDS,
 };
 use afm_spark::select::SelectionStrategy;
 use anyhow::{bail, Context};
@@ -56,6 +57,13 @@ pub struct EvalArgs {
     /// reference, once per surface). Default: all four.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub strategies: Option<Vec<String>>,
+    /// Runs of the random strategy per surface and budget (seeds base + 0, 1, …).
+    #[arg(long, default_value_t = 1)]
+    pub random_seeds: usize,
+    /// A benchmark suite file (e.g. configs/eval-real.toml): replayed real images and fuse cases on
+    /// real overview/zoom pairs, each scored as SR against the fair baseline; replaces the grid options.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "surfaces", "files", "budgets", "strategies", "config"])]
+    pub suite: Option<PathBuf>,
     /// Where the model runs: auto (CUDA when available), cpu or cuda. Overrides [run] device.
     #[arg(long, value_enum)]
     pub device: Option<afm_spark::device::DeviceChoice>,
@@ -89,7 +97,7 @@ fn grid(args: &EvalArgs) -> anyhow::Result<EvalGrid> {
         Some(list) => list.iter().map(|s| parse_strategy(s)).collect::<anyhow::Result<Vec<_>>>()?,
         None => vec![SelectionStrategy::FarthestFirst, SelectionStrategy::Random, SelectionStrategy::Uniform, SelectionStrategy::All],
     };
-    Ok(EvalGrid { surfaces, budgets, strategies })
+    Ok(EvalGrid { surfaces, budgets, strategies, random_seeds: args.random_seeds })
 }
 
 /// The command line as typed, with the program called `afm-spark` and arguments quoted where needed.
@@ -126,14 +134,22 @@ fn frame_summary(spec: &RunSpec, files: bool) -> String {
 
 /// Runs the evaluation.
 pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
-    let config = args.config.clone().unwrap_or_else(|| PathBuf::from(if args.quick { QUICK_CONFIG } else { DEFAULT_CONFIG }));
+    let suite = args.suite.as_ref().map(|p| EvalSuite::load(p)).transpose()?;
+    let config = match &suite {
+        Some(s) => s.base_config.clone(),
+        None => args.config.clone().unwrap_or_else(|| PathBuf::from(if args.quick { QUICK_CONFIG } else { DEFAULT_CONFIG })),
+    };
     let mut base = RunSpec::load(&config).with_context(|| format!("the base configuration {}", config.display()))?;
     if let Some(device) = args.device {
         let mut c = base.config.clone();
         c.run.device = device;
         base = RunSpec::from_config(c, &config)?;
     }
-    let runs = plan_runs(&base, &grid(&args)?)?;
+    let grid = match &suite {
+        Some(s) => s.grid(),
+        None => grid(&args)?,
+    };
+    let runs = plan_runs(&base, &grid)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{}", afm_drivers::frame::unix_now_s() as u64)));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let machine = MachineInfo::current();
@@ -146,11 +162,22 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     let result = with_run_logs_hidden(|| run_eval(&runs, &out, &tx));
     drop(tx);
     let _ = display.join();
-    let rows = result?;
+    let mut rows = result?;
+    for case in suite.iter().flat_map(|s| &s.fuse) {
+        if !quiet {
+            eprintln!("fuse {} + {} zoom(s), {}, {} folds …", case.overview.display(), case.zooms.len(), case.channel, case.score);
+        }
+        let device = base.config.run.device.resolve()?;
+        let row = with_run_logs_hidden(|| run_fuse_case(case, &base, &out, device));
+        if !quiet {
+            eprintln!("{}", row_line(&row));
+        }
+        rows.push(row);
+    }
     let summary = EvalSummary {
         command: command_line(),
         base_config: config,
-        frame: frame_summary(&base, !args.files.is_empty()),
+        frame: frame_summary(&base, !args.files.is_empty() || suite.is_some()),
         machine,
         wall_s: started.elapsed().as_secs_f64(),
     };
@@ -190,21 +217,21 @@ fn row_line(r: &EvalRow) -> String {
     let frac = r.fraction.map(|f| format!("{:.1} %", 100.0 * f)).unwrap_or_default();
     if r.strategy == "all" {
         return format!(
-            "{:<12} {:<15} {:>3}  {frac:>7}  whole: mosaic {} dB, bicubic {} dB",
+            "{:<12} {:<15} {:>3}  {frac:>7}  whole: mosaic {} dB, fair baseline {} dB",
             r.surface,
             r.strategy,
             r.n_patches,
             db(r.psnr_sr_whole_db),
-            db(r.psnr_bicubic_whole_db)
+            db(r.psnr_fair_whole_db)
         );
     }
     format!(
-        "{:<12} {:<15} {:>3}  {frac:>7}  unacquired: SR {} dB, bicubic {} dB ({}), whole SR {} dB",
+        "{:<12} {:<15} {:>3}  {frac:>7}  unacquired: SR {} dB, fair baseline {} dB ({}), whole SR {} dB",
         r.surface,
         r.strategy,
         r.n_patches,
         db(r.psnr_sr_unacquired_db),
-        db(r.psnr_bicubic_unacquired_db),
+        db(r.psnr_fair_unacquired_db),
         r.gain_unacquired_db().map(|g| format!("{g:+.2} dB")).unwrap_or_else(|| "–".into()),
         db(r.psnr_sr_whole_db)
     )

@@ -105,6 +105,8 @@ pub struct EvalGrid {
     pub budgets: Vec<usize>,
     /// Strategies; `All` (every tile, the full-scan reference) runs once per surface whatever the budgets.
     pub strategies: Vec<SelectionStrategy>,
+    /// Runs of the random strategy per surface and budget, with `[run] seed` = base seed + 0, 1, …
+    pub random_seeds: usize,
 }
 
 /// One grid point, ready to run.
@@ -161,12 +163,18 @@ pub fn plan_runs(base: &RunSpec, grid: &EvalGrid) -> Result<Vec<PlannedRun>, Eva
         }
         let mut config = base.config.clone();
         surface.apply(&mut config)?;
-        let mut points: Vec<(SelectionStrategy, usize)> = sampled.iter().flat_map(|&s| grid.budgets.iter().map(move |&b| (s, b))).collect();
+        let seeds = |s: SelectionStrategy| if s == SelectionStrategy::Random { grid.random_seeds.max(1) } else { 1 };
+        let mut points: Vec<(SelectionStrategy, usize, Option<usize>)> = sampled
+            .iter()
+            .flat_map(|&s| {
+                grid.budgets.iter().flat_map(move |&b| (0..seeds(s)).map(move |k| (s, b, (seeds(s) > 1).then_some(k))))
+            })
+            .collect();
         if grid.strategies.contains(&SelectionStrategy::All) {
-            points.push((SelectionStrategy::All, config.select.grid * config.select.grid));
+            points.push((SelectionStrategy::All, config.select.grid * config.select.grid, None));
         }
-        for (strategy, n_select) in points {
-            runs.push(plan_one(base, &config, &label, strategy, n_select)?);
+        for (strategy, n_select, seed) in points {
+            runs.push(plan_one(base, &config, &label, strategy, n_select, seed)?);
         }
     }
     Ok(runs)
@@ -178,14 +186,19 @@ fn plan_one(
     surface: &str,
     strategy: SelectionStrategy,
     n_select: usize,
+    seed: Option<usize>,
 ) -> Result<PlannedRun, EvalError> {
     let mut c = config.clone();
     c.select.strategy = strategy;
     c.select.n_select = n_select;
     c.train.n_val = held_out_patches(base.config.train.n_val, n_select);
-    let folder = match strategy {
-        SelectionStrategy::All => PathBuf::from(surface).join("all"),
-        s => PathBuf::from(surface).join(format!("{}-{n_select:02}", s.name())),
+    if let Some(k) = seed {
+        c.run.seed = base.config.run.seed + k as u64;
+    }
+    let folder = match (strategy, seed) {
+        (SelectionStrategy::All, _) => PathBuf::from(surface).join("all"),
+        (s, None) => PathBuf::from(surface).join(format!("{}-{n_select:02}", s.name())),
+        (s, Some(k)) => PathBuf::from(surface).join(format!("{}-{n_select:02}-s{k}", s.name())),
     };
     c.run.name = format!("eval-{surface}-{}", folder.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
     let label = format!("{surface} / {} / {n_select}", strategy.name());
@@ -238,6 +251,7 @@ mod tests {
             surfaces: vec![EvalSurface::procedural("terraces").unwrap(), EvalSurface::procedural("grains").unwrap()],
             budgets: vec![2, 8],
             strategies: vec![SelectionStrategy::FarthestFirst, SelectionStrategy::Random, SelectionStrategy::All],
+            random_seeds: 1,
         };
         let b = base();
         let runs = plan_runs(&b, &grid).unwrap();
@@ -258,5 +272,11 @@ mod tests {
         // distinct configurations → distinct identities
         let hashes: std::collections::HashSet<_> = runs.iter().map(|r| r.spec.hash()).collect();
         assert_eq!(hashes.len(), runs.len());
+        // several random seeds: one run each, with its own seed and folder
+        let seeded = plan_runs(&b, &EvalGrid { random_seeds: 3, ..grid }).unwrap();
+        let random: Vec<_> = seeded.iter().filter(|r| r.strategy == SelectionStrategy::Random && r.n_select == 8).collect();
+        assert_eq!(random.len() / 2, 3, "3 seeds on each of 2 surfaces");
+        assert_eq!(random[2].folder, PathBuf::from("terraces/random-08-s2"));
+        assert_eq!(random[2].spec.config.run.seed, b.config.run.seed + 2);
     }
 }

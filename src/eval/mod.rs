@@ -8,6 +8,7 @@ mod machine;
 mod outputs;
 mod row;
 mod runner;
+mod suite;
 
 pub use csv::{csv_line, parse_csv_line};
 pub use grid::{held_out_patches, plan_runs, EvalGrid, EvalSurface, PlannedRun, PROCEDURAL_KINDS};
@@ -15,6 +16,7 @@ pub use machine::MachineInfo;
 pub use outputs::{read_results_csv, write_outputs, EvalSummary, PLOT_FILE, REPORT_FILE, RESULTS_FILE, WHOLE_PLOT_FILE};
 pub use row::{EvalRow, COLUMNS};
 pub use runner::{run_eval, EvalEvent};
+pub use suite::{fuse_folder, run_fuse_case, EvalSuite, FuseCase, ReplayCase};
 
 use thiserror::Error;
 
@@ -68,7 +70,7 @@ pub enum EvalError {
 }
 
 impl EvalError {
-    fn io(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn io(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
         Self::Io { path: path.to_path_buf(), reason: reason.to_string() }
     }
 }

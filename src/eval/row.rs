@@ -118,13 +118,18 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 impl EvalRow {
-    fn empty(run: &PlannedRun, status: String) -> Self {
+    /// A row of a case that is not a planned closed-loop run (a `fuse` case), with nothing filled in.
+    pub fn named(surface: &str, strategy: &str, run_dir: &str) -> Self {
+        Self { surface: surface.into(), strategy: strategy.into(), n_select: 0, n_patches: 0, n_val: 0, run_dir: run_dir.into(), ..Self::blank() }
+    }
+
+    fn blank() -> Self {
         Self {
-            surface: run.surface.clone(),
-            strategy: run.strategy.name().into(),
-            n_select: run.n_select,
-            n_patches: run.spec.n_patches(),
-            n_val: run.n_val,
+            surface: String::new(),
+            strategy: String::new(),
+            n_select: 0,
+            n_patches: 0,
+            n_val: 0,
             fraction: None,
             plan_s: None,
             full_hr_s: None,
@@ -149,8 +154,21 @@ impl EvalRow {
             train_s: None,
             wall_s: None,
             device: "none".into(),
+            run_dir: String::new(),
+            status: String::new(),
+        }
+    }
+
+    fn empty(run: &PlannedRun, status: String) -> Self {
+        Self {
+            surface: run.surface.clone(),
+            strategy: run.strategy.name().into(),
+            n_select: run.n_select,
+            n_patches: run.spec.n_patches(),
+            n_val: run.n_val,
             run_dir: run.folder.to_string_lossy().into_owned(),
             status,
+            ..Self::blank()
         }
     }
 
