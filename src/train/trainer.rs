@@ -63,6 +63,8 @@ pub struct TrainOutcome {
     pub best_step: usize,
     /// Validation score of the kept weights.
     pub best_val_score: Option<f64>,
+    /// The whole validation of the kept weights.
+    pub best_validation: Option<Validation>,
     /// Mean wall time of one optimiser step (batch, forward, backward, update), milliseconds.
     pub mean_step_ms: f64,
     /// Total training wall time including validations, seconds.
@@ -81,6 +83,8 @@ pub struct Validation {
     pub psnr_sr_db: f64,
     /// PSNR of the fair baseline on the same pixels, dB.
     pub psnr_fair_db: f64,
+    /// The smallest gain of any single held-out patch, dB (the guard asks every patch to agree).
+    pub worst_gain_db: f64,
 }
 
 /// Validates the model being trained; called every `eval_interval_steps`.
@@ -142,7 +146,7 @@ pub fn train(
     let start = Instant::now();
     let mut history = LossHistory::default();
     let (mut step_s, mut since_eval, mut loss_since_eval) = (0.0f64, 0usize, 0.0f64);
-    let (mut best, mut best_step, mut snapshot) = (None::<f64>, 0usize, None);
+    let (mut best, mut best_step, mut snapshot, mut best_validation) = (None::<f64>, 0usize, None, None);
     let mut last_val = None;
     let mut stop = StopReason::MaxSteps;
     let mut step = 0;
@@ -177,7 +181,7 @@ pub fn train(
             let val = found.map(|f| f.gain_db);
             if let Some(v) = val {
                 if best.is_none_or(|b| v > b) {
-                    (best, best_step, snapshot) = (Some(v), step, Some(model.snapshot()));
+                    (best, best_step, snapshot, best_validation) = (Some(v), step, Some(model.snapshot()), found);
                 }
             }
             let judged = current.as_ref().map(|_| model.snapshot());
@@ -222,6 +226,7 @@ pub fn train(
         steps: step,
         best_step,
         best_val_score: best,
+        best_validation,
         mean_step_ms: 1e3 * step_s / step.max(1) as f64,
         train_s: start.elapsed().as_secs_f64(),
         stop,
