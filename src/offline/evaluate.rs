@@ -8,7 +8,7 @@ use super::inputs::ImagePair;
 use super::OfflineError;
 use crate::geo_image::GeoImage;
 use crate::level::LevelConfig;
-use crate::pipeline::{passes_of, score_against, write_outputs, HrFrameInput, ModelOutcome, PipelineInput, Prepared};
+use crate::pipeline::{score_against, write_outputs, HrFrameInput, ModelOutcome, PipelineInput, Prepared};
 use crate::report::{MetricsReport, Timing};
 use afm_drivers::PixelRect;
 use std::path::Path;
@@ -27,7 +27,7 @@ pub fn pair_input(pair: &ImagePair, rects: &[PixelRect], tiles: &[usize]) -> Pip
         .enumerate()
         .map(|(k, (rect, tile))| HrFrameInput::whole(format!("pick {} (tile {tile})", k + 1), hr.crop(rect), None))
         .collect();
-    PipelineInput { lr, channel: pair.hr.channel.clone(), passes: passes_of(&pair.lr.channel), hr_region: pair.hr.region, hr_raster: pair.hr.raster, frames, motion: None }
+    PipelineInput { lr, channel: pair.hr.channel.clone(), hr_region: pair.hr.region, hr_raster: pair.hr.raster, frames, motion: None }
 }
 
 /// Scores `model`'s reconstruction of `prepared` against the HR file of `pair` and writes the run

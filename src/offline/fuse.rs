@@ -15,7 +15,7 @@ use crate::geo_image::GeoImage;
 use crate::io;
 use crate::level::LevelConfig;
 use crate::metrics::{psnr, ssim};
-use crate::pipeline::{passes_of, prepare, train_and_reconstruct, write_outputs, HrFrameInput, OutputChoice, PipelineInput, PrepareConfig, Prepared};
+use crate::pipeline::{prepare, train_and_reconstruct, write_outputs, HrFrameInput, OutputChoice, PipelineInput, PrepareConfig, Prepared};
 use crate::reconstruct::{mask_as_f32, paste_patches, ReconstructConfig};
 use crate::register::RegisterConfig;
 use crate::report::{MetricsReport, Timing};
@@ -197,7 +197,7 @@ pub fn fuse(
                 HrFrameInput { label: p.display().to_string(), image: z.clone(), requested: None, pieces: pieces.collect() }
             })
             .collect();
-        PipelineInput { lr: overview.clone(), channel: channel.clone(), passes: passes_of(&channel), hr_region, hr_raster, frames, motion: None }
+        PipelineInput { lr: overview.clone(), channel: channel.clone(), hr_region, hr_raster, frames, motion: None }
     };
     let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
     let stage = |what: &str, e: &dyn std::fmt::Display| OfflineError::stage(what.to_string(), e);

@@ -76,7 +76,7 @@ pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &Acquisiti
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
     let motion = Some(motion_log(spec, plan, acq));
-    Ok(PipelineInput { lr, channel: channel.clone(), passes: spec.directions(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
+    Ok(PipelineInput { lr, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
 }
 
 /// The instrument clock of every frame, from the frames' own reported instrument times in

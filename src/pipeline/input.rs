@@ -64,9 +64,6 @@ pub struct PipelineInput {
     pub lr: GeoImage,
     /// The channel's name, e.g. "Height" (decides [`ChannelKind`]).
     pub channel: String,
-    /// Which scan passes the values come from (trace, retrace, or their mean): the direction of the
-    /// feedback lag that registration must not take for a shift.
-    pub passes: afm_drivers::Directions,
     /// The HR grid the reconstruction is made on.
     pub hr_region: ScanRegion,
     /// Its raster.
@@ -76,15 +73,6 @@ pub struct PipelineInput {
     /// When and where each frame was scanned (frames from an instrument): lets a motion model of
     /// drift and creep fill in shift components the image content cannot pin down.
     pub motion: Option<super::motion::MotionLog>,
-}
-
-/// The passes a channel label names: "…Retrace" → retrace, anything else → trace.
-pub fn passes_of(label: &str) -> afm_drivers::Directions {
-    if label.to_ascii_lowercase().ends_with("retrace") {
-        afm_drivers::Directions::Retrace
-    } else {
-        afm_drivers::Directions::Trace
-    }
 }
 
 impl PipelineInput {

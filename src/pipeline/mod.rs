@@ -12,7 +12,7 @@ mod prepare;
 mod scoring;
 
 pub use closed_loop::{closed_loop_input, prepare_config, run_closed_loop, RunError, RunOptions};
-pub use input::{passes_of, ChannelKind, HrFrameInput, PipelineInput};
+pub use input::{ChannelKind, HrFrameInput, PipelineInput};
 pub use motion::{refine_with_motion, MotionLog, ScanTiming};
 pub use model_stage::{reconstruct_only, train_and_reconstruct, ModelOutcome, OutputChoice, TrainingRecord};
 pub use outputs::{write_outputs, OUTPUT_FILES};

@@ -161,7 +161,7 @@ mod tests {
             .collect();
         let got = least_squares(&rows).unwrap();
         for (g, t) in got.iter().zip(&truth) {
-            assert!((g - t).abs() < 1e-6, "{got:?}");
+            assert!((g - t).abs() < 1e-4, "{got:?}"); // the tiny ridge that keeps unconstrained parameters at 0
         }
     }
 }

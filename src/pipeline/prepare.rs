@@ -145,7 +145,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     // Register every frame, fill weak components from the motion model, then place and adjust.
     let mut frames = Vec::with_capacity(input.frames.len());
     for f in &input.frames {
-        frames.push(register_frame(&lr, f, cfg, input.passes).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+        frames.push(register_frame(&lr, f, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
     }
     if let Some(log) = &input.motion {
         let changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
@@ -209,8 +209,8 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
 
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
 /// per-line offsets barely move a correlation peak).
-fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig, passes: afm_drivers::Directions) -> Result<PreparedFrame, String> {
-    let registration = register(lr, &f.image, &cfg.register, passes).map_err(|e| format!("registration: {e}"))?;
+fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
+    let registration = register(lr, &f.image, &cfg.register).map_err(|e| format!("registration: {e}"))?;
     if registration.ambiguous {
         tracing::warn!(
             "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",

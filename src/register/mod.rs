@@ -10,11 +10,10 @@ mod fit;
 mod search;
 
 pub use fit::{fit_gain_offset, fit_relative_plane, GainOffset};
-pub use search::{find_shift, lag_filter, ShiftSearch};
+pub use search::{find_shift, ShiftSearch};
 
 use crate::geo_image::GeoImage;
 use crate::upsample::GridMapError;
-use afm_drivers::Directions;
 use serde::{Deserialize, Serialize};
 
 /// `[register]`: how HR frames are registered against the LR frame.
@@ -87,8 +86,6 @@ pub struct Registration {
     pub curvature_ratio: f64,
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
-    /// The LR's extra feedback lag along its fast axis that matched best, LR pixels (not a shift).
-    pub lag_lr_px: f64,
     /// Whether the shift was searched at all (false: registration off, the shift is 0).
     pub searched: bool,
     /// Low or non-unique peak, or a peak on the border of the search window: not trained on.
@@ -110,7 +107,6 @@ impl Registration {
             weak_axis: None,
             curvature_ratio: 0.0,
             from_motion_model: false,
-            lag_lr_px: 0.0,
             searched: false,
             ambiguous: false,
         }
@@ -135,13 +131,13 @@ pub enum RegisterError {
     },
 }
 
-/// Registers `frame` against `lr` (both levelled; `passes`: which scan passes the values come from,
-/// for the feedback-lag model): the shift and its quality. With registration off, the identity.
-pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig, passes: Directions) -> Result<Registration, RegisterError> {
+/// Registers `frame` against `lr` (both levelled): the shift and its quality. With registration off,
+/// the identity.
+pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result<Registration, RegisterError> {
     if !cfg.enabled {
         return Ok(Registration::identity());
     }
-    let found = find_shift(lr, frame, cfg.max_shift_lr_px, passes)?;
+    let found = find_shift(lr, frame, cfg.max_shift_lr_px)?;
     let [sx, sy] = found.shift_lr_px;
     let peak_ratio = (found.peak / found.second_peak.max(0.01)).min(100.0);
     let on_border = sx.abs() >= cfg.max_shift_lr_px - 0.25 || sy.abs() >= cfg.max_shift_lr_px - 0.25;
@@ -160,7 +156,6 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig, passes: D
         weak_axis: (curvature_ratio < cfg.min_curvature_ratio).then_some(weak_axis),
         curvature_ratio,
         from_motion_model: false,
-        lag_lr_px: found.lag_lr_px,
         searched: true,
         ambiguous,
     };
