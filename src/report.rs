@@ -4,7 +4,7 @@
 //! timings and the compute device.
 
 use crate::metrics::Quality;
-use crate::pipeline::{FrameRegistration, ModelOutcome, OutputChoice, Prepared, Scored, TrainingRecord};
+use crate::pipeline::{Calibration, FrameRegistration, ModelOutcome, OutputChoice, Prepared, Scored, TrainingRecord};
 use crate::plan::TimeAccounting;
 use crate::register::GainOffset;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,10 @@ pub struct MetricsReport {
     /// The gain and offset that bring the levelled LR onto the acquired patches (fair baseline, x0).
     #[serde(default)]
     pub lr_mapping: GainOffset,
+    /// How well the uncertainty map predicts the real error on the unacquired region (Spearman per
+    /// tile and per pixel, Pearson per pixel), where a ground truth exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty_calibration: Option<Calibration>,
     /// The fit that brought the ground truth onto the acquired patches, where one exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_fit: Option<GainOffset>,
@@ -116,6 +120,7 @@ impl MetricsReport {
             registration: Vec::new(),
             lr_mapping: GainOffset::default(),
             truth_fit: None,
+            uncertainty_calibration: None,
             timing,
             device: "none".into(),
             stage: "acquisition only".into(),
@@ -128,6 +133,7 @@ impl MetricsReport {
     pub fn record(&mut self, prepared: &Prepared, model: Option<&ModelOutcome>, scored: Option<&Scored>) {
         self.quality = scored.map(|s| s.quality);
         self.truth_fit = scored.map(|s| s.fit);
+        self.uncertainty_calibration = scored.and_then(|s| s.calibration);
         self.level_mode = prepared.level_mode.name().into();
         self.registration = prepared.registrations();
         self.lr_mapping = prepared.mapping;

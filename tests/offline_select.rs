@@ -75,7 +75,7 @@ fn select_on_the_real_ibw_prints_every_tile_and_draws_the_picks() {
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
     let picks = picks_in_order(&rows);
     assert_eq!(picks.len(), 20);
-    assert!(stdout.contains("tiles        8×8 of about 32×32 LR px, levelled plane+lines"), "{stdout}");
+    assert!(stdout.contains("grid         8×8 tiles of about 32×32 LR px, levelled plane+lines"), "{stdout}");
     let listed = format!("picks (20, scan order): {}", picks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "));
     assert!(stdout.contains(&listed), "{stdout}");
 
@@ -107,7 +107,7 @@ fn config_select_section_is_used_and_flags_override_it() {
     let rows = table_rows(&stdout);
     assert_eq!(rows.len(), 16);
     assert_eq!(picks_in_order(&rows).len(), 5);
-    assert!(stdout.contains("4×4 of about 64×64 LR px, levelled plane"), "{stdout}");
+    assert!(stdout.contains("4×4 tiles of about 64×64 LR px, levelled plane"), "{stdout}");
     assert!(dir.join("P0089OP0027_picks.png").exists(), "default PNG name in --out");
     let out = select(&["--n-select", "3", "--strategy", "uniform", "--out"], &[&dir, Path::new("--config"), &cfg, Path::new("--lr"), &ibw]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -138,6 +138,6 @@ fn bad_input_gives_one_clear_line_and_a_failure_status() {
     assert!(text(&out.stderr).contains("grid = 32: tiles of the 16×16 px LR must be at least 2 px"), "{}", text(&out.stderr));
     let out = select(&["--grid", "4", "--n-select", "2", "--out"], &[&dir, Path::new("--lr"), &lr]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("4×4 of about 4×4 LR px"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("4×4 tiles of about 4×4 LR px"), "{}", text(&out.stdout));
     std::fs::remove_dir_all(&dir).unwrap();
 }

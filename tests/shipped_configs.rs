@@ -1,4 +1,5 @@
-//! Every shipped config parses and validates.
+//! Every shipped config parses and validates (run configs as run configs, the benchmark suite as a
+//! suite whose base config and files exist).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::config::{Backend, RunSpec};
@@ -10,6 +11,13 @@ fn shipped_configs_validate() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "eval-real.toml") {
+            let suite = afm_spark::eval::EvalSuite::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            RunSpec::load(&root.join(&suite.base_config)).unwrap_or_else(|e| panic!("{e}"));
+            assert!(suite.replay.len() >= 4 && suite.fuse.len() >= 2 && suite.random_seeds >= 5);
+            continue;
+        }
         if path.extension().is_some_and(|e| e == "toml") {
             let spec = RunSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(spec.config.select.n_select >= 1);

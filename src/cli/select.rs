@@ -165,7 +165,7 @@ pub fn run(args: SelectArgs) -> anyhow::Result<()> {
     let rect = sel.tiling.rect(0);
     println!("LR           {} ({}, {}×{} px)", lr.path.display(), lr.channel, lr.raster.points, lr.raster.lines);
     println!(
-        "tiles        {}×{} of about {}×{} LR px, levelled {}",
+        "grid         {}×{} tiles of about {}×{} LR px, levelled {}",
         opts.grid,
         opts.grid,
         rect.cols,

@@ -98,7 +98,7 @@ struct OptionsRecord<'a> {
 fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     let hr = pair.hr_raster();
     let grid = opts.select.grid;
-    opts.select.validate(pair.lr.raster.lines, pair.lr.raster.points).map_err(|why| OfflineError::invalid("--grid/--n-select", grid, why))?;
+    opts.select.validate(pair.lr.raster.lines, pair.lr.raster.points).map_err(|why| OfflineError::stage("tile selection", why))?;
     if hr.points % grid != 0 || hr.lines % grid != 0 || (hr.points / grid) % 4 != 0 || (hr.lines / grid) % 4 != 0 {
         return Err(OfflineError::invalid(
             "--grid",

@@ -16,7 +16,7 @@ pub use input::{ChannelKind, HrFrameInput, PipelineInput};
 pub use motion::{refine_with_motion, MotionLog, ScanTiming};
 pub use model_stage::{reconstruct_only, train_and_reconstruct, ModelOutcome, OutputChoice, TrainingRecord};
 pub use outputs::{write_outputs, OUTPUT_FILES};
-pub use scoring::{score_against, Scored};
+pub use scoring::{calibration, pearson, score_against, spearman, Calibration, Scored};
 pub use prepare::{onto_hr_grid, prepare, FrameRegistration, Piece, PrepareConfig, Prepared, PreparedFrame};
 
 use crate::device::DeviceError;

@@ -7,7 +7,7 @@ use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::device::device_name;
 use crate::model::{TrainedModel, VelocityField};
-use crate::reconstruct::{reconstruct_with, ReconstructConfig};
+use crate::reconstruct::{paste_patches, reconstruct_with, ReconstructConfig};
 use crate::train::{save_artifacts, train, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,12 @@ pub struct ModelOutcome {
     pub delivered: Array2<f32>,
     /// The model's reconstruction with the pieces pasted (also when the guard rejected it).
     pub sr: Array2<f32>,
-    /// The model's reconstruction before pasting.
+    /// The model's reconstruction before pasting: the mean of the reconstruction and of the
+    /// reconstruction of the slow-axis-flipped input flipped back (test-time averaging).
     pub sr_unpasted: Array2<f32>,
+    /// Per-pixel uncertainty of the reconstruction: half the difference between those two passes
+    /// (the network's disagreement with itself), in the channel's unit; 0 where a patch was measured.
+    pub uncertainty: Array2<f32>,
     /// Training, when the model was trained here.
     pub training: Option<TrainingRecord>,
     /// Reconstruction wall time, seconds.
@@ -200,20 +204,28 @@ pub fn train_and_reconstruct(
     Ok((result, outcome.model))
 }
 
-/// Reconstructs the whole HR grid of `prepared` with `model` and pastes the measured pieces; delivers
-/// SR (no guard: nothing was held out here).
+/// Reconstructs the whole HR grid of `prepared` with `model` twice — as it is, and with its lines in
+/// reverse order (the slow-axis flip the network was trained with), flipped back — delivers their
+/// mean with the measured pieces pasted, and takes half their difference as the uncertainty map.
 pub fn reconstruct_only(prepared: &Prepared, model: &TrainedModel, cfg: &ReconstructConfig) -> Result<ModelOutcome, PipelineError> {
     let t0 = Instant::now();
     let tile = (model.info.tile_rows, model.info.tile_cols);
-    let measured = prepared.measured();
-    let rec = reconstruct_with(model, &model.info.normalizer, tile, prepared.x0.view(), &measured, cfg, model.device())?;
-    let sr = rec.sr_m;
+    let run = |x0: ndarray::ArrayView2<f32>| reconstruct_with(model, &model.info.normalizer, tile, x0, &[], cfg, model.device());
+    let straight = run(prepared.x0.view())?.inferred_m;
+    let flipped_x0 = prepared.x0.slice(ndarray::s![..;-1, ..]).to_owned();
+    let flipped = run(flipped_x0.view())?.inferred_m;
+    let flipped = flipped.slice(ndarray::s![..;-1, ..]);
+    let sr_unpasted = Array2::from_shape_fn(straight.dim(), |i| 0.5 * (straight[i] + flipped[i]));
+    let acquired = &prepared.acquired;
+    let uncertainty = Array2::from_shape_fn(straight.dim(), |i| if acquired[i] { 0.0 } else { 0.5 * (straight[i] - flipped[i]).abs() });
+    let sr = paste_patches(sr_unpasted.view(), &prepared.measured(), cfg.seam_px)?;
     Ok(ModelOutcome {
         output: OutputChoice::Sr,
         reason: "reconstructed with a given model (no validation)".into(),
         delivered: sr.clone(),
         sr,
-        sr_unpasted: rec.inferred_m,
+        sr_unpasted,
+        uncertainty,
         training: None,
         reconstruct_s: t0.elapsed().as_secs_f64(),
         device: device_name(model.device()).to_string(),

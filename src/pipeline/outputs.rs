@@ -7,7 +7,7 @@ use super::model_stage::ModelOutcome;
 use super::prepare::Prepared;
 use super::PipelineError;
 use super::model_stage::OutputChoice;
-use crate::figures::{sr_comparison_png_with, RowOptions};
+use crate::figures::{image_row_png_with, sr_comparison_png_with, Colormap, ImagePanel, PanelScale, RowOptions};
 use crate::io::lab_outputs::{write_lab_image, LabImage};
 use crate::io::npy::write_array;
 use crate::io::session::Session;
@@ -16,9 +16,11 @@ use afm_drivers::PixelRect;
 use ndarray::Array2;
 use std::path::Path;
 
-/// Files [`write_outputs`] writes into the run folder (`sr_model.npy`, `sr_unpasted.npy` only with a
-/// model, `ground_truth.npy` only with a ground truth).
-pub const OUTPUT_FILES: [&str; 15] = [
+/// Files [`write_outputs`] writes into the run folder (`sr_model.npy`, `sr_unpasted.npy`,
+/// `uncertainty.*` only with a model, `ground_truth.npy` only with a ground truth).
+pub const OUTPUT_FILES: [&str; 17] = [
+    "uncertainty.npy",
+    "uncertainty.png",
     "sr.ibw",
     "sr.gwy",
     "fair_baseline.ibw",
@@ -67,6 +69,7 @@ pub fn write_outputs(
     if let Some(m) = model {
         arrays.push(("sr_model", &m.sr));
         arrays.push(("sr_unpasted", &m.sr_unpasted));
+        arrays.push(("uncertainty", &m.uncertainty));
     }
     if let Some(t) = truth {
         arrays.push(("ground_truth", t));
@@ -94,6 +97,19 @@ pub fn write_outputs(
     std::fs::write(&path, text + "\n").map_err(|e| out(&path, &e))?;
     let path = dir.join("panels.png");
     let options = RowOptions { unit: unit.to_string(), pixel_pitch_m: Some(prepared.hr_region.pitch_m(&prepared.hr_raster).0) };
+    if let Some(m) = model {
+        let path = dir.join("uncertainty.png");
+        let panels = [
+            ImagePanel { title: "delivered".into(), data: delivered.view(), scale: PanelScale::Own, colormap: Colormap::AfmHot },
+            ImagePanel {
+                title: "uncertainty (flip disagreement)".into(),
+                data: m.uncertainty.view(),
+                scale: PanelScale::Own,
+                colormap: Colormap::Grey,
+            },
+        ];
+        image_row_png_with(&path, &panels, outlines, &options).map_err(|e| out(&path, &e))?;
+    }
     // The LR as it lies on the compared region (nearest: its own pixels, no interpolation).
     sr_comparison_png_with(&path, prepared.nearest.view(), delivered.view(), truth.map(|t| t.view()), outlines, &options)
         .map_err(|e| out(&path, &e))?;

@@ -11,7 +11,7 @@ use super::PipelineError;
 use crate::geo_image::GeoImage;
 use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
-use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, Registration};
+use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, RegisterError, Registration};
 use crate::upsample::Interpolation;
 use afm_drivers::{PixelRect, Raster, ScanRegion};
 use ndarray::{Array2, ArrayView2};
@@ -210,7 +210,16 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
 /// per-line offsets barely move a correlation peak).
 fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
-    let registration = register(lr, &f.image, &cfg.register).map_err(|e| format!("registration: {e}"))?;
+    let registration = match register(lr, &f.image, &cfg.register) {
+        Ok(r) => r,
+        // Too little of it inside the LR to search (a tiny frame, or one at the LR's edge): its
+        // returned geometry stands, and the report says it was not searched.
+        Err(RegisterError::OutsideLr { cols, rows, .. }) => {
+            tracing::warn!("{}: only {cols}×{rows} px inside the LR frame with the search margin: not registered", f.label);
+            Registration::identity()
+        }
+        Err(e) => return Err(format!("registration: {e}")),
+    };
     if registration.ambiguous {
         tracing::warn!(
             "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
