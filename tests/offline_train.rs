@@ -79,7 +79,7 @@ fn json(path: &Path) -> serde_json::Value {
 #[test]
 fn train_then_reconstruct_on_a_npy_pair() {
     let dir = temp_dir("pair");
-    let (hr_path, lr_path, hr, lr) = pair(&dir);
+    let (hr_path, lr_path, _, lr) = pair(&dir);
     let out = dir.join("run");
     let mut args = TINY.to_vec();
     args.extend(["2", "--amp"]);

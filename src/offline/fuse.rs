@@ -205,7 +205,7 @@ pub fn fuse(
 
     // The whole overview, trained on every zoom tile.
     let all = prepare(&input(&|_| true), &prepare_cfg).map_err(|e| stage("levelling and registration", &e))?;
-    let (outcome, _) = train_and_reconstruct(&all, &opts.train, &opts.reconstruct, opts.device, &out.join("model"), opts.reconstruct.guard_min_gain_db, &mut |p| {
+    let (outcome, _) = train_and_reconstruct(&all, &opts.train, &opts.reconstruct, opts.device, &out.join("model"), &mut |p| {
         progress(None, p)
     })
     .map_err(|e| stage("training on every zoom tile", &e))?;
@@ -228,7 +228,7 @@ pub fn fuse(
             let prepared = prepare(&input(&|i| i % k != fold), &prepare_cfg).map_err(|e| stage(&format!("fold {fold}: preparing"), &e))?;
             let dir = out.join("folds").join(fold.to_string());
             let (outcome, _) =
-                train_and_reconstruct(&prepared, &opts.train, &opts.reconstruct, opts.device, &dir.join("model"), opts.reconstruct.guard_min_gain_db, &mut |p| {
+                train_and_reconstruct(&prepared, &opts.train, &opts.reconstruct, opts.device, &dir.join("model"), &mut |p| {
                     progress(Some(fold), p)
                 })
                 .map_err(|e| stage(&format!("fold {fold}: training"), &e))?;

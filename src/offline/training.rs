@@ -191,7 +191,7 @@ pub fn train_models(
         }
         tracing::info!("n{n}: training on {} acquired patches, {} held out for validation by reconstruction", n - cfg.n_val, cfg.n_val);
         let (outcome, _) =
-            train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, opts.reconstruct.guard_min_gain_db, &mut |p| {
+            train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, &mut |p| {
                 progress(n, p)
             })
             .map_err(|e| OfflineError::stage(format!("training n{n}"), e))?;

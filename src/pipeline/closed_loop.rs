@@ -153,7 +153,6 @@ pub fn run_closed_loop(
                 &spec.config.reconstruct,
                 device,
                 &dir.join("model"),
-                spec.config.reconstruct.guard_min_gain_db,
                 &mut |p| {
                     let _ = events.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_gain_db: p.val_score });
                 },

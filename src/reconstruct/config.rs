@@ -22,13 +22,16 @@ pub struct ReconstructConfig {
     /// pixels have weight).
     pub window_floor: f64,
     /// The guard: SR is delivered only when it beats the fair baseline on the held-out acquired
-    /// patches by more than this, dB; otherwise the fair baseline with the patches pasted.
+    /// patches (pooled) by more than this, dB …
     pub guard_min_gain_db: f64,
+    /// … and no single held-out patch loses more than this to the fair baseline, dB; otherwise the
+    /// fair baseline with the patches pasted.
+    pub guard_max_patch_loss_db: f64,
 }
 
 impl Default for ReconstructConfig {
     fn default() -> Self {
-        Self { tile_px: None, stride_px: None, steps: 1, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0 }
+        Self { tile_px: None, stride_px: None, steps: 1, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0, guard_max_patch_loss_db: 0.5 }
     }
 }
 
@@ -70,6 +73,9 @@ impl ReconstructConfig {
         }
         if !self.guard_min_gain_db.is_finite() {
             return err("guard_min_gain_db", self.guard_min_gain_db.to_string(), "must be a finite number of dB");
+        }
+        if !(self.guard_max_patch_loss_db.is_finite() && self.guard_max_patch_loss_db >= 0.0) {
+            return err("guard_max_patch_loss_db", self.guard_max_patch_loss_db.to_string(), "must be a finite number of dB ≥ 0");
         }
         if !(self.window_floor > 0.0 && self.window_floor <= 1.0) {
             return err("window_floor", self.window_floor.to_string(), "must be in (0, 1]");
