@@ -121,6 +121,7 @@ pub fn sim_config(spec: &RunSpec) -> SimConfig {
         settle_s: c.instrument.settle_s,
         move_speed_m_per_s: c.instrument.move_speed_m_per_s,
         realtime: c.simulator.realtime,
+        time_scale: c.simulator.time_scale.unwrap_or(1.0),
         limits: c.simulator.limits.clone(),
     }
 }

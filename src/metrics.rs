@@ -302,13 +302,8 @@ mod tests {
         let truth = ramp(32);
         let worse = truth.mapv(|v| v + 0.1);
         let acquired = Array2::from_shape_fn((32, 32), |(r, c)| r < 8 && c < 8);
-        let images = ScoredImages {
-            delivered: truth.view(),
-            sr: None,
-            fair_baseline: worse.view(),
-            bicubic: worse.view(),
-            nearest: worse.view(),
-        };
+        let images =
+            ScoredImages { delivered: truth.view(), sr: None, fair_baseline: worse.view(), bicubic: worse.view(), nearest: worse.view() };
         let q = Quality::of(&images, truth.view(), acquired.view()).unwrap();
         let v = serde_json::to_value(q).unwrap();
         assert!((v["psnr"]["fair_baseline"]["unacquired"].as_f64().unwrap() - 20.0).abs() < 1e-5);

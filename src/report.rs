@@ -63,6 +63,11 @@ pub struct Timing {
     pub reconstruct_s: f64,
     /// Everything.
     pub total_s: f64,
+    /// From the last patch journaled to the delivered image ready (levelling, registration, training,
+    /// reconstruction, guard; the ground truth and scores that only a simulation has are not counted).
+    /// Absent for acquisition-only runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_after_last_patch_s: Option<f64>,
 }
 
 /// The whole `metrics.json`.

@@ -114,8 +114,8 @@ fn loss_curve_with_validation_psnr() {
         .map(|i| LossRecord {
             step: 25 * i,
             train_loss: 0.8 / (i as f64).sqrt() + 0.02,
-            val_gain_db: (i % 5 == 0).then(|| 0.2 * i as f64),
-            val_psnr_sr_db: (i % 5 == 0).then(|| 24.1 + 0.2 * i as f64),
+            val_gain_db: (i % 5 == 0).then_some(0.2 * i as f64),
+            val_psnr_sr_db: (i % 5 == 0).then_some(24.1 + 0.2 * i as f64),
             val_psnr_fair_db: (i % 5 == 0).then_some(24.1),
             elapsed_s: i as f64,
         })
@@ -133,7 +133,14 @@ fn loss_curve_with_validation_psnr() {
 fn plain_loss_curve() {
     let dir = scratch("figures_render_loss_plain");
     let records = (1..=60)
-        .map(|i| LossRecord { step: 25 * i, train_loss: 0.8 / (i as f64).sqrt() + 0.02, val_gain_db: None, val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: i as f64 })
+        .map(|i| LossRecord {
+            step: 25 * i,
+            train_loss: 0.8 / (i as f64).sqrt() + 0.02,
+            val_gain_db: None,
+            val_psnr_sr_db: None,
+            val_psnr_fair_db: None,
+            elapsed_s: i as f64,
+        })
         .collect();
     figures::loss_curve_png(&dir.join("loss.png"), &LossHistory { records }).unwrap();
 }

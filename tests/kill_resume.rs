@@ -78,11 +78,16 @@ fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
     let picks = before.selection().unwrap().unwrap().picks;
     assert!(journaled.len() >= k && journaled.len() < 10, "kill came too late: {} patches", journaled.len());
     assert!(!session_path.with_file_name("session.h5.tmp").exists() || Session::open(&session_path).is_ok());
+    // The live view is there once patches are (refreshed after each), and is refreshed again on resume.
+    let live = out.join("live.png");
+    let live_before = std::fs::metadata(&live).expect("live.png after the first patches").modified().unwrap();
+    assert!(std::fs::metadata(&live).unwrap().len() > 1000);
 
     let status =
         Command::new(exe).args(["-q", "run", "--acquire-only", "--resume"]).arg(&session_path).stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
 
+    assert!(std::fs::metadata(&live).unwrap().modified().unwrap() > live_before, "live.png not refreshed by the later patches");
     let after = Session::open(&session_path).unwrap();
     let all = after.patches().unwrap();
     assert_eq!(all.len(), 10);

@@ -142,8 +142,8 @@ fn an_ema_of_the_weights_is_what_is_validated_and_kept() {
         Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0, worst_gain_db: gain_db }
     };
     let raw = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
-    let ema = train(&p, norm(&p), &TrainConfig { ema_decay: Some(0.9), ..cfg.clone() }, Device::Cpu, Some(&mut validator), &mut |_| {})
-        .unwrap();
+    let ema =
+        train(&p, norm(&p), &TrainConfig { ema_decay: Some(0.9), ..cfg.clone() }, Device::Cpu, Some(&mut validator), &mut |_| {}).unwrap();
     assert_eq!(seen.len(), 3);
     assert_eq!(fingerprint(&ema.model), seen[2], "the validated (averaged) weights are kept");
     let d: f32 = fingerprint(&raw.model).iter().zip(&seen[2]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);

@@ -15,13 +15,18 @@ use std::path::Path;
 
 #[test]
 fn dry_run_patch_shifts_match_the_simulators_truth() {
-    let spec = RunSpec::load(&std::env::var("REG_CONFIG").map(std::path::PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dry-run.toml"))).unwrap();
+    let spec = RunSpec::load(
+        &std::env::var("REG_CONFIG")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dry-run.toml")),
+    )
+    .unwrap();
     let dir = std::env::temp_dir().join(format!("afm-spark-registration-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let session = Session::create(&dir.join("session.h5"), &spec.to_toml().unwrap(), &spec.hash()).unwrap();
     let (tx, _rx) = crossbeam::channel::unbounded();
-    run_closed_loop(&spec, &session, &dir, RunOptions { acquire_only: true, no_model: false }, &tx).unwrap();
+    run_closed_loop(&spec, &session, &dir, RunOptions { acquire_only: true, no_model: false, sequential: false }, &tx).unwrap();
 
     // The acquisition as the pipeline sees it, and the simulator's truth of every frame.
     let sim = backend::simulator(&spec, backend::run_surface(&spec).unwrap()).unwrap();

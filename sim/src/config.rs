@@ -101,6 +101,9 @@ pub struct SimConfig {
     pub move_speed_m_per_s: f64,
     /// Sleep for the instrument time of every scan (abortable); false: return as soon as computed.
     pub realtime: bool,
+    /// With `realtime`: wall seconds slept per instrument second (0.25 replays a dry run 4× faster;
+    /// the instrument clock, drift and creep still advance by the full instrument time).
+    pub time_scale: f64,
     /// The limits reported by `limits()`.
     pub limits: LimitsConfig,
 }
@@ -113,6 +116,7 @@ impl Default for SimConfig {
             settle_s: 1.0,
             move_speed_m_per_s: 10e-6,
             realtime: false,
+            time_scale: 1.0,
             limits: LimitsConfig::default(),
         }
     }
@@ -124,6 +128,7 @@ impl SimConfig {
         self.physics.validate()?;
         ConfigError::non_negative("settle_s", self.settle_s, "s")?;
         ConfigError::positive("move_speed_m_per_s", self.move_speed_m_per_s, "m/s")?;
+        ConfigError::positive("time_scale", self.time_scale, "")?;
         let l = &self.limits;
         for (field, range) in [("limits.x_range_m", l.x_range_m), ("limits.y_range_m", l.y_range_m)] {
             if let Some((lo, hi)) = range {

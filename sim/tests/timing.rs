@@ -105,3 +105,26 @@ async fn works_behind_the_microscope_policy() {
     assert!(amp.data.iter().all(|&v| (0.0..=20e-9).contains(&(v as f64))));
     assert!((mean - 16e-9).abs() < 1e-9, "mean amplitude {mean:e}");
 }
+
+#[tokio::test]
+async fn time_scale_shortens_the_wait_not_the_instrument_time() {
+    let surface = SurfaceSpec::Grains(GrainsSpec { pixels: 128, ..Default::default() }).generate(1).unwrap();
+    let config = SimConfig { settle_s: 0.0, realtime: true, time_scale: 0.1, ..Default::default() };
+    let afm = SimulatedAfm::new(surface.clone(), config).unwrap();
+    let region = ScanRegion::square(0.0, 0.0, 2e-6);
+    afm.set_scanner_state(afm_sim::ScannerState { clock_s: 0.0, x_m: -1e-6, y_m: -1e-6, ..afm.scanner_state() });
+    // 16 lines at 8 Hz: 2 s of instrument time, 0.2 s of wall time at time_scale 0.1.
+    let t = Instant::now();
+    let frame = afm.scan(&request(region, Raster::new(16, 16), 8.0)).await.unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    println!("time_scale 0.1: {wall:.3} s wall for {} s instrument time", frame.instrument_time_s);
+    assert!((frame.instrument_time_s - 2.0).abs() < 1e-9);
+    assert!((0.199..1.5).contains(&wall), "wall {wall}");
+    assert!((afm.scanner_state().clock_s - 2.0).abs() < 1e-9, "the instrument clock advances by the full time");
+    let bad = SimConfig { time_scale: 0.0, ..Default::default() };
+    let err = match SimulatedAfm::new(surface, bad) {
+        Ok(_) => panic!("time_scale 0 accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("time_scale"), "{err}");
+}

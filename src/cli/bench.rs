@@ -1,6 +1,7 @@
 //! `afm-spark bench`: the speed figures of the pieces that matter — one simulated 512² frame, the
 //! indicators and selection on a 512² frame, one training step of the dry-run and paper models, and
-//! the reconstruction of a 512² frame — each the median of repeated runs, with the machine's cores.
+//! the reconstruction of a 512² frame — each the median of repeated runs, with the machine's cores —
+//! and once, the demo's whole model stage (training with validation, reconstruction, guard).
 //! Benchmarks live here, never in timed tests.
 
 use afm_spark::config::RunSpec;
@@ -34,6 +35,9 @@ pub struct BenchArgs {
     /// Paper config to time.
     #[arg(long, default_value = "configs/paper.toml")]
     pub paper_config: PathBuf,
+    /// Skip the demo's model stage (training and reconstruction at the dry run's sizes, about a minute).
+    #[arg(long)]
+    pub skip_demo_model: bool,
     /// Also write the figures as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -106,6 +110,35 @@ fn reconstruct_ms(spec: &RunSpec, device: tch::Device, repeat: usize) -> anyhow:
     })
 }
 
+/// The demo's model stage, timed once: the dry run's picks on a 512² test surface (LR = HR[::f, ::f]),
+/// levelled and paired as a run does, then training with validation by reconstruction, the whole
+/// reconstruction and the guard, with the dry-run config's settings. Returns (ms, steps trained).
+fn demo_model_stage_ms(spec: &RunSpec, device: tch::Device) -> anyhow::Result<(f64, usize)> {
+    use afm_spark::offline::{pair_input, pair_selection, ImagePair, LrGeometry};
+    use afm_spark::pipeline::{prepare, prepare_config, train_and_reconstruct};
+    use afm_spark::select::Tiling;
+    let c = &spec.config;
+    let dir = std::env::temp_dir().join(format!("afm-spark-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let hr = test_image(c.frame.hr_points);
+    let f = c.lr.decimation.max(1);
+    let lr = hr.slice(ndarray::s![..;f, ..;f]).to_owned();
+    let (hr_path, lr_path) = (dir.join("hr.npy"), dir.join("lr.npy"));
+    afm_spark::io::npy::write_array(&hr_path, &hr)?;
+    afm_spark::io::npy::write_array(&lr_path, &lr)?;
+    let pair = ImagePair::load(&hr_path, &lr_path, None, LrGeometry::Strided)?;
+    let opts = SelectOptions::from_section(&c.select, c.run.seed);
+    let (selection, _) = pair_selection(&pair, &opts, &c.level)?;
+    let tiling = Tiling::new(opts.grid, pair.hr.raster.lines, pair.hr.raster.points);
+    let rects: Vec<_> = selection.picks.iter().map(|&t| tiling.rect(t)).collect();
+    let prepared = prepare(&pair_input(&pair, &rects, &selection.picks), &prepare_config(spec))?;
+    let t = Instant::now();
+    let (outcome, _) = train_and_reconstruct(&prepared, &c.train, &c.reconstruct, device, &dir.join("model"), None, &mut |_| {})?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((ms, outcome.training.as_ref().map_or(0, |r| r.steps)))
+}
+
 /// Runs every benchmark and prints the table.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -158,6 +191,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ms,
             1,
             format!("base {}, {} Euler steps", paper.config.train.base, paper.config.reconstruct.steps),
+        );
+    }
+    if !args.skip_demo_model {
+        let (ms, steps) = demo_model_stage_ms(&dry, device)?;
+        add(
+            "demo model stage: train + validate + reconstruct",
+            ms,
+            1,
+            format!(
+                "dry-run config, {} picks, {steps} steps, {} held out, 512² reconstruction",
+                dry.config.select.n_select, dry.config.train.n_val
+            ),
         );
     }
     if let Some(path) = &args.json {

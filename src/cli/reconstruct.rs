@@ -6,7 +6,9 @@
 use super::select::{interp_name, Interp};
 use super::train::{device, reconstruct_config};
 use afm_spark::model::TrainedModel;
-use afm_spark::offline::{find_checkpoints, pair_input, score_and_write, AcquiredTiles, ConfigSections, ImagePair, LrGeometry, OfflineError};
+use afm_spark::offline::{
+    find_checkpoints, pair_input, score_and_write, AcquiredTiles, ConfigSections, ImagePair, LrGeometry, OfflineError,
+};
 use afm_spark::pipeline::{prepare, reconstruct_only, PrepareConfig};
 use afm_spark::report::MetricsReport;
 use afm_spark::upsample::Interpolation;
@@ -101,7 +103,8 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let out = if ck.name.is_empty() { root.clone() } else { root.join(&ck.name) };
         let level = sections.level.unwrap_or_default();
         let prepare_cfg = PrepareConfig { level, register: sections.register.clone().unwrap_or_default(), model_input };
-        let prepared = prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
+        let prepared =
+            prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
         let outcome = reconstruct_only(&prepared, &model, &cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
         let metrics = score_and_write(pair, &prepared, &outcome, &level, cfg.seam_px, &out)?;
         println!(
@@ -135,7 +138,11 @@ fn print_scores(rows: &[(String, usize, MetricsReport)]) {
         if let (Some(pu), Some(su)) = (p.sr_unpasted, s.sr_unpasted) {
             methods.push(("SR (inference only)", pu, su));
         }
-        methods.extend([("fair baseline", p.fair_baseline, s.fair_baseline), ("bicubic", p.bicubic, s.bicubic), ("nearest", p.nearest, s.nearest)]);
+        methods.extend([
+            ("fair baseline", p.fair_baseline, s.fair_baseline),
+            ("bicubic", p.bicubic, s.bicubic),
+            ("nearest", p.nearest, s.nearest),
+        ]);
         for (method, p, s) in methods {
             println!("{name:<8} {n:>8} {method:<24} {:>10.2} {:>12.2}   {:>8.4} {:>12.4}", p.whole, p.unacquired, s.whole, s.unacquired);
         }

@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Stop after acquisition (no training, no reconstruction).
     #[arg(long)]
     pub acquire_only: bool,
+    /// Train after the last patch, even where the config trains during acquisition (for comparison).
+    #[arg(long)]
+    pub sequential: bool,
     /// Real-surface replay: this real HR image (.ibw, .gwy, pyNSID .h5, .npy) becomes the simulator's
     /// surface with its physical size, and the frame is set to cover it on its own pixel grid.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
@@ -147,7 +150,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
-    let options = RunOptions { acquire_only: args.acquire_only, no_model: false };
+    let options = RunOptions { acquire_only: args.acquire_only, no_model: false, sequential: args.sequential };
     let result = run_closed_loop(&spec, &session, &dir, options, &tx);
     let _ = tx.send(ProgressEvent::Finished);
     let _ = display.join();
@@ -175,7 +178,8 @@ fn print_summary(dir: &Path, r: &MetricsReport) {
             human_s(a.full_hr_s)
         );
     }
-    let shifts: Vec<f64> = r.registration.iter().map(|g| g.registration.shift_frame_px[0].hypot(g.registration.shift_frame_px[1])).collect();
+    let shifts: Vec<f64> =
+        r.registration.iter().map(|g| g.registration.shift_frame_px[0].hypot(g.registration.shift_frame_px[1])).collect();
     if !shifts.is_empty() {
         let ambiguous = r.registration.iter().filter(|g| g.registration.ambiguous).count();
         println!(
@@ -212,6 +216,9 @@ fn print_summary(dir: &Path, r: &MetricsReport) {
             "timing: acquisition {:.1} s, levelling+registration {:.1} s, training {:.1} s{steps} on {}, reconstruction {:.1} s, total {:.1} s",
             r.timing.acquire_s, r.timing.prepare_s, r.timing.train_s, r.device, r.timing.reconstruct_s, r.timing.total_s
         );
+        if let Some(ready) = r.timing.ready_after_last_patch_s {
+            println!("ready {ready:.1} s after the last patch (levelling, registration, training, reconstruction)");
+        }
     } else {
         println!("stopped after acquisition (--acquire-only)");
     }

@@ -236,7 +236,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
 }
 
 fn print_results(results: &[ModelResult]) {
-    println!("  model  steps  output    held-out gain   PSNR unacquired (dB): delivered / SR / fair baseline / bicubic   SSIM: delivered / fair");
+    println!(
+        "  model  steps  output    held-out gain   PSNR unacquired (dB): delivered / SR / fair baseline / bicubic   SSIM: delivered / fair"
+    );
     for r in results {
         let m = &r.metrics;
         let t = m.training.as_ref();

@@ -73,6 +73,8 @@ pub struct SimulatorSection {
     pub physics: afm_sim::PhysicsConfig,
     /// Sleep for the instrument time of each scan (a live-like dry run); false: as fast as computed.
     pub realtime: bool,
+    /// With `realtime`: wall seconds per instrument second (default 1; 0.25 replays 4× faster).
+    pub time_scale: Option<f64>,
     /// Limits the simulated instrument reports (scanner range defaults to the surface extent).
     pub limits: afm_sim::LimitsConfig,
     /// What metrics compare the reconstruction with.

@@ -3,11 +3,12 @@
 //! session already holds is kept as it is and skipped.
 
 use super::events::ProgressEvent;
+use super::live_view::write_live_view;
 use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
+use crate::pipeline::ChannelKind;
 use crate::plan::accounting::{end_position_m, move_and_settle_s};
 use crate::plan::{AcquisitionPlan, TimeAccounting};
-use crate::pipeline::ChannelKind;
 use crate::select::{select_on_lr, SelectOptions, SelectionError};
 use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope, ScanDirection};
@@ -125,8 +126,34 @@ fn send(events: &Sender<ProgressEvent>, e: ProgressEvent) {
     let _ = events.send(e);
 }
 
+/// A frame as it is journaled (or found in the session on resume), for work that goes on while
+/// acquisition does (training on a worker thread).
+#[derive(Debug, Clone)]
+pub enum Journaled {
+    /// The LR frame.
+    Lr(Box<Frame>),
+    /// One HR patch.
+    Patch(Box<PatchRecord>),
+}
+
+/// Hands `item` to the consumer, if any; the channel is unbounded, so acquisition never waits.
+fn hand_over(journaled: Option<&Sender<Journaled>>, item: impl FnOnce() -> Journaled) {
+    if let Some(tx) = journaled {
+        let _ = tx.send(item());
+    }
+}
+
+/// Refreshes the run folder's `live.png` (next to the session file); a failure is logged, never fatal.
+fn refresh_live_view(session: &Session, spec: &RunSpec, lr: &Frame, picks: &[afm_drivers::PixelRect], patches: &[PatchRecord]) {
+    let Some(dir) = session.path().parent() else { return };
+    if let Err(e) = write_live_view(dir, spec, lr, picks, patches) {
+        warn!("live view not refreshed: {e}");
+    }
+}
+
 /// Runs the acquisition part of the plan, resuming from whatever `session` already holds. The
-/// `peripherals` are read after every frame and journaled with it.
+/// `peripherals` are read after every frame and journaled with it; the run folder's `live.png` is
+/// refreshed after the picks and after every patch.
 pub async fn acquire(
     microscope: &Microscope,
     peripherals: &[Arc<dyn Peripheral>],
@@ -134,6 +161,20 @@ pub async fn acquire(
     plan: &AcquisitionPlan,
     session: &Session,
     events: &Sender<ProgressEvent>,
+) -> Result<AcquisitionOutcome, EngineError> {
+    acquire_with(microscope, peripherals, spec, plan, session, events, None).await
+}
+
+/// [`acquire`], handing every frame to `journaled` once it is in the session (the stored ones first,
+/// on resume).
+pub async fn acquire_with(
+    microscope: &Microscope,
+    peripherals: &[Arc<dyn Peripheral>],
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    session: &Session,
+    events: &Sender<ProgressEvent>,
+    journaled: Option<&Sender<Journaled>>,
 ) -> Result<AcquisitionOutcome, EngineError> {
     let n = spec.n_patches();
     let mut scans_now = 0;
@@ -167,6 +208,7 @@ pub async fn acquire(
         }
     };
 
+    hand_over(journaled, || Journaled::Lr(Box::new(lr.clone())));
     send(events, ProgressEvent::Stage("selection".into()));
     let fresh = selection_from_lr(spec, plan, &lr)?;
     let selection = match session.selection()? {
@@ -205,6 +247,12 @@ pub async fn acquire(
             });
         }
     }
+    let pick_rects: Vec<_> = selection.picks.iter().filter_map(|&t| plan.tiles.get(t).map(|c| c.rect)).collect();
+    done.sort_by_key(|p| p.pick_order);
+    for p in &done {
+        hand_over(journaled, || Journaled::Patch(Box::new(p.clone())));
+    }
+    refresh_live_view(session, spec, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
     let mut remaining: f64 = accounting.patch_s.iter().sum::<f64>() + accounting.moves_s;
     let mut pos = end_position_m(&plan.lr);
     for (order, &tile) in selection.picks.iter().enumerate() {
@@ -224,9 +272,12 @@ pub async fn acquire(
         let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame, readings };
         session.append_patch(&record)?;
         scans_now += 1;
+        hand_over(journaled, || Journaled::Patch(Box::new(record.clone())));
         send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });
         remaining -= planned_s;
         done.push(record);
+        done.sort_by_key(|p| p.pick_order);
+        refresh_live_view(session, spec, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
     }
     done.sort_by_key(|p| p.pick_order);
     let measured_instrument_s = lr.instrument_time_s + done.iter().map(|p| p.frame.instrument_time_s).sum::<f64>();

@@ -5,6 +5,8 @@
 
 mod acquire;
 mod events;
+mod live_view;
 
-pub use acquire::{acquire, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError};
+pub use acquire::{acquire, acquire_with, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError, Journaled};
 pub use events::ProgressEvent;
+pub use live_view::{write_live_view, LIVE_FILE};

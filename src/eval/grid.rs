@@ -166,9 +166,7 @@ pub fn plan_runs(base: &RunSpec, grid: &EvalGrid) -> Result<Vec<PlannedRun>, Eva
         let seeds = |s: SelectionStrategy| if s == SelectionStrategy::Random { grid.random_seeds.max(1) } else { 1 };
         let mut points: Vec<(SelectionStrategy, usize, Option<usize>)> = sampled
             .iter()
-            .flat_map(|&s| {
-                grid.budgets.iter().flat_map(move |&b| (0..seeds(s)).map(move |k| (s, b, (seeds(s) > 1).then_some(k))))
-            })
+            .flat_map(|&s| grid.budgets.iter().flat_map(move |&b| (0..seeds(s)).map(move |k| (s, b, (seeds(s) > 1).then_some(k)))))
             .collect();
         if grid.strategies.contains(&SelectionStrategy::All) {
             points.push((SelectionStrategy::All, config.select.grid * config.select.grid, None));

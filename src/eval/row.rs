@@ -120,7 +120,15 @@ fn finite(v: f64) -> Option<f64> {
 impl EvalRow {
     /// A row of a case that is not a planned closed-loop run (a `fuse` case), with nothing filled in.
     pub fn named(surface: &str, strategy: &str, run_dir: &str) -> Self {
-        Self { surface: surface.into(), strategy: strategy.into(), n_select: 0, n_patches: 0, n_val: 0, run_dir: run_dir.into(), ..Self::blank() }
+        Self {
+            surface: surface.into(),
+            strategy: strategy.into(),
+            n_select: 0,
+            n_patches: 0,
+            n_val: 0,
+            run_dir: run_dir.into(),
+            ..Self::blank()
+        }
     }
 
     fn blank() -> Self {

@@ -98,7 +98,7 @@ fn run_one(run: &PlannedRun, dir: &Path, events: &Sender<EvalEvent>) -> Result<E
         }
     });
     // The full-scan reference (every tile scanned) trains no model: it delivers the patch mosaic.
-    let options = RunOptions { acquire_only: false, no_model: run.strategy == SelectionStrategy::All };
+    let options = RunOptions { acquire_only: false, no_model: run.strategy == SelectionStrategy::All, sequential: false };
     let result = run_closed_loop(&run.spec, &session, dir, options, &tx);
     drop(tx);
     let _ = forwarder.join();

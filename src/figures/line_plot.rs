@@ -440,7 +440,14 @@ mod tests {
     #[test]
     fn loss_curve_with_validation_psnr_is_written() {
         let records = (1..=20)
-            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: None, val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: i as f64 })
+            .map(|i| LossRecord {
+                step: 10 * i,
+                train_loss: 1.0 / i as f64,
+                val_gain_db: None,
+                val_psnr_sr_db: None,
+                val_psnr_fair_db: None,
+                elapsed_s: i as f64,
+            })
             .collect();
         let history = LossHistory { records };
         let validation =
@@ -465,7 +472,14 @@ mod tests {
     #[test]
     fn loss_curve_is_written() {
         let records = (1..=20)
-            .map(|i| LossRecord { step: 10 * i, train_loss: 1.0 / i as f64, val_gain_db: Some(0.1 * i as f64), val_psnr_sr_db: None, val_psnr_fair_db: None, elapsed_s: i as f64 })
+            .map(|i| LossRecord {
+                step: 10 * i,
+                train_loss: 1.0 / i as f64,
+                val_gain_db: Some(0.1 * i as f64),
+                val_psnr_sr_db: None,
+                val_psnr_fair_db: None,
+                elapsed_s: i as f64,
+            })
             .collect();
         let p = tmp("loss.png");
         loss_curve_png(&p, &LossHistory { records }).unwrap();

@@ -81,8 +81,7 @@ impl LevelConfig {
 /// Pixels within `k` robust standard deviations of the residual of a first plane fit.
 pub fn inlier_mask(image: ArrayView2<f32>, k: f64) -> Array2<bool> {
     let plane = fit_plane(image, None);
-    let residual: Vec<f64> =
-        image.indexed_iter().map(|((r, c), &v)| v as f64 - plane.at(r as f64, c as f64)).collect();
+    let residual: Vec<f64> = image.indexed_iter().map(|((r, c), &v)| v as f64 - plane.at(r as f64, c as f64)).collect();
     let mut sorted: Vec<f64> = residual.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     let med = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
@@ -133,7 +132,8 @@ mod tests {
         let (rows, cols) = (40, 56);
         // a surface with structure along the lines and a small feature across a few lines, tilted, with
         // a different offset on every line
-        let surface = |r: usize, c: usize| 1e-9 * (0.3 * c as f64).sin() + if (10..13).contains(&r) && (20..24).contains(&c) { 2e-9 } else { 0.0 };
+        let surface =
+            |r: usize, c: usize| 1e-9 * (0.3 * c as f64).sin() + if (10..13).contains(&r) && (20..24).contains(&c) { 2e-9 } else { 0.0 };
         let line_offset = |r: usize| 2e-9 * ((r * 37 % 11) as f64 - 5.0);
         let raw = Array2::from_shape_fn((rows, cols), |(r, c)| {
             (-830e-9 + 3e-9 * c as f64 - 1.5e-9 * r as f64 + surface(r, c) + line_offset(r)) as f32

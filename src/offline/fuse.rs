@@ -132,7 +132,11 @@ pub fn load_image(path: &Path, channel: Option<&str>) -> Result<(GeoImage, Strin
 pub fn hr_grid(overview: &GeoImage, zoom: &GeoImage) -> Result<(ScanRegion, Raster), OfflineError> {
     let o = &overview.region;
     if (o.angle_deg - zoom.region.angle_deg).abs() > 1e-9 {
-        return Err(OfflineError::invalid("--zoom", format!("{}°", zoom.region.angle_deg), format!("the overview is scanned at {}°", o.angle_deg)));
+        return Err(OfflineError::invalid(
+            "--zoom",
+            format!("{}°", zoom.region.angle_deg),
+            format!("the overview is scanned at {}°", o.angle_deg),
+        ));
     }
     let (px, py) = zoom.pitch_m();
     if !(px > 0.0 && py > 0.0) {
@@ -205,15 +209,15 @@ pub fn fuse(
 
     // The whole overview, trained on every zoom tile.
     let all = prepare(&input(&|_| true), &prepare_cfg).map_err(|e| stage("levelling and registration", &e))?;
-    let (outcome, _) = train_and_reconstruct(&all, &opts.train, &opts.reconstruct, opts.device, &out.join("model"), &mut |p| {
-        progress(None, p)
-    })
-    .map_err(|e| stage("training on every zoom tile", &e))?;
+    let (outcome, _) =
+        train_and_reconstruct(&all, &opts.train, &opts.reconstruct, opts.device, &out.join("model"), None, &mut |p| progress(None, p))
+            .map_err(|e| stage("training on every zoom tile", &e))?;
     tracing::info!("{}", outcome.reason);
     let outlines: Vec<_> = all.measured().iter().map(|m| m.rect).collect();
     let mut note = vec![("Overview".to_string(), overview_path.display().to_string())];
     note.extend(zoom_paths.iter().enumerate().map(|(k, z)| (format!("Zoom {}", k + 1), z.display().to_string())));
-    write_outputs(out, None, &all, Some(&outcome), None, &outlines, opts.reconstruct.seam_px, &note).map_err(|e| stage("writing the outputs", &e))?;
+    write_outputs(out, None, &all, Some(&outcome), None, &outlines, opts.reconstruct.seam_px, &note)
+        .map_err(|e| stage("writing the outputs", &e))?;
     let mut run = MetricsReport::new(None, Timing::default());
     run.record(&all, Some(&outcome), None);
     let zooms_report = placements(&overview, &zooms, zoom_paths, &all);
@@ -228,7 +232,7 @@ pub fn fuse(
             let prepared = prepare(&input(&|i| i % k != fold), &prepare_cfg).map_err(|e| stage(&format!("fold {fold}: preparing"), &e))?;
             let dir = out.join("folds").join(fold.to_string());
             let (outcome, _) =
-                train_and_reconstruct(&prepared, &opts.train, &opts.reconstruct, opts.device, &dir.join("model"), &mut |p| {
+                train_and_reconstruct(&prepared, &opts.train, &opts.reconstruct, opts.device, &dir.join("model"), None, &mut |p| {
                     progress(Some(fold), p)
                 })
                 .map_err(|e| stage(&format!("fold {fold}: training"), &e))?;
@@ -238,7 +242,12 @@ pub fn fuse(
     let mean = (!folds.is_empty()).then(|| {
         let n = folds.len() as f64;
         let m = |f: fn(&FoldScores) -> f64| folds.iter().map(f).sum::<f64>() / n;
-        MeanScores { psnr_sr_db: m(|f| f.psnr_sr_db), psnr_fair_db: m(|f| f.psnr_fair_db), ssim_sr: m(|f| f.ssim_sr), ssim_fair: m(|f| f.ssim_fair) }
+        MeanScores {
+            psnr_sr_db: m(|f| f.psnr_sr_db),
+            psnr_fair_db: m(|f| f.psnr_fair_db),
+            ssim_sr: m(|f| f.ssim_sr),
+            ssim_fair: m(|f| f.ssim_fair),
+        }
     });
     let report = FuseReport { run, zooms: zooms_report, folds, mean };
     let path = out.join("metrics.json");
@@ -261,7 +270,8 @@ fn score_fold(
     dir: &Path,
 ) -> Result<FoldScores, OfflineError> {
     let held = Array2::from_shape_fn(all.acquired.dim(), |i| all.acquired[i] && !fold_run.acquired[i]);
-    let (r0, r1, c0, c1) = bounding_box(&all.acquired).ok_or_else(|| OfflineError::stage(format!("fold {fold}"), "no zoom pixel on the grid"))?;
+    let (r0, r1, c0, c1) =
+        bounding_box(&all.acquired).ok_or_else(|| OfflineError::stage(format!("fold {fold}"), "no zoom pixel on the grid"))?;
     let crop = |a: &Array2<f32>| a.slice(s![r0..r1, c0..c1]).to_owned();
     let fair = fold_run.fair_pasted(seam_px).map_err(|e| OfflineError::stage(format!("fold {fold}"), e))?;
     let (sr, fair, truth) = (crop(delivered), crop(&fair), crop(truth));
@@ -327,7 +337,11 @@ mod tests {
         let overview = GeoImage::new(Array2::zeros((64, 64)), ScanRegion::square(0.0, 0.0, 3e-6), "m");
         let zoom = GeoImage::new(Array2::zeros((32, 32)), ScanRegion::square(0.37e-6, -0.21e-6, 1e-6), "m");
         let (region, raster) = hr_grid(&overview, &zoom).unwrap();
-        let (col, row) = region.pixel_of_m(&raster, zoom.region.pixel_position_m(&zoom.raster, 0.0, 0.0).0, zoom.region.pixel_position_m(&zoom.raster, 0.0, 0.0).1);
+        let (col, row) = region.pixel_of_m(
+            &raster,
+            zoom.region.pixel_position_m(&zoom.raster, 0.0, 0.0).0,
+            zoom.region.pixel_position_m(&zoom.raster, 0.0, 0.0).1,
+        );
         assert!((col - col.round()).abs() < 1e-6 && (row - row.round()).abs() < 1e-6, "{col} {row}");
         assert!(region.width_m <= 3e-6 + 1e-12 && region.width_m > 3e-6 - 2.0 * 1e-6 / 31.0, "{}", region.width_m);
         assert_eq!(zoom_tiles(&zoom, 16).len(), 4);

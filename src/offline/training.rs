@@ -114,7 +114,11 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     }
     let tile = (hr.points / grid).min(hr.lines / grid);
     if let Some(c) = opts.train.crop_px.filter(|&c| c > tile) {
-        return Err(OfflineError::invalid("train.crop_px", c, format!("larger than the {tile} px tiles; lower it or use a smaller --grid")));
+        return Err(OfflineError::invalid(
+            "train.crop_px",
+            c,
+            format!("larger than the {tile} px tiles; lower it or use a smaller --grid"),
+        ));
     }
     let n_picks = opts.select.n_picks();
     if opts.n_list.is_empty() {
@@ -129,7 +133,11 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
 }
 
 /// The picks on the levelled LR of `pair` (tile k of the LR covers HR tile k).
-pub fn pair_selection(pair: &ImagePair, opts: &SelectOptions, level: &LevelConfig) -> Result<(TileSelection, ndarray::Array2<f32>), OfflineError> {
+pub fn pair_selection(
+    pair: &ImagePair,
+    opts: &SelectOptions,
+    level: &LevelConfig,
+) -> Result<(TileSelection, ndarray::Array2<f32>), OfflineError> {
     let height = ChannelKind::of(&pair.lr.channel).is_height();
     let levelled = level.apply(pair.lr.data.view(), height).data;
     let sel = select_on_lr(levelled.view(), None, opts).map_err(|e| OfflineError::stage("tile selection", e))?;
@@ -190,10 +198,7 @@ pub fn train_models(
             tracing::warn!("n{n}: {n} patches cannot hold out n_val = {}; holding out {}", opts.train.n_val, cfg.n_val);
         }
         tracing::info!("n{n}: training on {} acquired patches, {} held out for validation by reconstruction", n - cfg.n_val, cfg.n_val);
-        let (outcome, _) =
-            train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, &mut |p| {
-                progress(n, p)
-            })
+        let (outcome, _) = train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, None, &mut |p| progress(n, p))
             .map_err(|e| OfflineError::stage(format!("training n{n}"), e))?;
         tracing::info!("n{n}: {}", outcome.reason);
         AcquiredTiles {

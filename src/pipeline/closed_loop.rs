@@ -4,20 +4,23 @@
 //! and write the run folder. This front end adds only how frames arrive: from an instrument.
 
 use super::input::{HrFrameInput, PipelineInput};
-use super::motion::{MotionLog, ScanTiming};
 use super::model_stage::train_and_reconstruct;
-use super::scoring::score_against;
+use super::motion::{MotionLog, ScanTiming};
 use super::outputs::write_outputs;
 use super::prepare::{prepare, PrepareConfig};
+use super::scoring::score_against;
+use super::training_during_acquisition::TrainingWorker;
 use super::PipelineError;
 use crate::backend::{self, BackendError};
 use crate::config::RunSpec;
-use crate::engine::{acquire, channel_data, AcquisitionOutcome, EngineError, ProgressEvent};
+use crate::engine::{acquire_with, channel_data, AcquisitionOutcome, EngineError, ProgressEvent};
 use crate::geo_image::GeoImage;
 use crate::ground_truth;
+use crate::io::session::PatchRecord;
 use crate::io::session::{Session, SessionError};
 use crate::plan::{AcquisitionPlan, PlanError};
 use crate::report::{AcquisitionMetrics, MetricsReport, Timing};
+use crate::train::TrainConfig;
 use crossbeam::channel::Sender;
 use std::path::Path;
 use std::time::Instant;
@@ -54,35 +57,53 @@ pub struct RunOptions {
     /// Level, register, place and score the patches, but train no model: the run delivers the fair
     /// baseline with the patches pasted (the full-scan reference of `eval`).
     pub no_model: bool,
+    /// Train after the last patch even where `[train] during_acquisition` would train while scanning.
+    pub sequential: bool,
+}
+
+/// Whether the run's scans take real time (an instrument, or the simulator in real time): only then
+/// is there time to train during acquisition.
+pub fn scans_take_real_time(spec: &RunSpec) -> bool {
+    spec.config.instrument.backend != crate::config::Backend::Simulator || spec.config.simulator.realtime
 }
 
 /// The pipeline's input from an acquisition: the LR frame and every patch with the geometry the
 /// instrument returned (the requested region beside it).
 pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> Result<PipelineInput, EngineError> {
+    journal_input(spec, plan, &acq.lr, &acq.patches)
+}
+
+/// The pipeline's input from the LR frame and the patches journaled so far (in pick order).
+pub fn journal_input(
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    lr: &afm_drivers::Frame,
+    patches: &[PatchRecord],
+) -> Result<PipelineInput, EngineError> {
     let channel = &spec.config.frame.channel;
     let image = |frame: &afm_drivers::Frame, label: &str| -> Result<GeoImage, EngineError> {
         let data = channel_data(frame, channel, label)?;
         let unit = frame.channel_any(channel).map(|c| c.unit.clone()).unwrap_or_default();
         Ok(GeoImage { data, region: frame.region, raster: frame.raster, unit })
     };
-    let lr = image(&acq.lr, "LR frame")?;
-    let frames = acq
-        .patches
+    let lr_image = image(lr, "LR frame")?;
+    let n = spec.n_patches();
+    let frames = patches
         .iter()
         .map(|p| {
-            let label = format!("patch {}/{} (tile {})", p.pick_order + 1, acq.patches.len(), p.tile_index);
+            let label = format!("patch {}/{n} (tile {})", p.pick_order + 1, p.tile_index);
             let requested = plan.tiles.get(p.tile_index).map(|t| t.request.region);
             Ok(HrFrameInput::whole(label.clone(), image(&p.frame, &label)?, requested))
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
-    let motion = Some(motion_log(spec, plan, acq));
-    Ok(PipelineInput { lr, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
+    let motion = Some(motion_log(spec, plan, lr, patches));
+    Ok(PipelineInput { lr: lr_image, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
 }
 
 /// The instrument clock of every frame, from the frames' own reported instrument times in
 /// acquisition order (each covers the move, the settling and the lines): a frame's move ends
 /// `settle_s` before its lines start, and its middle is half its line time before its end.
-fn motion_log(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) -> MotionLog {
+fn motion_log(spec: &RunSpec, plan: &AcquisitionPlan, lr: &afm_drivers::Frame, patches: &[PatchRecord]) -> MotionLog {
     let settle_s = spec.config.instrument.settle_s;
     let mut clock_s = 0.0;
     let mut timing = |frame: &afm_drivers::Frame, commanded: &afm_drivers::ScanRegion| {
@@ -94,12 +115,9 @@ fn motion_log(spec: &RunSpec, plan: &AcquisitionPlan, acq: &AcquisitionOutcome) 
             commanded_center_m: (commanded.center_x_m, commanded.center_y_m),
         }
     };
-    let lr = timing(&acq.lr, &plan.lr.region);
-    let frames = acq
-        .patches
-        .iter()
-        .map(|p| timing(&p.frame, &plan.tiles.get(p.tile_index).map_or(p.frame.region, |t| t.request.region)))
-        .collect();
+    let lr = timing(lr, &plan.lr.region);
+    let frames =
+        patches.iter().map(|p| timing(&p.frame, &plan.tiles.get(p.tile_index).map_or(p.frame.region, |t| t.request.region))).collect();
     MotionLog { lr, frames }
 }
 
@@ -125,19 +143,31 @@ pub fn run_closed_loop(
         .enable_all()
         .build()
         .map_err(|e| RunError::Io(format!("starting the async runtime: {e}")))?;
-    let (plan, acq) = runtime.block_on(async {
+    if let Some(n) = spec.config.run.threads {
+        tch::set_num_threads(n as i32);
+    }
+    let overlap = !options.acquire_only
+        && !options.no_model
+        && !options.sequential
+        && spec.config.train.during_acquisition
+        && scans_take_real_time(spec);
+    let worker_device = if overlap { Some(spec.config.run.device.resolve().map_err(PipelineError::from)?) } else { None };
+    let (plan, acq, worker) = runtime.block_on(async {
         let microscope = backend::microscope(connected.instrument.clone(), spec).await?;
         let plan = AcquisitionPlan::build(spec, microscope.limits())?;
-        let acq = acquire(&microscope, &peripherals, spec, &plan, session, events).await?;
-        Ok::<_, RunError>((plan, acq))
+        let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device));
+        let acq = acquire_with(&microscope, &peripherals, spec, &plan, session, events, worker.as_ref().and_then(|w| w.sender())).await?;
+        Ok::<_, RunError>((plan, acq, worker))
     })?;
     drop(runtime);
+    let last_patch_journaled = Instant::now();
+    let warm = worker.and_then(|w| {
+        let _ = events.send(ProgressEvent::Stage("training (final phase)".into()));
+        w.finish()
+    });
     let acquisition = AcquisitionMetrics::new(&acq.accounting, acq.measured_instrument_s, &acq.selection.picks);
     let mut report = MetricsReport::new(Some(acquisition), Timing { acquire_s: started.elapsed().as_secs_f64(), ..Timing::default() });
     if !options.acquire_only {
-        if let Some(n) = spec.config.run.threads {
-            tch::set_num_threads(n as i32);
-        }
         let _ = events.send(ProgressEvent::Stage("levelling and registration".into()));
         let t0 = Instant::now();
         let prepared = prepare(&closed_loop_input(spec, &plan, &acq)?, &prepare_config(spec))?;
@@ -147,20 +177,36 @@ pub fn run_closed_loop(
         } else {
             let _ = events.send(ProgressEvent::Stage("training".into()));
             let device = spec.config.run.device.resolve().map_err(PipelineError::from)?;
-            let (outcome, _) = train_and_reconstruct(
-                &prepared,
-                &spec.config.train,
-                &spec.config.reconstruct,
-                device,
-                &dir.join("model"),
-                &mut |p| {
-                    let _ = events.send(ProgressEvent::Training { step: p.step, max_steps: p.max_steps, loss: p.train_loss, val_gain_db: p.val_score });
-                },
-            )?;
+            // After training during acquisition, a short final phase from those weights on every patch.
+            let train_cfg = match &warm {
+                Some(_) => TrainConfig { max_steps: spec.config.train.final_steps, ..spec.config.train.clone() },
+                None => spec.config.train.clone(),
+            };
+            let init = warm.as_ref().map(|w| &w.model);
+            let (mut outcome, _) =
+                train_and_reconstruct(&prepared, &train_cfg, &spec.config.reconstruct, device, &dir.join("model"), init, &mut |p| {
+                    let _ = events.send(ProgressEvent::Training {
+                        step: p.step,
+                        max_steps: p.max_steps,
+                        loss: p.train_loss,
+                        val_gain_db: p.val_score,
+                    });
+                })?;
+            if let (Some(record), Some(w)) = (outcome.training.as_mut(), &warm) {
+                record.during_acquisition_steps = Some(w.steps);
+                tracing::info!(
+                    "{} steps on {} patches during acquisition ({:.1} s), {} after the last patch",
+                    w.steps,
+                    w.n_train,
+                    w.train_s,
+                    record.steps
+                );
+            }
             session.write_checkpoint_path(&dir.join("model"))?;
             tracing::info!("{}", outcome.reason);
             Some(outcome)
         };
+        report.timing.ready_after_last_patch_s = Some(last_patch_journaled.elapsed().as_secs_f64());
         let truth = match &connected.surface {
             Some(surface) => {
                 let _ = events.send(ProgressEvent::Stage("ground truth".into()));
@@ -175,7 +221,10 @@ pub fn run_closed_loop(
             ("Run".to_string(), spec.config.run.name.clone()),
             ("Config".to_string(), spec.source.display().to_string()),
             ("Picks".to_string(), format!("{:?}", acq.selection.picks)),
-            ("Source".to_string(), spec.config.simulator.surface_file.as_ref().map_or_else(|| "instrument".into(), |p| p.display().to_string())),
+            (
+                "Source".to_string(),
+                spec.config.simulator.surface_file.as_ref().map_or_else(|| "instrument".into(), |p| p.display().to_string()),
+            ),
         ];
         write_outputs(dir, Some(session), &prepared, model.as_ref(), scored.as_ref().map(|s| &s.truth), &outlines, seam, &note)?;
         report.record(&prepared, model.as_ref(), scored.as_ref());

@@ -10,14 +10,16 @@ mod motion;
 mod outputs;
 mod prepare;
 mod scoring;
+mod training_during_acquisition;
 
-pub use closed_loop::{closed_loop_input, prepare_config, run_closed_loop, RunError, RunOptions};
+pub use closed_loop::{closed_loop_input, journal_input, prepare_config, run_closed_loop, scans_take_real_time, RunError, RunOptions};
 pub use input::{ChannelKind, HrFrameInput, PipelineInput};
-pub use motion::{refine_with_motion, MotionLog, ScanTiming};
 pub use model_stage::{reconstruct_only, train_and_reconstruct, ModelOutcome, OutputChoice, TrainingRecord};
+pub use motion::{refine_with_motion, MotionLog, ScanTiming};
 pub use outputs::{write_outputs, OUTPUT_FILES};
-pub use scoring::{calibration, pearson, score_against, spearman, Calibration, Scored};
 pub use prepare::{onto_hr_grid, prepare, FrameRegistration, Piece, PrepareConfig, Prepared, PreparedFrame};
+pub use scoring::{calibration, pearson, score_against, spearman, Calibration, Scored};
+pub use training_during_acquisition::{TrainingWorker, WarmStart};
 
 use crate::device::DeviceError;
 use crate::reconstruct::{PasteError, ReconstructError};

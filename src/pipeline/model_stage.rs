@@ -8,7 +8,7 @@ use super::PipelineError;
 use crate::device::device_name;
 use crate::model::{TrainedModel, VelocityField};
 use crate::reconstruct::{paste_patches, reconstruct_with, ReconstructConfig};
-use crate::train::{save_artifacts, train, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
+use crate::train::{save_artifacts, train_from, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -46,6 +46,9 @@ pub struct TrainingRecord {
     pub val_gain_db: Option<f64>,
     /// The smallest gain of any one held-out piece with the kept weights, dB.
     pub val_worst_gain_db: Option<f64>,
+    /// Steps trained during acquisition, before the final phase (absent when training ran after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during_acquisition_steps: Option<usize>,
     /// The validation history (one row per validation).
     #[serde(skip)]
     pub history: LossHistory,
@@ -112,25 +115,22 @@ pub fn validate_by_reconstruction(
         worst = worst.min(10.0 * (piece_fair / piece_sr).log10());
     }
     let psnr = |se: f64| 10.0 * ((hi - lo).powi(2) / (se / n.max(1) as f64)).log10();
-    Ok(Validation {
-        gain_db: 10.0 * (se_fair / se_sr).log10(),
-        psnr_sr_db: psnr(se_sr),
-        psnr_fair_db: psnr(se_fair),
-        worst_gain_db: worst,
-    })
+    Ok(Validation { gain_db: 10.0 * (se_fair / se_sr).log10(), psnr_sr_db: psnr(se_sr), psnr_fair_db: psnr(se_fair), worst_gain_db: worst })
 }
 
 /// Trains on the trainable pieces of `prepared`, keeps the weights that reconstruct the held-out
 /// pieces best, reconstructs the whole HR grid and applies the guard. The checkpoint and loss files
 /// go to `model_dir`. SR is delivered when it beats the fair baseline on the held-out pieces by more
 /// than `recon_cfg.guard_min_gain_db` pooled and no piece loses more than
-/// `recon_cfg.guard_max_patch_loss_db`.
+/// `recon_cfg.guard_max_patch_loss_db`. Training starts from `init`'s weights when given (training
+/// that ran during acquisition), else from a fresh initialisation.
 pub fn train_and_reconstruct(
     prepared: &Prepared,
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
     device: Device,
     model_dir: &Path,
+    init: Option<&TrainedModel>,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
@@ -150,11 +150,12 @@ pub fn train_and_reconstruct(
             Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN, worst_gain_db: f64::NEG_INFINITY }
         }
     };
-    let outcome = train(
+    let outcome = train_from(
         &pairs,
         normalizer,
         train_cfg,
         device,
+        init,
         (!val_pieces.is_empty()).then_some(&mut validator as &mut crate::train::Validator<'_>),
         progress,
     )?;
@@ -172,6 +173,7 @@ pub fn train_and_reconstruct(
         held_out: val.iter().map(|(_, (i, _))| *i).collect(),
         val_gain_db: outcome.best_val_score,
         val_worst_gain_db: outcome.best_validation.map(|v| v.worst_gain_db),
+        during_acquisition_steps: None,
         history: outcome.history.clone(),
     };
     // The guard: a pooled gain, and no held-out patch clearly worse (a pooled gain over a few patches
@@ -191,10 +193,9 @@ pub fn train_and_reconstruct(
                 w.unwrap_or(f64::NAN)
             ),
         ),
-        (None, _) => (
-            OutputChoice::Baseline,
-            "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into(),
-        ),
+        (None, _) => {
+            (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
+        }
     };
     let mut result = reconstruct_only(prepared, &outcome.model, recon_cfg)?;
     if output == OutputChoice::Baseline {

@@ -132,8 +132,9 @@ fn least_squares(rows: &[([f64; 6], f64)]) -> Option<[f64; 6]> {
         for r in 0..6 {
             if r != col {
                 let f = a[r][col] / a[col][col];
-                for k in col..7 {
-                    a[r][k] -= f * a[col][k];
+                let pivot_row = a[col];
+                for (v, p) in a[r].iter_mut().zip(pivot_row).skip(col) {
+                    *v -= f * p;
                 }
             }
         }

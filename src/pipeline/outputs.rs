@@ -4,9 +4,9 @@
 //! `registration.json` and the comparison figure.
 
 use super::model_stage::ModelOutcome;
+use super::model_stage::OutputChoice;
 use super::prepare::Prepared;
 use super::PipelineError;
-use super::model_stage::OutputChoice;
 use crate::figures::{image_row_png_with, sr_comparison_png_with, Colormap, ImagePanel, PanelScale, RowOptions};
 use crate::io::lab_outputs::{write_lab_image, LabImage};
 use crate::io::npy::write_array;
@@ -86,10 +86,18 @@ pub fn write_outputs(
     }
     let unit = prepared.lr.unit.as_str();
     let output = model.map_or("baseline", |m| if m.output == OutputChoice::Sr { "sr" } else { "baseline" });
-    for (stem, data, title) in [("sr", delivered, format!("afm-spark reconstruction (delivered: {output})")), ("fair_baseline", &fair, "fair baseline (bicubic of the levelled LR, gain/offset fitted on the acquired pixels, patches pasted)".to_string())] {
+    for (stem, data, title) in [
+        ("sr", delivered, format!("afm-spark reconstruction (delivered: {output})")),
+        (
+            "fair_baseline",
+            &fair,
+            "fair baseline (bicubic of the levelled LR, gain/offset fitted on the acquired pixels, patches pasted)".to_string(),
+        ),
+    ] {
         let mut entries = note.to_vec();
         entries.push(("Output".into(), output.into()));
-        let image = LabImage { data: data.view(), region: prepared.hr_region, channel: &prepared.channel, unit, title: &title, note: &entries };
+        let image =
+            LabImage { data: data.view(), region: prepared.hr_region, channel: &prepared.channel, unit, title: &title, note: &entries };
         write_lab_image(dir, stem, &image).map_err(|e| out(&dir.join(stem), &e))?;
     }
     let path = dir.join("registration.json");

@@ -187,7 +187,8 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
             Ok(Piece { frame, image, x0, fair, trainable, on_hr })
         })
         .collect::<Result<Vec<_>, PipelineError>>()?;
-    let acquired = acquired_mask((input.hr_raster.lines, input.hr_raster.points), pieces.iter().filter_map(|p| p.on_hr.as_ref().map(|m| m.rect)));
+    let acquired =
+        acquired_mask((input.hr_raster.lines, input.hr_raster.points), pieces.iter().filter_map(|p| p.on_hr.as_ref().map(|m| m.rect)));
     Ok(Prepared {
         lr_raw: input.lr.clone(),
         lr,
@@ -236,7 +237,13 @@ fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareCo
         let (col, row) = req.pixel_of_m(r, f.image.region.center_x_m, f.image.region.center_y_m);
         [col - r.points.saturating_sub(1) as f64 / 2.0, row - r.lines.saturating_sub(1) as f64 / 2.0]
     });
-    Ok(PreparedFrame { label: f.label.clone(), registration, returned_minus_requested_px, relative_plane: Plane::default(), image: f.image.clone() })
+    Ok(PreparedFrame {
+        label: f.label.clone(),
+        registration,
+        returned_minus_requested_px,
+        relative_plane: Plane::default(),
+        image: f.image.clone(),
+    })
 }
 
 /// Moves a registered frame to where it really lies (unless ambiguous) and levels it **relative to the
@@ -297,7 +304,8 @@ fn lr_mapping(pieces: &[(usize, GeoImage, Array2<f32>, bool)], height: bool) -> 
 /// `image` resampled onto the HR grid over the HR pixels inside its extent; None when none are.
 pub fn onto_hr_grid(image: &GeoImage, hr_region: &ScanRegion, hr_raster: &Raster) -> Result<Option<MeasuredPatch>, PipelineError> {
     // Where every HR column and row falls in the image's own pixels.
-    let map = crate::upsample::GridMap { src_region: image.region, src_raster: image.raster, dst_region: *hr_region, dst_raster: *hr_raster };
+    let map =
+        crate::upsample::GridMap { src_region: image.region, src_raster: image.raster, dst_region: *hr_region, dst_raster: *hr_raster };
     let (cols, rows) = map.source_coordinates()?;
     let span = |v: &[f64], n: usize| -> Option<(usize, usize)> {
         let inside: Vec<usize> = (0..v.len()).filter(|&i| v[i] >= -1e-6 && v[i] <= n as f64 - 1.0 + 1e-6).collect();

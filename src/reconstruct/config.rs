@@ -31,7 +31,16 @@ pub struct ReconstructConfig {
 
 impl Default for ReconstructConfig {
     fn default() -> Self {
-        Self { tile_px: None, stride_px: None, steps: 1, batch_size: 64, seam_px: 4, window_floor: 1e-3, guard_min_gain_db: 0.0, guard_max_patch_loss_db: 0.5 }
+        Self {
+            tile_px: None,
+            stride_px: None,
+            steps: 1,
+            batch_size: 64,
+            seam_px: 4,
+            window_floor: 1e-3,
+            guard_min_gain_db: 0.0,
+            guard_max_patch_loss_db: 0.5,
+        }
     }
 }
 

@@ -170,8 +170,7 @@ impl Registration {
         let (f_px, f_py) = frame.pitch_m();
         self.shift_lr_px = shift;
         (self.shift_x_m, self.shift_y_m) = (shift[0] * lr_px, shift[1] * lr_py);
-        self.shift_frame_px =
-            [if f_px > 0.0 { self.shift_x_m / f_px } else { 0.0 }, if f_py > 0.0 { self.shift_y_m / f_py } else { 0.0 }];
+        self.shift_frame_px = [if f_px > 0.0 { self.shift_x_m / f_px } else { 0.0 }, if f_py > 0.0 { self.shift_y_m / f_py } else { 0.0 }];
     }
 }
 

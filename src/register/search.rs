@@ -17,7 +17,6 @@ const FINE_STEP_LR_PX: f64 = 0.05;
 /// Competing peaks closer than this to the best are the same peak, LR pixels.
 const SAME_PEAK_LR_PX: f64 = 1.0;
 
-
 /// The outcome of the search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ShiftSearch {

@@ -54,6 +54,13 @@ pub struct TrainConfig {
     /// Safety cap on training wall time, seconds; `None` = no cap. Budgets are steps (`max_steps`):
     /// results never depend on machine load unless this cap is hit, which the run reports.
     pub time_budget_s: Option<f64>,
+    /// Train on a worker thread while the instrument scans, from the first patches on (closed-loop
+    /// runs whose scans take real time: an instrument, or the simulator with `realtime`); `false`
+    /// (or `run --sequential`): train after the last patch.
+    pub during_acquisition: bool,
+    /// After the last patch, when training ran during acquisition: this many steps on every patch,
+    /// starting from the weights trained so far, validated as usual (replaces `max_steps`).
+    pub final_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -78,6 +85,8 @@ impl Default for TrainConfig {
             zero_init_output: false,
             seed: 0,
             time_budget_s: None,
+            during_acquisition: true,
+            final_steps: 50,
         }
     }
 }
@@ -154,6 +163,9 @@ impl TrainConfig {
         }
         if self.k_t < 1 {
             return err("k_t", self.k_t.to_string(), "must be ≥ 1");
+        }
+        if self.final_steps < 1 {
+            return err("final_steps", self.final_steps.to_string(), "must be ≥ 1");
         }
         for (field, v) in [("lambda_grad", self.lambda_grad), ("lambda_lap", self.lambda_lap)] {
             if !(v >= 0.0 && v.is_finite()) {

@@ -38,7 +38,7 @@ pub use history::{LossHistory, LossRecord};
 pub use loss::{flow_matching_loss, laplacian, Loss, LossWeights};
 pub use normalize::{NormalizeError, Normalizer};
 pub use pairs::{check_pairs, draw_batch, pairs_from_patches, BatchSpec, PairError, PairTensors, TilePair};
-pub use trainer::{train, StopReason, TrainOutcome, TrainProgress, Validation, Validator};
+pub use trainer::{train, train_from, StopReason, TrainOutcome, TrainProgress, Validation, Validator};
 
 /// Error of a training run.
 #[derive(Debug, thiserror::Error)]

@@ -122,6 +122,20 @@ pub fn train(
     normalizer: Normalizer,
     cfg: &TrainConfig,
     device: Device,
+    validate: Option<&mut Validator<'_>>,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<TrainOutcome, TrainError> {
+    train_from(pairs, normalizer, cfg, device, None, validate, progress)
+}
+
+/// [`train`], starting from the weights of `init` (a model of the same configuration, e.g. one
+/// trained while the patches were still arriving) instead of a fresh initialisation.
+pub fn train_from(
+    pairs: &[TilePair],
+    normalizer: Normalizer,
+    cfg: &TrainConfig,
+    device: Device,
+    init: Option<&TrainedModel>,
     mut validate: Option<&mut Validator<'_>>,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<TrainOutcome, TrainError> {
@@ -134,8 +148,17 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let info = ModelInfo { model: cfg.model_config(), normalizer, tile_rows, tile_cols };
     let model = TrainedModel::new(info, device, rng.random());
-    if cfg.zero_init_output {
-        model.zero_output_layer();
+    match init {
+        Some(from) if from.info.model == model.info.model => model.restore(&from.snapshot()),
+        Some(_) => {
+            return Err(TrainError::Config(super::config::ConfigError {
+                field: "base",
+                value: "(warm start)".into(),
+                why: "the starting weights come from a network of another size",
+            }))
+        }
+        None if cfg.zero_init_output => model.zero_output_layer(),
+        None => {}
     }
     let mut ema = cfg.ema_decay.map(|d| Ema::new(&model, d));
     let data = PairTensors::new(pairs, &normalizer, device);

@@ -28,12 +28,13 @@ impl Instrument for SimulatedAfm {
             .await
             .map_err(|e| InstrumentError::Instrument { code: "sim-task".into(), message: format!("scan thread failed: {e}") })?;
         if result.is_ok() && self.core.config.realtime {
+            let scale = self.core.config.time_scale;
             *lock(&self.progress.realtime) = Some((started, plan.timing.move_s + plan.timing.settle_s, request.line_rate_hz));
-            let remaining = Duration::from_secs_f64(plan.timing.total_s.clamp(0.0, 1e9)).saturating_sub(started.elapsed());
+            let remaining = Duration::from_secs_f64((plan.timing.total_s * scale).clamp(0.0, 1e9)).saturating_sub(started.elapsed());
             tokio::select! {
                 _ = tokio::time::sleep(remaining) => {}
                 _ = abort_rx.changed() => {
-                    let spent = started.elapsed().as_secs_f64().min(plan.timing.total_s);
+                    let spent = (started.elapsed().as_secs_f64() / scale).min(plan.timing.total_s);
                     self.advance(spent, plan.start_m, plan.creep);
                     return Err(InstrumentError::Aborted(format!(
                         "simulator: aborted {spent:.3} s into a {:.3} s scan", plan.timing.total_s
@@ -55,7 +56,10 @@ impl Instrument for SimulatedAfm {
             let computed = self.progress.lines_done.load(Ordering::Relaxed);
             // In real time, report the line the instrument clock has reached, not the computed one.
             let line = match *lock(&self.progress.realtime) {
-                Some((t0, pre_s, rate_hz)) => (((t0.elapsed().as_secs_f64() - pre_s) * rate_hz).max(0.0) as usize).min(lines),
+                Some((t0, pre_s, rate_hz)) => {
+                    let instrument_s = t0.elapsed().as_secs_f64() / self.core.config.time_scale;
+                    (((instrument_s - pre_s) * rate_hz).max(0.0) as usize).min(lines)
+                }
                 None => computed,
             };
             InstrumentState::Scanning { line, lines }

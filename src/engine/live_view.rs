@@ -1,0 +1,114 @@
+//! The run folder's `live.png`, refreshed while a run goes on: the levelled LR frame with the picks
+//! made so far, and the HR grid as it stands, the LR (nearest, levelled) with every patch measured so
+//! far pasted in (each patch levelled and offset to the LR under it). The reconstruction itself
+//! follows after the last patch; this is what the operator can see before it.
+
+use super::acquire::channel_data;
+use crate::config::RunSpec;
+use crate::figures::{image_row_png_with, Colormap, FigureError, ImagePanel, PanelScale, RowOptions};
+use crate::io::session::PatchRecord;
+use crate::pipeline::ChannelKind;
+use afm_drivers::{Frame, PixelRect};
+use ndarray::{s, Array2};
+use std::path::Path;
+
+/// The live view's file name in the run folder.
+pub const LIVE_FILE: &str = "live.png";
+
+/// The LR values nearest to each pixel of a `lines × points` grid over the same frame.
+fn nearest_on_grid(lr: &Array2<f32>, lines: usize, points: usize) -> Array2<f32> {
+    let (lr_lines, lr_points) = lr.dim();
+    Array2::from_shape_fn((lines, points), |(r, c)| {
+        let lr_r = ((r as f64 + 0.5) * lr_lines as f64 / lines as f64) as usize;
+        let lr_c = ((c as f64 + 0.5) * lr_points as f64 / points as f64) as usize;
+        lr[[lr_r.min(lr_lines - 1), lr_c.min(lr_points - 1)]]
+    })
+}
+
+/// Pastes `patch` into `image` at `rect` (clipped to both), shifted so that its mean matches the mean
+/// of the pixels it replaces.
+fn paste_offset_matched(image: &mut Array2<f32>, patch: &Array2<f32>, rect: &PixelRect) {
+    let (lines, points) = image.dim();
+    let rows = rect.rows.min(patch.nrows()).min(lines.saturating_sub(rect.row));
+    let cols = rect.cols.min(patch.ncols()).min(points.saturating_sub(rect.col));
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let mut target = image.slice_mut(s![rect.row..rect.row + rows, rect.col..rect.col + cols]);
+    let source = patch.slice(s![..rows, ..cols]);
+    let offset = target.mean().unwrap_or(0.0) - source.mean().unwrap_or(0.0);
+    target.zip_mut_with(&source, |t, &p| *t = p + offset);
+}
+
+/// Writes `dir/live.png` for the LR frame `lr` and the patches measured so far (`picks_so_far` are
+/// their HR-grid rectangles in pick order, the planned ones included when `patches` is shorter).
+pub fn write_live_view(
+    dir: &Path,
+    spec: &RunSpec,
+    lr: &Frame,
+    picks_so_far: &[PixelRect],
+    patches: &[PatchRecord],
+) -> Result<(), FigureError> {
+    let frame = &spec.config.frame;
+    let channel = &frame.channel;
+    let height = ChannelKind::of(channel).is_height();
+    let Ok(lr_data) = channel_data(lr, channel, "LR frame") else {
+        return Err(FigureError::Empty("the LR frame lacks the run's channel"));
+    };
+    let unit = lr.channel_any(channel).map_or_else(|| "m".to_string(), |c| c.unit.clone());
+    let level = spec.config.level;
+    let lr_levelled = level.apply(lr_data.view(), height).data;
+    let mut current = nearest_on_grid(&lr_levelled, frame.hr_lines, frame.hr_points);
+    let lr_panel = current.clone();
+    for p in patches {
+        if let Ok(data) = channel_data(&p.frame, channel, "patch") {
+            paste_offset_matched(&mut current, &level.apply(data.view(), height).data, &p.rect);
+        }
+    }
+    let n_picks = spec.n_patches();
+    let panels = [
+        ImagePanel {
+            title: format!("LR (levelled), {} of {n_picks} picks", picks_so_far.len()),
+            data: lr_panel.view(),
+            scale: PanelScale::Shared,
+            colormap: Colormap::AfmHot,
+        },
+        ImagePanel {
+            title: format!("{} of {n_picks} patches pasted (SR after the last)", patches.len()),
+            data: current.view(),
+            scale: PanelScale::Shared,
+            colormap: Colormap::AfmHot,
+        },
+    ];
+    let options = RowOptions { unit, pixel_pitch_m: Some(frame.scan_size_m / frame.hr_points.max(1) as f64) };
+    image_row_png_with(&dir.join(LIVE_FILE), &panels, picks_so_far, &options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_on_grid_repeats_each_lr_pixel() {
+        let lr = Array2::from_shape_fn((2, 3), |(r, c)| (10 * r + c) as f32);
+        let up = nearest_on_grid(&lr, 4, 6);
+        assert_eq!(up[[0, 0]], 0.0);
+        assert_eq!(up[[1, 1]], 0.0);
+        assert_eq!(up[[3, 5]], 12.0);
+        assert_eq!(up[[2, 2]], 11.0);
+    }
+
+    #[test]
+    fn a_pasted_patch_keeps_its_detail_and_takes_the_local_mean() {
+        let mut image = Array2::from_elem((8, 8), 5.0f32);
+        let patch = Array2::from_shape_fn((4, 4), |(r, c)| (r * 4 + c) as f32);
+        paste_offset_matched(&mut image, &patch, &PixelRect { col: 2, row: 3, cols: 4, rows: 4 });
+        let pasted = image.slice(s![3..7, 2..6]).to_owned();
+        assert!((pasted.mean().unwrap() - 5.0).abs() < 1e-5);
+        assert!((pasted[[0, 1]] - pasted[[0, 0]] - 1.0).abs() < 1e-5, "detail kept");
+        assert_eq!(image[[0, 0]], 5.0);
+        // clipped at the border, never a panic
+        paste_offset_matched(&mut image, &patch, &PixelRect { col: 6, row: 6, cols: 4, rows: 4 });
+        assert!(image.iter().all(|v| v.is_finite()));
+    }
+}
