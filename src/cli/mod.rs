@@ -60,14 +60,16 @@ pub enum Command {
     /// and write the frames and the clean ground truth to a pyNSID HDF5 file (and optionally .npy).
     Simulate(simulate::SimulateArgs),
     /// Time the pieces that matter: one simulated 512² frame, indicators and selection, one training
-    /// step of the dry-run and paper models, and a 512² reconstruction (medians, with the core count).
+    /// step of the dry-run and paper models, a 512² reconstruction (medians, with the core count), and
+    /// the demo's whole model stage (training with validation, reconstruction) once.
     Bench(bench::BenchArgs),
-    /// Pick tiles on an LR image on disk, as the closed loop would: the five indicators per tile of
-    /// the LR upsampled onto an HR grid, the picks, a table and a PNG of the picks.
+    /// Pick tiles on an LR image on disk, as the closed loop would: the image levelled (`[level]` of
+    /// --config; plane+lines for heights by default), the five indicators per tile on its own pixels,
+    /// the picks, a table and a PNG of the picks.
     ///
     /// Works on any supported file (.ibw, .gwy, .h5, .npy). Prints one row per tile — tile index, tile
     /// row/column (row 0 at the bottom), mean, standard deviation, mean gradient magnitude, mean
-    /// |Laplacian| (per HR pixel), high-frequency texture ratio, eligibility and pick order (1 = scanned
+    /// |Laplacian| (per LR pixel), high-frequency texture ratio, eligibility and pick order (1 = scanned
     /// first) — and draws the picks outlined over the image.
     Select(select::SelectArgs),
     /// Train TinyUNetFlow offline on an HR/LR file pair (like the original run.py): picks tiles on the

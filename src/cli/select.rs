@@ -192,7 +192,7 @@ pub fn run(args: SelectArgs) -> anyhow::Result<()> {
     if let Some(dir) = png.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let title = format!("{} picks on the levelled LR", sel.picks.len());
+    let title = format!("{} picks on the LR, levelled {}", sel.picks.len(), level.mode_for(height).name());
     let rects: Vec<_> = sel.picks.iter().map(|&t| sel.tiling.rect(t)).collect();
     picks_png(&png, levelled.view(), &rects, &title)?;
     println!("figure: {}", png.display());
