@@ -22,6 +22,7 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
             b.set_style(style(tmpl));
             b
         };
+        let (mut last_message, mut training_note) = (String::new(), String::new());
         for event in events.iter() {
             match event {
                 ProgressEvent::PlanReady { instrument_s, .. } => {
@@ -32,7 +33,14 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
                 }
                 ProgressEvent::Stage(s) => {
                     if let Some(b) = &bar {
-                        b.set_message(s);
+                        b.set_message(format!("{s}{training_note}"));
+                    }
+                    last_message = s;
+                }
+                ProgressEvent::TrainingWhileScanning { steps, patches } => {
+                    training_note = format!(" · trained {steps} steps on {patches} patches");
+                    if let Some(b) = &bar {
+                        b.set_message(format!("{last_message}{training_note}"));
                     }
                 }
                 ProgressEvent::Skipped { label, instrument_s } => {
@@ -45,13 +53,15 @@ pub fn spawn_display(events: Receiver<ProgressEvent>, quiet: bool) -> JoinHandle
                     if let Some(b) = &bar {
                         let total = b.position() + remaining_instrument_s.ceil() as u64;
                         b.set_length(total.max(b.position() + 1));
-                        b.set_message(format!("scanning {label} — instrument time left ≈ {}", human_s(remaining_instrument_s)));
+                        last_message = format!("scanning {label} — instrument time left ≈ {}", human_s(remaining_instrument_s));
+                        b.set_message(format!("{last_message}{training_note}"));
                     }
                 }
                 ProgressEvent::ScanFinished { label, planned_s, .. } => {
                     if let Some(b) = &bar {
                         b.inc(planned_s.round() as u64);
-                        b.set_message(format!("{label} journaled"));
+                        last_message = format!("{label} journaled");
+                        b.set_message(format!("{last_message}{training_note}"));
                     }
                 }
                 ProgressEvent::Training { step, max_steps, loss, val_gain_db } => {

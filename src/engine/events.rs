@@ -46,6 +46,13 @@ pub enum ProgressEvent {
         /// Validation gain over the fair baseline (dB), when validated.
         val_gain_db: Option<f64>,
     },
+    /// Training that runs while the instrument scans has reached `steps`, on `patches` patches.
+    TrainingWhileScanning {
+        /// Optimiser steps so far.
+        steps: usize,
+        /// Patches in the training set now.
+        patches: usize,
+    },
     /// Reconstruction progress: windows done of total.
     Reconstructing {
         /// Windows integrated so far.

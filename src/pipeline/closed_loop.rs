@@ -155,7 +155,7 @@ pub fn run_closed_loop(
     let (plan, acq, worker) = runtime.block_on(async {
         let microscope = backend::microscope(connected.instrument.clone(), spec).await?;
         let plan = AcquisitionPlan::build(spec, microscope.limits())?;
-        let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device));
+        let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device, events));
         let acq = acquire_with(&microscope, &peripherals, spec, &plan, session, events, worker.as_ref().and_then(|w| w.sender())).await?;
         Ok::<_, RunError>((plan, acq, worker))
     })?;

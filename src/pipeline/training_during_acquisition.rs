@@ -13,7 +13,7 @@ use super::closed_loop::{journal_input, prepare_config};
 use super::model_stage::held_out_positions;
 use super::PipelineError;
 use crate::config::RunSpec;
-use crate::engine::Journaled;
+use crate::engine::{Journaled, ProgressEvent};
 use crate::io::session::PatchRecord;
 use crate::model::TrainedModel;
 use crate::plan::AcquisitionPlan;
@@ -45,12 +45,13 @@ pub struct TrainingWorker {
 
 impl TrainingWorker {
     /// Starts the worker for `spec`'s run on `plan`, training on `device`.
-    pub fn start(spec: &RunSpec, plan: &AcquisitionPlan, device: tch::Device) -> Self {
+    /// Its progress (steps, patches) goes to `events` after every chunk.
+    pub fn start(spec: &RunSpec, plan: &AcquisitionPlan, device: tch::Device, events: &Sender<ProgressEvent>) -> Self {
         let (sender, receiver) = crossbeam::channel::unbounded();
-        let (spec, plan) = (spec.clone(), plan.clone());
+        let (spec, plan, events) = (spec.clone(), plan.clone(), events.clone());
         let handle = std::thread::Builder::new()
             .name("afm-spark-training".into())
-            .spawn(move || train_while_scanning(&receiver, &spec, &plan, device))
+            .spawn(move || train_while_scanning(&receiver, &spec, &plan, device, &events))
             .ok();
         if handle.is_none() {
             tracing::warn!("the training thread could not start: training after acquisition");
@@ -109,6 +110,7 @@ fn train_while_scanning(
     spec: &RunSpec,
     plan: &AcquisitionPlan,
     device: tch::Device,
+    events: &Sender<ProgressEvent>,
 ) -> Result<Option<WarmStart>, PipelineError> {
     let cfg = &spec.config.train;
     let held_out = held_out_positions(spec.n_patches(), cfg.n_val);
@@ -181,6 +183,7 @@ fn train_while_scanning(
         steps += out.steps;
         chunk += 1;
         model = Some(out.model);
+        let _ = events.send(ProgressEvent::TrainingWhileScanning { steps, patches: pairs.len() });
     }
     tracing::info!("trained {steps} steps on {} patches during acquisition ({train_s:.1} s)", pairs.len());
     Ok(model.map(|model| WarmStart { model, steps, n_train: pairs.len(), train_s }))
