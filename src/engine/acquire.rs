@@ -144,9 +144,16 @@ fn hand_over(journaled: Option<&Sender<Journaled>>, item: impl FnOnce() -> Journ
 }
 
 /// Refreshes the run folder's `live.png` (next to the session file); a failure is logged, never fatal.
-fn refresh_live_view(session: &Session, spec: &RunSpec, lr: &Frame, picks: &[afm_drivers::PixelRect], patches: &[PatchRecord]) {
+fn refresh_live_view(
+    session: &Session,
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    lr: &Frame,
+    picks: &[afm_drivers::PixelRect],
+    patches: &[PatchRecord],
+) {
     let Some(dir) = session.path().parent() else { return };
-    if let Err(e) = write_live_view(dir, spec, lr, picks, patches) {
+    if let Err(e) = write_live_view(dir, spec, plan, lr, picks, patches) {
         warn!("live view not refreshed: {e}");
     }
 }
@@ -252,7 +259,7 @@ pub async fn acquire_with(
     for p in &done {
         hand_over(journaled, || Journaled::Patch(Box::new(p.clone())));
     }
-    refresh_live_view(session, spec, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
+    refresh_live_view(session, spec, plan, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
     let mut remaining: f64 = accounting.patch_s.iter().sum::<f64>() + accounting.moves_s;
     let mut pos = end_position_m(&plan.lr);
     for (order, &tile) in selection.picks.iter().enumerate() {
@@ -276,8 +283,7 @@ pub async fn acquire_with(
         send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });
         remaining -= planned_s;
         done.push(record);
-        done.sort_by_key(|p| p.pick_order);
-        refresh_live_view(session, spec, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
+        refresh_live_view(session, spec, plan, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
     }
     done.sort_by_key(|p| p.pick_order);
     let measured_instrument_s = lr.instrument_time_s + done.iter().map(|p| p.frame.instrument_time_s).sum::<f64>();

@@ -1,6 +1,6 @@
 //! The run folder's `live.png`, refreshed while a run goes on: the levelled LR frame with the picks
-//! made so far, and the HR grid as it stands, the LR (nearest, levelled) with every patch measured so
-//! far pasted in (each patch levelled and offset to the LR under it). The reconstruction itself
+//! made so far, and the HR grid as it stands, the LR (nearest, at its physical positions, levelled)
+//! with every patch measured so far pasted in (each patch levelled and offset to the LR under it). The reconstruction itself
 //! follows after the last patch; this is what the operator can see before it.
 
 use super::acquire::channel_data;
@@ -8,22 +8,14 @@ use crate::config::RunSpec;
 use crate::figures::{image_row_png_with, Colormap, FigureError, ImagePanel, PanelScale, RowOptions};
 use crate::io::session::PatchRecord;
 use crate::pipeline::ChannelKind;
+use crate::plan::AcquisitionPlan;
+use crate::upsample::{GridMap, Interpolation};
 use afm_drivers::{Frame, PixelRect};
 use ndarray::{s, Array2};
 use std::path::Path;
 
 /// The live view's file name in the run folder.
 pub const LIVE_FILE: &str = "live.png";
-
-/// The LR values nearest to each pixel of a `lines × points` grid over the same frame.
-fn nearest_on_grid(lr: &Array2<f32>, lines: usize, points: usize) -> Array2<f32> {
-    let (lr_lines, lr_points) = lr.dim();
-    Array2::from_shape_fn((lines, points), |(r, c)| {
-        let lr_r = ((r as f64 + 0.5) * lr_lines as f64 / lines as f64) as usize;
-        let lr_c = ((c as f64 + 0.5) * lr_points as f64 / points as f64) as usize;
-        lr[[lr_r.min(lr_lines - 1), lr_c.min(lr_points - 1)]]
-    })
-}
 
 /// Pastes `patch` into `image` at `rect` (clipped to both), shifted so that its mean matches the mean
 /// of the pixels it replaces.
@@ -40,11 +32,12 @@ fn paste_offset_matched(image: &mut Array2<f32>, patch: &Array2<f32>, rect: &Pix
     target.zip_mut_with(&source, |t, &p| *t = p + offset);
 }
 
-/// Writes `dir/live.png` for the LR frame `lr` and the patches measured so far (`picks_so_far` are
-/// their HR-grid rectangles in pick order, the planned ones included when `patches` is shorter).
+/// Writes `dir/live.png` for the LR frame `lr` on `plan`'s HR grid and the patches measured so far
+/// (`picks_so_far` are their HR-grid rectangles in pick order).
 pub fn write_live_view(
     dir: &Path,
     spec: &RunSpec,
+    plan: &AcquisitionPlan,
     lr: &Frame,
     picks_so_far: &[PixelRect],
     patches: &[PatchRecord],
@@ -58,7 +51,10 @@ pub fn write_live_view(
     let unit = lr.channel_any(channel).map_or_else(|| "m".to_string(), |c| c.unit.clone());
     let level = spec.config.level;
     let lr_levelled = level.apply(lr_data.view(), height).data;
-    let mut current = nearest_on_grid(&lr_levelled, frame.hr_lines, frame.hr_points);
+    let onto_hr = GridMap { src_region: lr.region, src_raster: lr.raster, dst_region: plan.hr_region, dst_raster: plan.hr_raster };
+    let Ok(mut current) = onto_hr.resample(lr_levelled.view(), Interpolation::Nearest) else {
+        return Err(FigureError::Empty("the LR frame cannot be placed on the HR grid"));
+    };
     let lr_panel = current.clone();
     for p in patches {
         if let Ok(data) = channel_data(&p.frame, channel, "patch") {
@@ -87,16 +83,6 @@ pub fn write_live_view(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_on_grid_repeats_each_lr_pixel() {
-        let lr = Array2::from_shape_fn((2, 3), |(r, c)| (10 * r + c) as f32);
-        let up = nearest_on_grid(&lr, 4, 6);
-        assert_eq!(up[[0, 0]], 0.0);
-        assert_eq!(up[[1, 1]], 0.0);
-        assert_eq!(up[[3, 5]], 12.0);
-        assert_eq!(up[[2, 2]], 11.0);
-    }
 
     #[test]
     fn a_pasted_patch_keeps_its_detail_and_takes_the_local_mean() {

@@ -139,9 +139,9 @@ pub fn train_and_reconstruct(
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
-    let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| TilePair { x0: p.x0.clone(), x1: p.image.data.clone() }).collect();
+    let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
     let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
-    let normalizer = Normalizer::from_lr(prepared.mapping.apply(prepared.lr.view()).view())?;
+    let normalizer = prepared.normalizer()?;
     let mut validation_error = None;
     let mut validator = |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, recon_cfg, device) {
         Ok(v) => v,

@@ -12,6 +12,7 @@ use crate::geo_image::GeoImage;
 use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
 use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, RegisterError, Registration};
+use crate::train::{NormalizeError, Normalizer, TilePair};
 use crate::upsample::Interpolation;
 use afm_drivers::{PixelRect, Raster, ScanRegion};
 use ndarray::{Array2, ArrayView2};
@@ -133,6 +134,18 @@ impl Prepared {
     /// The trainable pieces.
     pub fn trainable(&self) -> impl Iterator<Item = &Piece> {
         self.pieces.iter().filter(|p| p.trainable)
+    }
+
+    /// The network's normalisation: the levelled LR on the acquired scale.
+    pub fn normalizer(&self) -> Result<Normalizer, NormalizeError> {
+        Normalizer::from_lr(self.mapping.apply(self.lr.view()).view())
+    }
+}
+
+impl Piece {
+    /// The piece as a training pair: its model input and its measured values.
+    pub fn training_pair(&self) -> TilePair {
+        TilePair { x0: self.x0.clone(), x1: self.image.data.clone() }
     }
 }
 

@@ -98,10 +98,9 @@ fn pairs_so_far(
         .pieces
         .iter()
         .filter(|piece| piece.trainable && patches.get(piece.frame).is_some_and(|p| !held_out.contains(&p.pick_order)))
-        .map(|piece| TilePair { x0: piece.x0.clone(), x1: piece.image.data.clone() })
+        .map(|piece| piece.training_pair())
         .collect();
-    let normalizer = Normalizer::from_lr(prepared.mapping.apply(prepared.lr.view()).view())?;
-    Ok((pairs, normalizer))
+    Ok((pairs, prepared.normalizer()?))
 }
 
 /// The worker's loop: take in whatever arrived, train one chunk, repeat until the channel closes.
