@@ -150,3 +150,96 @@ fn resume_with_a_different_config_is_refused() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// Active picking in a real-time run with training during acquisition: small enough that the whole
+/// run (final training and reconstruction included) takes seconds.
+const ACTIVE_CONFIG: &str = r#"
+[run]
+name = "kill-active"
+seed = 5
+[frame]
+scan_size_m = 4e-6
+hr_points = 128
+hr_lines = 128
+hr_line_rate_hz = 20.0
+[select]
+grid = 8
+n_select = 10
+strategy = "active"
+[select.active]
+seed_picks = 4
+steps_per_pick = 10
+[instrument]
+settle_s = 0.35
+move_speed_m_per_s = 50e-6
+[simulator]
+realtime = true
+[simulator.surface]
+kind = "particles"
+size_m = 4e-6
+pixels = 256
+[train]
+base = 8
+t_ch = 16
+max_steps = 60
+batch_size = 4
+crop_px = 16
+n_val = 2
+eval_interval_steps = 20
+final_steps = 20
+[reconstruct]
+batch_size = 64
+"#;
+
+#[test]
+fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("afm-kill-active-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("active.toml");
+    std::fs::write(&config, ACTIVE_CONFIG).unwrap();
+    let out = dir.join("run");
+    let session_path = out.join("session.h5");
+    let exe = env!("CARGO_BIN_EXE_afm-spark");
+
+    let mut child = Command::new(exe)
+        .args(["-q", "run", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let k = 6; // past the 4 farthest-first seeds: active picks are in the journal
+    let seen = wait_for_patches(&session_path, k, Instant::now() + Duration::from_secs(120));
+    child.kill().unwrap(); // SIGKILL, with the training worker mid-chunk
+    child.wait().unwrap();
+    assert!(seen >= k, "the run never journaled {k} patches");
+
+    let before = Session::open(&session_path).unwrap();
+    let journaled = before.patches().unwrap();
+    let seeds = before.selection().unwrap().unwrap().picks;
+    assert_eq!(seeds.len(), 4, "the session holds the farthest-first seeds: {seeds:?}");
+    assert!(journaled.len() >= k && journaled.len() < 10, "kill came too late: {} patches", journaled.len());
+
+    let res = Command::new(exe).args(["-q", "run", "--resume"]).arg(&session_path).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+
+    let all = Session::open(&session_path).unwrap().patches().unwrap();
+    let tiles: Vec<usize> = all.iter().map(|p| p.tile_index).collect();
+    assert_eq!(all.len(), 10, "{tiles:?}");
+    assert_eq!(&tiles[..4], &seeds[..], "the seeds first");
+    let distinct: std::collections::HashSet<_> = tiles.iter().collect();
+    assert_eq!(distinct.len(), 10, "every pick exactly once: {tiles:?}");
+    for (a, b) in journaled.iter().zip(&all) {
+        assert_eq!((a.pick_order, a.tile_index), (b.pick_order, b.tile_index), "journaled pick changed on resume");
+        assert_eq!(bits(a), bits(b), "patch {} changed on resume", a.pick_order);
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    assert!(metrics.contains("\"n_patches\": 10"), "{metrics}");
+    assert!(out.join("sr.npy").exists() && out.join("uncertainty.npy").exists(), "the resumed run reconstructs");
+    let report: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+    let reported: Vec<usize> = report["acquisition"]["picks"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    assert_eq!(reported, tiles, "metrics.json lists the picks as scanned");
+}

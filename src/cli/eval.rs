@@ -54,7 +54,8 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub budgets: Option<Vec<usize>>,
     /// Strategies, comma-separated: farthest_first, random, uniform, all (every tile, the full-scan
-    /// reference, once per surface). Default: all four.
+    /// reference, once per surface), active (a model picks after farthest-first seeds). Default:
+    /// the first four.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub strategies: Option<Vec<String>>,
     /// Runs of the random strategy per surface and budget (seeds base + 0, 1, …).
@@ -75,7 +76,8 @@ fn parse_strategy(name: &str) -> anyhow::Result<SelectionStrategy> {
         "random" => SelectionStrategy::Random,
         "uniform" => SelectionStrategy::Uniform,
         "all" => SelectionStrategy::All,
-        other => bail!("unknown strategy {other:?} (farthest_first, random, uniform, all)"),
+        "active" => SelectionStrategy::Active,
+        other => bail!("unknown strategy {other:?} (farthest_first, random, uniform, all, active)"),
     })
 }
 

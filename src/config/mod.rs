@@ -100,6 +100,16 @@ impl RunSpec {
         if !(rc > 0.0 && rc < 1.0) {
             return Err(self.invalid("select.texture_cutoff_fraction_of_nyquist", rc, "must lie in (0, 1)"));
         }
+        let a = &s.active;
+        if a.seed_picks == 0 {
+            return Err(self.invalid("select.active.seed_picks", 0, "must be ≥ 1 (the picks made farthest-first before any model exists)"));
+        }
+        if a.steps_per_pick == 0 {
+            return Err(self.invalid("select.active.steps_per_pick", 0, "must be ≥ 1"));
+        }
+        if !(a.indicator_blend.is_finite() && a.indicator_blend >= 0.0) {
+            return Err(self.invalid("select.active.indicator_blend", a.indicator_blend, "must be a finite number ≥ 0"));
+        }
         if c.run.threads == Some(0) {
             return Err(self.invalid("run.threads", 0, "must be ≥ 1 (or left out for libtorch's default)"));
         }

@@ -175,6 +175,29 @@ pub struct SelectSection {
     /// Texture cut-off radius as a fraction of the LR Nyquist (indicators run on the LR's own pixels).
     #[serde(default = "default_cutoff")]
     pub texture_cutoff_fraction_of_nyquist: f64,
+    /// Settings of the `active` strategy (`[select.active]`).
+    #[serde(default)]
+    pub active: ActivePicking,
+}
+
+/// `[select.active]`: how the `active` strategy decides its picks after the farthest-first seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivePicking {
+    /// The first picks, made farthest-first before any model exists.
+    pub seed_picks: usize,
+    /// Optimiser steps the picking model trains on the patches so far before each decision (at least;
+    /// during a real-time acquisition it keeps training between decisions).
+    pub steps_per_pick: usize,
+    /// Weight of the farthest-first score (distance in indicator space to the picks so far, standardised
+    /// over the candidates) added to the standardised mean uncertainty of each candidate tile.
+    pub indicator_blend: f64,
+}
+
+impl Default for ActivePicking {
+    fn default() -> Self {
+        Self { seed_picks: 4, steps_per_pick: 50, indicator_blend: 0.0 }
+    }
 }
 
 fn default_grid() -> usize {

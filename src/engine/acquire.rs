@@ -4,12 +4,13 @@
 
 use super::events::ProgressEvent;
 use super::live_view::write_live_view;
+use super::worker_link::{await_pick, hand_over, request_pick, Journaled};
 use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
 use crate::pipeline::ChannelKind;
 use crate::plan::accounting::{end_position_m, move_and_settle_s};
 use crate::plan::{AcquisitionPlan, TimeAccounting};
-use crate::select::{select_on_lr, SelectOptions, SelectionError};
+use crate::select::{select_on_lr, SelectOptions, SelectionError, SelectionStrategy};
 use afm_drivers::peripherals::{Peripheral, Reading};
 use afm_drivers::{Frame, InstrumentError, Microscope, ScanDirection};
 use crossbeam::channel::Sender;
@@ -62,7 +63,7 @@ pub enum EngineError {
 pub struct AcquisitionOutcome {
     /// The LR frame.
     pub lr: Frame,
-    /// Indicators, eligibility and picks.
+    /// Indicators, eligibility and every pick made (active picks included), in pick order.
     pub selection: SelectionRecord,
     /// Every patch, in pick order.
     pub patches: Vec<PatchRecord>,
@@ -93,11 +94,24 @@ pub fn channel_data(frame: &Frame, channel: &str, stage: &str) -> Result<Array2<
 
 /// Indicators and picks from an LR frame: the configured channel, levelled, tiled on its own pixels
 /// (LR tile k covers the plan's HR tile k).
+/// For the `active` strategy these are its farthest-first seed picks only; the later picks are
+/// decided during acquisition and journaled with their patches.
 pub fn selection_from_lr(spec: &RunSpec, plan: &AcquisitionPlan, lr: &Frame) -> Result<SelectionRecord, EngineError> {
+    selection_with(spec, plan, lr, |_| {})
+}
+
+/// [`selection_from_lr`] with the options changed by `adjust`.
+fn selection_with(
+    spec: &RunSpec,
+    plan: &AcquisitionPlan,
+    lr: &Frame,
+    adjust: impl FnOnce(&mut SelectOptions),
+) -> Result<SelectionRecord, EngineError> {
     let channel = &spec.config.frame.channel;
     let data = channel_data(lr, channel, "LR frame")?;
     let levelled = spec.config.level.apply(data.view(), ChannelKind::of(channel).is_height()).data;
-    let opts = SelectOptions::from_section(&spec.config.select, spec.config.run.seed);
+    let mut opts = SelectOptions::from_section(&spec.config.select, spec.config.run.seed);
+    adjust(&mut opts);
     let eligible = plan.eligible();
     let sel = select_on_lr(levelled.view(), Some(&eligible), &opts)?;
     let mut indicators = Array2::<f64>::zeros((0, 5));
@@ -124,23 +138,6 @@ pub async fn read_peripherals(peripherals: &[Arc<dyn Peripheral>]) -> Vec<Readin
 
 fn send(events: &Sender<ProgressEvent>, e: ProgressEvent) {
     let _ = events.send(e);
-}
-
-/// A frame as it is journaled (or found in the session on resume), for work that goes on while
-/// acquisition does (training on a worker thread).
-#[derive(Debug, Clone)]
-pub enum Journaled {
-    /// The LR frame.
-    Lr(Box<Frame>),
-    /// One HR patch.
-    Patch(Box<PatchRecord>),
-}
-
-/// Hands `item` to the consumer, if any; the channel is unbounded, so acquisition never waits.
-fn hand_over(journaled: Option<&Sender<Journaled>>, item: impl FnOnce() -> Journaled) {
-    if let Some(tx) = journaled {
-        let _ = tx.send(item());
-    }
 }
 
 /// Refreshes the run folder's `live.png` (next to the session file); a failure is logged, never fatal.
@@ -236,43 +233,90 @@ pub async fn acquire_with(
             fresh
         }
     };
-    info!(picks = ?selection.picks, "farthest-first picks");
-    let accounting = plan.accounting(&selection.picks);
+    let active = spec.config.select.strategy == SelectionStrategy::Active;
+    if active {
+        info!(picks = ?selection.picks, "farthest-first seed picks (a model decides the rest during acquisition)");
+    } else {
+        info!(picks = ?selection.picks, "picks");
+    }
+    // Active picking falls back to farthest-first when the model cannot answer.
+    let fallback =
+        if active { selection_with(spec, plan, &lr, |o| o.strategy = SelectionStrategy::FarthestFirst)?.picks } else { Vec::new() };
+    let n_total = if active { n } else { selection.picks.len() };
 
     send(events, ProgressEvent::Stage("HR patches".into()));
     let mut done = session.patches()?;
+    done.sort_by_key(|p| p.pick_order);
+    // The picks so far: the selection's, then (active) the tiles of the patches journaled after them.
+    let mut picks = selection.picks.clone();
     for p in &done {
-        if selection.picks.get(p.pick_order) != Some(&p.tile_index) {
+        let fits = match picks.get(p.pick_order) {
+            Some(&t) => t == p.tile_index,
+            None => {
+                active
+                    && p.pick_order == picks.len()
+                    && p.pick_order < n_total
+                    && selection.eligible.get(p.tile_index).copied().unwrap_or(false)
+                    && !picks.contains(&p.tile_index)
+            }
+        };
+        if !fits {
             return Err(EngineError::Inconsistent {
                 path: session.path().display().to_string(),
                 reason: format!(
-                    "journaled patch {} is tile {}, the picks say {:?}",
+                    "journaled patch {} is tile {}, the picks so far say {:?}",
                     p.pick_order,
                     p.tile_index,
-                    selection.picks.get(p.pick_order)
+                    picks.get(p.pick_order)
                 ),
             });
         }
+        if p.pick_order == picks.len() {
+            picks.push(p.tile_index);
+        }
     }
-    let pick_rects: Vec<_> = selection.picks.iter().filter_map(|&t| plan.tiles.get(t).map(|c| c.rect)).collect();
-    done.sort_by_key(|p| p.pick_order);
     for p in &done {
         hand_over(journaled, || Journaled::Patch(Box::new(p.clone())));
     }
-    refresh_live_view(session, spec, plan, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
-    let mut remaining: f64 = accounting.patch_s.iter().sum::<f64>() + accounting.moves_s;
+    let rects =
+        |picks: &[usize]| -> Vec<afm_drivers::PixelRect> { picks.iter().filter_map(|&t| plan.tiles.get(t).map(|c| c.rect)).collect() };
+    refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done);
+    // Instrument time ahead: the known picks as planned, each undecided one at the slowest tile's cost.
+    let planned_total = |picks: &[usize]| {
+        let a = plan.accounting(picks);
+        a.patch_s.iter().sum::<f64>() + a.moves_s + n_total.saturating_sub(picks.len()) as f64 * per_patch_estimate
+    };
+    let (mut spent, mut pending) = (0.0, None);
     let mut pos = end_position_m(&plan.lr);
-    for (order, &tile) in selection.picks.iter().enumerate() {
+    for order in 0..n_total {
+        if order == picks.len() {
+            // An active pick: asked for while the scan before it ran (or now, first after a resume).
+            let answer = match pending.take() {
+                Some((o, answer)) if o == order => answer,
+                _ => request_pick(journaled, order, &picks),
+            };
+            let eligible_count = selection.eligible.iter().filter(|&&e| e).count();
+            let tile = await_pick(answer, order, &picks, &selection.eligible, &fallback).await.ok_or(EngineError::Selection(
+                SelectionError::TooManyPicks { requested: n_total, eligible: eligible_count, tiles: selection.eligible.len() },
+            ))?;
+            tracing::debug!("active pick {}: tile {tile}", order + 1);
+            picks.push(tile);
+        }
+        let tile = picks[order];
         let cand = &plan.tiles[tile];
         let planned_s = cand.request.line_time_s() + move_and_settle_s(plan, pos, &cand.request);
         pos = end_position_m(&cand.request);
-        let label = format!("patch {}/{} (tile {})", order + 1, selection.picks.len(), tile);
+        let label = format!("patch {}/{} (tile {})", order + 1, n_total, tile);
         if done.iter().any(|p| p.pick_order == order) {
             send(events, ProgressEvent::Skipped { label, instrument_s: planned_s });
-            remaining -= planned_s;
+            spent += planned_s;
             continue;
         }
-        send(events, ProgressEvent::ScanStarted { label: label.clone(), remaining_instrument_s: remaining });
+        // Active picking: the next pick is decided while this scan runs.
+        if active && order + 1 < n_total && order + 1 == picks.len() {
+            pending = Some((order + 1, request_pick(journaled, order + 1, &picks)));
+        }
+        send(events, ProgressEvent::ScanStarted { label: label.clone(), remaining_instrument_s: planned_total(&picks) - spent });
         let frame = microscope.scan(&cand.request).await.map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
         channel_data(&frame, &spec.config.frame.channel, &label)?;
         let readings = read_peripherals(peripherals).await;
@@ -281,11 +325,13 @@ pub async fn acquire_with(
         scans_now += 1;
         hand_over(journaled, || Journaled::Patch(Box::new(record.clone())));
         send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });
-        remaining -= planned_s;
+        spent += planned_s;
         done.push(record);
-        refresh_live_view(session, spec, plan, &lr, &pick_rects[..done.len().min(pick_rects.len())], &done);
+        refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done);
     }
     done.sort_by_key(|p| p.pick_order);
     let measured_instrument_s = lr.instrument_time_s + done.iter().map(|p| p.frame.instrument_time_s).sum::<f64>();
+    let accounting = plan.accounting(&picks);
+    let selection = SelectionRecord { picks, ..selection };
     Ok(AcquisitionOutcome { lr, selection, patches: done, accounting, measured_instrument_s, scans_now })
 }

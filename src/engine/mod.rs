@@ -6,7 +6,9 @@
 mod acquire;
 mod events;
 mod live_view;
+mod worker_link;
 
-pub use acquire::{acquire, acquire_with, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError, Journaled};
+pub use acquire::{acquire, acquire_with, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError};
 pub use events::ProgressEvent;
 pub use live_view::{write_live_view, LIVE_FILE};
+pub use worker_link::{Journaled, PickRequest};

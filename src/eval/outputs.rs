@@ -312,7 +312,7 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
             gains.len()
         );
     }
-    for (a, b) in [("farthest_first", "random"), ("farthest_first", "uniform")] {
+    for (a, b) in [("farthest_first", "random"), ("farthest_first", "uniform"), ("active", "farthest_first")] {
         if let Some(line) = strategy_comparison(rows, a, b) {
             let _ = writeln!(md, "- {line}");
         }
@@ -348,6 +348,9 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
             r.run_dir,
             r.run_dir
         );
+    }
+    if let Some(table) = picks_to_match(rows, "active", "farthest_first") {
+        md.push_str(&table);
     }
     let reference: Vec<&EvalRow> = rows.iter().filter(|r| r.strategy == "all" && r.is_ok()).collect();
     if !reference.is_empty() {
@@ -396,6 +399,50 @@ fn report_markdown(rows: &[EvalRow], summary: &EvalSummary, figures: &[String]) 
         }
     }
     md
+}
+
+/// Per surface, the fewest picks with which strategy `a` reaches the whole-image PSNR (delivered image,
+/// patches pasted: comparable across strategies) that `b` reaches with its largest budget — as a
+/// markdown section, or `None` when no surface has both.
+fn picks_to_match(rows: &[EvalRow], a: &str, b: &str) -> Option<String> {
+    let ok = |r: &&EvalRow| r.is_ok() && r.psnr_sr_whole_db.is_some();
+    let mut lines = Vec::new();
+    for surface in unique(rows.iter().map(|r| r.surface.clone())) {
+        let Some(target) = rows.iter().filter(ok).filter(|r| r.surface == surface && r.strategy == b).max_by_key(|r| r.n_select) else {
+            continue;
+        };
+        let mut tried: Vec<&EvalRow> = rows.iter().filter(ok).filter(|r| r.surface == surface && r.strategy == a).collect();
+        if tried.is_empty() {
+            continue;
+        }
+        tried.sort_by_key(|r| r.n_select);
+        let goal = target.psnr_sr_whole_db.unwrap_or(f64::INFINITY);
+        let reached = tried.iter().find(|r| r.psnr_sr_whole_db.unwrap_or(f64::NEG_INFINITY) >= goal);
+        let largest = tried.last().map_or(0, |r| r.n_select);
+        let curve = tried.iter().map(|r| format!("{}: {}", r.n_select, f(r.psnr_sr_whole_db, 2))).collect::<Vec<_>>().join(", ");
+        lines.push(format!(
+            "| {surface} | {} | {goal:.2} | {} | {curve} |",
+            target.n_select,
+            reached.map_or_else(|| format!("> {largest}"), |r| r.n_select.to_string())
+        ));
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut md = format!(
+        "\n## {} picking: picks to reach {}'s PSNR\n\nWhole-image PSNR of the delivered image (measured patches pasted), \
+         comparable across strategies; only the budgets run are tried.\n\n| surface | {} picks | its PSNR (dB) | {} picks needed | {} PSNR by picks (dB) |\n|---|--:|--:|--:|---|\n",
+        pretty(a),
+        pretty(b),
+        pretty(b),
+        pretty(a),
+        pretty(a)
+    );
+    for l in lines {
+        md.push_str(&l);
+        md.push('\n');
+    }
+    Some(md)
 }
 
 /// "farthest-first vs random at equal budget: whole-image SR PSNR higher in k of n (mean Δ …)".
@@ -477,6 +524,27 @@ mod tests {
         assert!(md.contains("whole-image SR PSNR higher in 2 of 2 pairs"), "{md}");
         assert!(md.contains("1 min 15 s"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn picks_to_match_finds_the_fewest_active_picks_reaching_farthest_first_at_its_largest_budget() {
+        // whole PSNR = the second argument + 1 (see `row`)
+        let rows = vec![
+            row("terraces", "farthest_first", 8, 29.0, 0.0),
+            row("terraces", "farthest_first", 20, 31.0, 0.0),
+            row("terraces", "active", 8, 30.0, 0.0),
+            row("terraces", "active", 12, 31.0, 0.0),
+            row("terraces", "active", 20, 33.0, 0.0),
+            row("grains", "farthest_first", 20, 31.0, 0.0),
+            row("grains", "active", 8, 20.0, 0.0),
+            row("grains", "active", 20, 30.5, 0.0),
+            row("step", "farthest_first", 20, 31.0, 0.0), // no active run: no line
+        ];
+        let md = picks_to_match(&rows, "active", "farthest_first").unwrap();
+        assert!(md.contains("| terraces | 20 | 32.00 | 12 | 8: 31.00, 12: 32.00, 20: 34.00 |"), "{md}");
+        assert!(md.contains("| grains | 20 | 32.00 | > 20 |"), "{md}");
+        assert!(!md.contains("| step |"), "{md}");
+        assert!(picks_to_match(&rows[..2], "active", "farthest_first").is_none());
     }
 
     #[test]

@@ -98,6 +98,13 @@ struct OptionsRecord<'a> {
 fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     let hr = pair.hr_raster();
     let grid = opts.select.grid;
+    if opts.select.strategy == crate::select::SelectionStrategy::Active {
+        return Err(OfflineError::invalid(
+            "select.strategy",
+            "active",
+            "active picks are decided by a model while the instrument scans: use `afm-spark run` or `eval`",
+        ));
+    }
     opts.select.validate(pair.lr.raster.lines, pair.lr.raster.points).map_err(|why| OfflineError::stage("tile selection", why))?;
     if hr.points % grid != 0 || hr.lines % grid != 0 || (hr.points / grid) % 4 != 0 || (hr.lines / grid) % 4 != 0 {
         return Err(OfflineError::invalid(

@@ -151,19 +151,25 @@ pub fn run_closed_loop(
         && !options.sequential
         && spec.config.train.during_acquisition
         && scans_take_real_time(spec);
-    let worker_device = if overlap { Some(spec.config.run.device.resolve().map_err(PipelineError::from)?) } else { None };
+    // Active picking needs a model during acquisition whatever the rest of the run does.
+    let active = spec.config.select.strategy == crate::select::SelectionStrategy::Active;
+    let worker_device = if overlap || active { Some(spec.config.run.device.resolve().map_err(PipelineError::from)?) } else { None };
     let (plan, acq, worker) = runtime.block_on(async {
         let microscope = backend::microscope(connected.instrument.clone(), spec).await?;
         let plan = AcquisitionPlan::build(spec, microscope.limits())?;
-        let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device, events));
+        let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device, events, overlap));
         let acq = acquire_with(&microscope, &peripherals, spec, &plan, session, events, worker.as_ref().and_then(|w| w.sender())).await?;
         Ok::<_, RunError>((plan, acq, worker))
     })?;
     drop(runtime);
     let last_patch_journaled = Instant::now();
+    // A worker that only picked (scans took no real time) leaves no warm start: the model is trained
+    // after acquisition exactly as for any other strategy.
     let warm = worker.and_then(|w| {
-        let _ = events.send(ProgressEvent::Stage("training (final phase)".into()));
-        w.finish()
+        if overlap {
+            let _ = events.send(ProgressEvent::Stage("training (final phase)".into()));
+        }
+        w.finish().filter(|_| overlap)
     });
     let acquisition = AcquisitionMetrics::new(&acq.accounting, acq.measured_instrument_s, &acq.selection.picks);
     let mut report = MetricsReport::new(Some(acquisition), Timing { acquire_s: started.elapsed().as_secs_f64(), ..Timing::default() });

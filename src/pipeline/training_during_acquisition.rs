@@ -8,15 +8,23 @@
 //! What the worker trains is not reproducible to the bit: how many steps fall between two patches
 //! depends on the machine. Runs whose scans take no real time (the simulator without `realtime`)
 //! therefore train after acquisition, as before.
+//!
+//! The same worker answers active picking's requests for the next tile: it first makes sure the
+//! current model has trained at least `[select.active] steps_per_pick` steps on the patches so far,
+//! then decides ([`decide_next_pick`]). Started only to pick (`train_freely` false), it trains on
+//! requests alone, so its picks are reproducible; the run then trains its model after acquisition.
 
+use super::active_picking::{decide_next_pick, TileBook};
 use super::closed_loop::{journal_input, prepare_config};
 use super::model_stage::held_out_positions;
+use super::prepare::Prepared;
 use super::PipelineError;
 use crate::config::RunSpec;
-use crate::engine::{Journaled, ProgressEvent};
+use crate::engine::{selection_from_lr, Journaled, PickRequest, ProgressEvent};
 use crate::io::session::PatchRecord;
 use crate::model::TrainedModel;
 use crate::plan::AcquisitionPlan;
+use crate::select::IndicatorRow;
 use crate::train::{train_from, Normalizer, TilePair, TrainConfig};
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
@@ -44,14 +52,18 @@ pub struct TrainingWorker {
 }
 
 impl TrainingWorker {
-    /// Starts the worker for `spec`'s run on `plan`, training on `device`.
-    /// Its progress (steps, patches) goes to `events` after every chunk.
-    pub fn start(spec: &RunSpec, plan: &AcquisitionPlan, device: tch::Device, events: &Sender<ProgressEvent>) -> Self {
+    /// Starts the worker for `spec`'s run on `plan`, training on `device`: continuously while frames
+    /// arrive when `train_freely`, else only when a pick is requested. Its progress (steps, patches)
+    /// goes to `events` after every chunk.
+    pub fn start(spec: &RunSpec, plan: &AcquisitionPlan, device: tch::Device, events: &Sender<ProgressEvent>, train_freely: bool) -> Self {
         let (sender, receiver) = crossbeam::channel::unbounded();
         let (spec, plan, events) = (spec.clone(), plan.clone(), events.clone());
         let handle = std::thread::Builder::new()
             .name("afm-spark-training".into())
-            .spawn(move || train_while_scanning(&receiver, &spec, &plan, device, &events))
+            .spawn(move || {
+                let mut worker = Worker::new(&spec, &plan, device, &events);
+                worker.run(&receiver, train_freely)
+            })
             .ok();
         if handle.is_none() {
             tracing::warn!("the training thread could not start: training after acquisition");
@@ -59,7 +71,7 @@ impl TrainingWorker {
         Self { sender: Some(sender), handle }
     }
 
-    /// Where acquisition hands its journaled frames.
+    /// Where acquisition hands its journaled frames and pick requests.
     pub fn sender(&self) -> Option<&Sender<Journaled>> {
         self.sender.as_ref().filter(|_| self.handle.is_some())
     }
@@ -83,15 +95,15 @@ impl TrainingWorker {
     }
 }
 
-/// The training pairs among the frames so far: the trainable pieces except those at the pick
-/// positions the final validation holds out.
+/// The training pairs among the frames so far (the trainable pieces except those at the pick positions
+/// the final validation holds out), and the prepared data they come from.
 fn pairs_so_far(
     spec: &RunSpec,
     plan: &AcquisitionPlan,
     lr: &afm_drivers::Frame,
     patches: &[PatchRecord],
     held_out: &[usize],
-) -> Result<(Vec<TilePair>, Normalizer), PipelineError> {
+) -> Result<(Vec<TilePair>, Normalizer, Prepared), PipelineError> {
     let input = journal_input(spec, plan, lr, patches).map_err(|e| PipelineError::NoTraining(e.to_string()))?;
     let prepared = super::prepare(&input, &prepare_config(spec))?;
     let pairs = prepared
@@ -100,90 +112,199 @@ fn pairs_so_far(
         .filter(|piece| piece.trainable && patches.get(piece.frame).is_some_and(|p| !held_out.contains(&p.pick_order)))
         .map(|piece| piece.training_pair())
         .collect();
-    Ok((pairs, prepared.normalizer()?))
+    Ok((pairs, prepared.normalizer()?, prepared))
 }
 
-/// The worker's loop: take in whatever arrived, train one chunk, repeat until the channel closes.
-fn train_while_scanning(
-    receiver: &Receiver<Journaled>,
-    spec: &RunSpec,
-    plan: &AcquisitionPlan,
+/// The worker's state: the frames so far, what they prepare to, and the model trained on them.
+struct Worker<'a> {
+    spec: &'a RunSpec,
+    plan: &'a AcquisitionPlan,
     device: tch::Device,
-    events: &Sender<ProgressEvent>,
-) -> Result<Option<WarmStart>, PipelineError> {
-    let cfg = &spec.config.train;
-    let held_out = held_out_positions(spec.n_patches(), cfg.n_val);
-    let (mut lr, mut patches) = (None, Vec::<PatchRecord>::new());
-    let (mut pairs, mut normalizer) = (Vec::new(), None);
-    let (mut model, mut steps, mut chunk, mut train_s) = (None::<TrainedModel>, 0usize, 0u64, 0.0f64);
-    let mut changed = false;
-    fn absorb(item: Journaled, lr: &mut Option<afm_drivers::Frame>, patches: &mut Vec<PatchRecord>) {
-        match item {
-            Journaled::Lr(frame) => *lr = Some(*frame),
-            Journaled::Patch(p) => {
-                patches.push(*p);
-                patches.sort_by_key(|p| p.pick_order);
-            }
+    events: &'a Sender<ProgressEvent>,
+    held_out: Vec<usize>,
+    lr: Option<afm_drivers::Frame>,
+    patches: Vec<PatchRecord>,
+    /// New frames arrived since the pairs were made.
+    stale: bool,
+    pairs: Vec<TilePair>,
+    normalizer: Option<Normalizer>,
+    prepared: Option<Prepared>,
+    model: Option<TrainedModel>,
+    steps: usize,
+    /// Steps trained since the training set last changed.
+    steps_on_this_set: usize,
+    chunk: u64,
+    train_s: f64,
+    /// The LR frame's indicator rows (for active picking's blend).
+    rows: Option<Vec<IndicatorRow>>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(spec: &'a RunSpec, plan: &'a AcquisitionPlan, device: tch::Device, events: &'a Sender<ProgressEvent>) -> Self {
+        Self {
+            spec,
+            plan,
+            device,
+            events,
+            held_out: held_out_positions(spec.n_patches(), spec.config.train.n_val),
+            lr: None,
+            patches: Vec::new(),
+            stale: false,
+            pairs: Vec::new(),
+            normalizer: None,
+            prepared: None,
+            model: None,
+            steps: 0,
+            steps_on_this_set: 0,
+            chunk: 0,
+            train_s: 0.0,
+            rows: None,
         }
     }
-    loop {
-        // Wait while there is nothing to train on, then take in everything that has arrived.
-        if pairs.is_empty() {
-            match receiver.recv() {
-                Ok(item) => {
-                    absorb(item, &mut lr, &mut patches);
-                    changed = true;
-                }
-                Err(_) => break,
-            }
-        }
-        let mut closed = false;
+
+    /// Takes in whatever arrived, answers pick requests, and (when `train_freely`) trains one chunk
+    /// at a time, until the channel closes.
+    fn run(&mut self, receiver: &Receiver<Journaled>, train_freely: bool) -> Result<Option<WarmStart>, PipelineError> {
         loop {
-            match receiver.try_recv() {
-                Ok(item) => {
-                    absorb(item, &mut lr, &mut patches);
-                    changed = true;
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
+            // Block while there is nothing to train on (or training waits for requests).
+            if !train_freely || self.pairs.is_empty() {
+                match receiver.recv() {
+                    Ok(item) => self.take(item)?,
+                    Err(_) => break,
                 }
             }
-        }
-        if closed {
-            break;
-        }
-        if changed {
-            changed = false;
-            if let Some(lr) = &lr {
-                (pairs, normalizer) = match pairs_so_far(spec, plan, lr, &patches, &held_out) {
-                    Ok((p, n)) => (p, Some(n)),
-                    Err(e) => {
-                        tracing::debug!("training during acquisition waits: {e}");
-                        (Vec::new(), None)
+            let mut closed = false;
+            loop {
+                match receiver.try_recv() {
+                    Ok(item) => self.take(item)?,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
                     }
-                };
+                }
+            }
+            if closed {
+                break;
+            }
+            if train_freely {
+                self.refresh();
+                if !self.pairs.is_empty() {
+                    self.train_chunk(CHUNK_STEPS)?;
+                }
             }
         }
-        let (Some(norm), false) = (normalizer, pairs.is_empty()) else { continue };
+        tracing::info!("trained {} steps on {} patches during acquisition ({:.1} s)", self.steps, self.pairs.len(), self.train_s);
+        let (steps, n_train, train_s) = (self.steps, self.pairs.len(), self.train_s);
+        Ok(self.model.take().map(|model| WarmStart { model, steps, n_train, train_s }))
+    }
+
+    /// Takes one message: a frame joins the set; a pick request is answered now.
+    fn take(&mut self, item: Journaled) -> Result<(), PipelineError> {
+        match item {
+            Journaled::Lr(frame) => {
+                if self.spec.config.select.active.indicator_blend > 0.0 {
+                    self.rows = selection_from_lr(self.spec, self.plan, &frame).ok().map(|s| {
+                        s.indicators
+                            .rows()
+                            .into_iter()
+                            .map(|r| IndicatorRow { mean: r[0], std: r[1], grad: r[2], lap: r[3], texture: r[4] })
+                            .collect()
+                    });
+                }
+                self.lr = Some(*frame);
+                self.stale = true;
+            }
+            Journaled::Patch(p) => {
+                self.patches.push(*p);
+                self.patches.sort_by_key(|p| p.pick_order);
+                self.stale = true;
+            }
+            Journaled::NextPick(request) => self.answer(request)?,
+        }
+        Ok(())
+    }
+
+    /// Remakes the training pairs when new frames arrived.
+    fn refresh(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        let Some(lr) = &self.lr else { return };
+        (self.pairs, self.normalizer, self.prepared) = match pairs_so_far(self.spec, self.plan, lr, &self.patches, &self.held_out) {
+            Ok((p, n, prepared)) => (p, Some(n), Some(prepared)),
+            Err(e) => {
+                tracing::debug!("training during acquisition waits: {e}");
+                (Vec::new(), None, None)
+            }
+        };
+        self.steps_on_this_set = 0;
+    }
+
+    /// Trains `steps` steps on the pairs so far, from the last chunk's weights.
+    fn train_chunk(&mut self, steps: usize) -> Result<(), PipelineError> {
+        let (Some(norm), false) = (self.normalizer, self.pairs.is_empty()) else { return Ok(()) };
+        let cfg = &self.spec.config.train;
         let chunk_cfg = TrainConfig {
-            max_steps: CHUNK_STEPS,
-            eval_interval_steps: CHUNK_STEPS,
+            max_steps: steps,
+            eval_interval_steps: steps,
             time_budget_s: None,
             n_val: 0,
-            seed: cfg.seed.wrapping_add(chunk),
+            seed: cfg.seed.wrapping_add(self.chunk),
             lr_schedule: crate::train::LrSchedule::Constant,
             ..cfg.clone()
         };
         let t = Instant::now();
-        let out = train_from(&pairs, norm, &chunk_cfg, device, model.as_ref(), None, &mut |_| {})?;
-        train_s += t.elapsed().as_secs_f64();
-        steps += out.steps;
-        chunk += 1;
-        model = Some(out.model);
-        let _ = events.send(ProgressEvent::TrainingWhileScanning { steps, patches: pairs.len() });
+        let out = train_from(&self.pairs, norm, &chunk_cfg, self.device, self.model.as_ref(), None, &mut |_| {})?;
+        self.train_s += t.elapsed().as_secs_f64();
+        self.steps += out.steps;
+        self.steps_on_this_set += out.steps;
+        self.chunk += 1;
+        self.model = Some(out.model);
+        let _ = self.events.send(ProgressEvent::TrainingWhileScanning { steps: self.steps, patches: self.pairs.len() });
+        Ok(())
     }
-    tracing::info!("trained {steps} steps on {} patches during acquisition ({train_s:.1} s)", pairs.len());
-    Ok(model.map(|model| WarmStart { model, steps, n_train: pairs.len(), train_s }))
+
+    /// Answers a pick request: trains up to `steps_per_pick` steps on the set as it is, then decides.
+    /// A decision that cannot be made (no pairs yet, a failed reconstruction) answers `None`, and
+    /// acquisition takes the next farthest-first tile.
+    fn answer(&mut self, request: PickRequest) -> Result<(), PipelineError> {
+        self.refresh();
+        let active = self.spec.config.select.active;
+        while !self.pairs.is_empty() && self.steps_on_this_set < active.steps_per_pick {
+            self.train_chunk(CHUNK_STEPS.min(active.steps_per_pick - self.steps_on_this_set))?;
+        }
+        let decision = match (&self.prepared, &self.model, self.pairs.is_empty()) {
+            (Some(prepared), Some(model), false) => {
+                let rects: Vec<_> = self.plan.tiles.iter().map(|t| t.rect).collect();
+                let eligible = self.plan.eligible();
+                let no_rows = Vec::new();
+                let tiles = TileBook {
+                    rects: &rects,
+                    eligible: &eligible,
+                    rows: self.rows.as_ref().unwrap_or(&no_rows),
+                    weights: &self.spec.config.select.weights,
+                };
+                match decide_next_pick(prepared, model, &self.spec.config.reconstruct, &tiles, &request.picked, &active) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!("active pick {}: no decision ({e})", request.order + 1);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some((tile, u)) = decision {
+            tracing::info!(
+                "active pick {}: tile {tile} (mean uncertainty {u:.3e}; model of {} steps on {} patches)",
+                request.order + 1,
+                self.steps,
+                self.pairs.len()
+            );
+        }
+        let _ = request.reply.send(decision.map(|(t, _)| t));
+        Ok(())
+    }
 }

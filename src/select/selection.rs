@@ -26,6 +26,9 @@ pub struct SelectOptions {
     pub texture: TextureSpectrum,
     /// Seed of the `random` strategy.
     pub seed: u64,
+    /// Picks the `active` strategy makes here, farthest-first (the rest are decided by a model during
+    /// acquisition).
+    pub active_seed_picks: usize,
 }
 
 impl Default for SelectOptions {
@@ -38,6 +41,7 @@ impl Default for SelectOptions {
             weights: SelectionWeights::default(),
             texture: TextureSpectrum::default(),
             seed: 0,
+            active_seed_picks: 4,
         }
     }
 }
@@ -52,15 +56,17 @@ impl SelectOptions {
             weights: s.weights,
             texture: TextureSpectrum { cutoff_fraction_of_nyquist: s.texture_cutoff_fraction_of_nyquist },
             seed,
+            active_seed_picks: s.active.seed_picks,
         }
     }
 
-    /// Number of picks this selection makes on a `grid × grid` tiling.
+    /// Number of picks this selection makes on a `grid × grid` tiling (for `active`: its
+    /// farthest-first seed picks only).
     pub fn n_picks(&self) -> usize {
-        if self.strategy == SelectionStrategy::All {
-            self.grid * self.grid
-        } else {
-            self.n_select
+        match self.strategy {
+            SelectionStrategy::All => self.grid * self.grid,
+            SelectionStrategy::Active => self.n_select.min(self.active_seed_picks.max(1)),
+            _ => self.n_select,
         }
     }
 
@@ -117,7 +123,7 @@ pub fn select_on_lr(lr: ArrayView2<f32>, eligible: Option<&[bool]>, opts: &Selec
     let tiling = Tiling::new(opts.grid, lines, points);
     let rows = compute_indicators(lr, &tiling, &opts.texture);
     let eligible = eligible.map(<[bool]>::to_vec).unwrap_or_else(|| vec![true; rows.len()]);
-    let picks = pick_tiles(opts.strategy, &rows, &eligible, opts.n_select, &opts.weights, &tiling, opts.seed)?;
+    let picks = pick_tiles(opts.strategy, &rows, &eligible, opts.n_picks(), &opts.weights, &tiling, opts.seed)?;
     Ok(TileSelection { tiling, rows, eligible, picks })
 }
 

@@ -1,6 +1,7 @@
 //! Selection strategies: farthest-first in indicator space (the method), and the references it is
 //! evaluated against — random tiles, tiles spread uniformly over the frame, and every tile (a full
-//! HR scan in patches).
+//! HR scan in patches) — and active picking, whose first picks are farthest-first and whose later ones
+//! a model decides during acquisition (`crate::pipeline::active_picking`).
 
 use super::farthest_first::{select_tiles, SelectionError, SelectionWeights};
 use super::indicators::IndicatorRow;
@@ -22,6 +23,10 @@ pub enum SelectionStrategy {
     Uniform,
     /// Every eligible tile (the full-scan reference); `n_select` is ignored.
     All,
+    /// The first `[select.active] seed_picks` tiles farthest-first; each later one is the tile the
+    /// model trained so far predicts worst (highest mean uncertainty), decided while the instrument
+    /// scans. Here (before any model exists) it picks like farthest-first.
+    Active,
 }
 
 impl SelectionStrategy {
@@ -32,6 +37,7 @@ impl SelectionStrategy {
             SelectionStrategy::Random => "random",
             SelectionStrategy::Uniform => "uniform",
             SelectionStrategy::All => "all",
+            SelectionStrategy::Active => "active",
         }
     }
 }
@@ -54,7 +60,7 @@ pub fn pick_tiles(
         return Err(SelectionError::TooManyPicks { requested: n_select, eligible: pool.len(), tiles: rows.len() });
     }
     match strategy {
-        SelectionStrategy::FarthestFirst => select_tiles(rows, eligible, n_select, weights),
+        SelectionStrategy::FarthestFirst | SelectionStrategy::Active => select_tiles(rows, eligible, n_select, weights),
         SelectionStrategy::Random => {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5e1e_c7ed);
             let mut shuffled = pool;
