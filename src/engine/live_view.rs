@@ -70,7 +70,7 @@ pub fn write_live_view(
             colormap: Colormap::AfmHot,
         },
         ImagePanel {
-            title: format!("{} of {n_picks} patches pasted (SR after the last)", patches.len()),
+            title: format!("{} of {n_picks} patches on the LR", patches.len()),
             data: current.view(),
             scale: PanelScale::Shared,
             colormap: Colormap::AfmHot,

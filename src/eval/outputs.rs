@@ -430,7 +430,7 @@ fn picks_to_match(rows: &[EvalRow], a: &str, b: &str) -> Option<String> {
         return None;
     }
     let mut md = format!(
-        "\n## {} picking: picks to reach {}'s PSNR\n\nWhole-image PSNR of the delivered image (measured patches pasted), \
+        "\n## Picks {} needs to reach the PSNR of {} at its largest budget\n\nWhole-image PSNR of the delivered image (measured patches pasted), \
          comparable across strategies; only the budgets run are tried.\n\n| surface | {} picks | its PSNR (dB) | {} picks needed | {} PSNR by picks (dB) |\n|---|--:|--:|--:|---|\n",
         pretty(a),
         pretty(b),
