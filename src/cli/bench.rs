@@ -181,9 +181,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let r = dry.config.reconstruct.clone();
     let ms = reconstruct_ms(&dry, device, args.repeat.min(3))?;
-    let tile = dry.config.frame.hr_points / dry.config.select.grid;
+    let tile = r.tile_px.unwrap_or(dry.config.frame.hr_points / dry.config.select.grid);
     let stride = r.stride_px.unwrap_or(tile / 3);
-    add("reconstruct 512², dry-run model", ms, args.repeat.min(3), format!("{tile}² tiles, stride {stride}, {} Euler steps", r.steps));
+    add("reconstruct 512², dry-run model", ms, args.repeat.min(3), format!("{tile}² windows, stride {stride}, {} Euler steps", r.steps));
     if args.paper_reconstruct {
         let ms = reconstruct_ms(&paper, device, 1)?;
         add(

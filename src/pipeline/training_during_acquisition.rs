@@ -184,7 +184,9 @@ impl<'a> Worker<'a> {
                     }
                 }
             }
-            if closed {
+            // Once every patch is in, the final phase takes over: stop now rather than prepare and
+            // train a chunk that would only delay it.
+            if closed || (train_freely && self.patches.len() >= self.spec.n_patches()) {
                 break;
             }
             if train_freely {
