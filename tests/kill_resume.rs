@@ -82,6 +82,8 @@ fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
     let live = out.join("live.png");
     let live_before = std::fs::metadata(&live).expect("live.png after the first patches").modified().unwrap();
     assert!(std::fs::metadata(&live).unwrap().len() > 1000);
+    let (w, h) = image::image_dimensions(&live).unwrap();
+    assert!((w as f64) < 2.0 * h as f64, "live.png {w}×{h}: acquire-only has no model, so two panels");
 
     let status =
         Command::new(exe).args(["-q", "run", "--acquire-only", "--resume"]).arg(&session_path).stdout(Stdio::null()).status().unwrap();
@@ -239,6 +241,10 @@ fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
     let metrics = std::fs::read_to_string(out.join("metrics.json")).unwrap();
     assert!(metrics.contains("\"n_patches\": 10"), "{metrics}");
     assert!(out.join("sr.npy").exists() && out.join("uncertainty.npy").exists(), "the resumed run reconstructs");
+    // live.png shows the worker's reconstruction beside the LR and the patches: three square panels
+    // side by side are more than twice as wide as they are high (two are about 1.6 times).
+    let (w, h) = image::image_dimensions(out.join("live.png")).unwrap();
+    assert!(w as f64 > 2.0 * h as f64, "live.png {w}×{h}: no reconstruction panel");
     let report: serde_json::Value = serde_json::from_str(&metrics).unwrap();
     let reported: Vec<usize> = report["acquisition"]["picks"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     assert_eq!(reported, tiles, "metrics.json lists the picks as scanned");

@@ -4,7 +4,7 @@
 
 use super::events::ProgressEvent;
 use super::live_view::write_live_view;
-use super::worker_link::{await_pick, hand_over, request_pick, Journaled};
+use super::worker_link::{await_pick, hand_over, request_pick, Journaled, WorkerLink};
 use crate::config::RunSpec;
 use crate::io::session::{PatchRecord, SelectionRecord, Session, SessionError};
 use crate::pipeline::ChannelKind;
@@ -148,9 +148,11 @@ fn refresh_live_view(
     lr: &Frame,
     picks: &[afm_drivers::PixelRect],
     patches: &[PatchRecord],
+    worker: Option<&WorkerLink>,
 ) {
     let Some(dir) = session.path().parent() else { return };
-    if let Err(e) = write_live_view(dir, spec, plan, lr, picks, patches) {
+    let latest = worker.and_then(WorkerLink::latest);
+    if let Err(e) = write_live_view(dir, spec, plan, lr, picks, patches, latest.as_ref()) {
         warn!("live view not refreshed: {e}");
     }
 }
@@ -169,7 +171,7 @@ pub async fn acquire(
     acquire_with(microscope, peripherals, spec, plan, session, events, None).await
 }
 
-/// [`acquire`], handing every frame to `journaled` once it is in the session (the stored ones first,
+/// [`acquire`], handing every frame to the training `worker` once it is in the session (the stored ones
 /// on resume).
 pub async fn acquire_with(
     microscope: &Microscope,
@@ -178,7 +180,7 @@ pub async fn acquire_with(
     plan: &AcquisitionPlan,
     session: &Session,
     events: &Sender<ProgressEvent>,
-    journaled: Option<&Sender<Journaled>>,
+    worker: Option<&WorkerLink>,
 ) -> Result<AcquisitionOutcome, EngineError> {
     let n = spec.n_patches();
     let mut scans_now = 0;
@@ -212,7 +214,7 @@ pub async fn acquire_with(
         }
     };
 
-    hand_over(journaled, || Journaled::Lr(Box::new(lr.clone())));
+    hand_over(worker, || Journaled::Lr(Box::new(lr.clone())));
     send(events, ProgressEvent::Stage("selection".into()));
     let fresh = selection_from_lr(spec, plan, &lr)?;
     let selection = match session.selection()? {
@@ -276,11 +278,11 @@ pub async fn acquire_with(
         }
     }
     for p in &done {
-        hand_over(journaled, || Journaled::Patch(Box::new(p.clone())));
+        hand_over(worker, || Journaled::Patch(Box::new(p.clone())));
     }
     let rects =
         |picks: &[usize]| -> Vec<afm_drivers::PixelRect> { picks.iter().filter_map(|&t| plan.tiles.get(t).map(|c| c.rect)).collect() };
-    refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done);
+    refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done, worker);
     // Instrument time ahead: the known picks as planned, each undecided one at the slowest tile's cost.
     let planned_total = |picks: &[usize]| {
         let a = plan.accounting(picks);
@@ -293,7 +295,7 @@ pub async fn acquire_with(
             // An active pick: asked for while the scan before it ran (or now, first after a resume).
             let answer = match pending.take() {
                 Some((o, answer)) if o == order => answer,
-                _ => request_pick(journaled, order, &picks),
+                _ => request_pick(worker, order, &picks),
             };
             let eligible_count = selection.eligible.iter().filter(|&&e| e).count();
             let tile = await_pick(answer, order, &picks, &selection.eligible, &fallback).await.ok_or(EngineError::Selection(
@@ -314,7 +316,7 @@ pub async fn acquire_with(
         }
         // Active picking: the next pick is decided while this scan runs.
         if active && order + 1 < n_total && order + 1 == picks.len() {
-            pending = Some((order + 1, request_pick(journaled, order + 1, &picks)));
+            pending = Some((order + 1, request_pick(worker, order + 1, &picks)));
         }
         send(events, ProgressEvent::ScanStarted { label: label.clone(), remaining_instrument_s: planned_total(&picks) - spent });
         let frame = microscope.scan(&cand.request).await.map_err(|source| EngineError::Scan { stage: label.clone(), source })?;
@@ -323,11 +325,11 @@ pub async fn acquire_with(
         let record = PatchRecord { pick_order: order, tile_index: tile, rect: cand.rect, frame, readings };
         session.append_patch(&record)?;
         scans_now += 1;
-        hand_over(journaled, || Journaled::Patch(Box::new(record.clone())));
+        hand_over(worker, || Journaled::Patch(Box::new(record.clone())));
         send(events, ProgressEvent::ScanFinished { label, planned_s, instrument_time_s: record.frame.instrument_time_s });
         spent += planned_s;
         done.push(record);
-        refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done);
+        refresh_live_view(session, spec, plan, &lr, &rects(&picks[..done.len().min(picks.len())]), &done, worker);
     }
     done.sort_by_key(|p| p.pick_order);
     let measured_instrument_s = lr.instrument_time_s + done.iter().map(|p| p.frame.instrument_time_s).sum::<f64>();

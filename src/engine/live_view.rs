@@ -1,9 +1,10 @@
 //! The run folder's `live.png`, refreshed while a run goes on: the levelled LR frame with the picks
 //! made so far, and the HR grid as it stands, the LR (nearest, at its physical positions, levelled)
-//! with every patch measured so far pasted in (each patch levelled and offset to the LR under it). The reconstruction itself
-//! follows after the last patch; this is what the operator can see before it.
+//! with every patch measured so far pasted in (each patch levelled and offset to the LR under it), and,
+//! when training runs during acquisition, the training worker's latest reconstruction.
 
 use super::acquire::channel_data;
+use super::worker_link::LatestReconstruction;
 use crate::config::RunSpec;
 use crate::figures::{image_row_png_with, Colormap, FigureError, ImagePanel, PanelScale, RowOptions};
 use crate::io::session::PatchRecord;
@@ -33,7 +34,8 @@ fn paste_offset_matched(image: &mut Array2<f32>, patch: &Array2<f32>, rect: &Pix
 }
 
 /// Writes `dir/live.png` for the LR frame `lr` on `plan`'s HR grid and the patches measured so far
-/// (`picks_so_far` are their HR-grid rectangles in pick order).
+/// (`picks_so_far` are their HR-grid rectangles in pick order), with the `latest` reconstruction
+/// beside them when there is one (of the HR grid's shape).
 pub fn write_live_view(
     dir: &Path,
     spec: &RunSpec,
@@ -41,6 +43,7 @@ pub fn write_live_view(
     lr: &Frame,
     picks_so_far: &[PixelRect],
     patches: &[PatchRecord],
+    latest: Option<&LatestReconstruction>,
 ) -> Result<(), FigureError> {
     let frame = &spec.config.frame;
     let channel = &frame.channel;
@@ -62,7 +65,7 @@ pub fn write_live_view(
         }
     }
     let n_picks = spec.n_patches();
-    let panels = [
+    let mut panels = vec![
         ImagePanel {
             title: format!("LR (levelled), {} of {n_picks} picks", picks_so_far.len()),
             data: lr_panel.view(),
@@ -76,8 +79,19 @@ pub fn write_live_view(
             colormap: Colormap::AfmHot,
         },
     ];
+    if let Some(l) = latest.filter(|l| l.image.dim() == current.dim()) {
+        panels.push(ImagePanel {
+            title: format!("SR so far ({} steps, {} patches)", l.steps, l.patches),
+            data: l.image.view(),
+            scale: PanelScale::Shared,
+            colormap: Colormap::AfmHot,
+        });
+    }
     let options = RowOptions { unit, pixel_pitch_m: Some(frame.scan_size_m / frame.hr_points.max(1) as f64) };
-    image_row_png_with(&dir.join(LIVE_FILE), &panels, picks_so_far, &options)
+    // Written beside and renamed into place, so a reader (or a kill mid-write) never sees half a file.
+    let (partial, path) = (dir.join("live.partial.png"), dir.join(LIVE_FILE));
+    image_row_png_with(&partial, &panels, picks_so_far, &options)?;
+    std::fs::rename(&partial, &path).map_err(|e| FigureError::Write { path, source: image::ImageError::IoError(e) })
 }
 
 #[cfg(test)]

@@ -11,4 +11,4 @@ mod worker_link;
 pub use acquire::{acquire, acquire_with, channel_data, read_peripherals, selection_from_lr, AcquisitionOutcome, EngineError};
 pub use events::ProgressEvent;
 pub use live_view::{write_live_view, LIVE_FILE};
-pub use worker_link::{Journaled, PickRequest};
+pub use worker_link::{Journaled, LatestReconstruction, PickRequest, WorkerLink};

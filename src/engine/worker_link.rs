@@ -1,12 +1,42 @@
 //! What acquisition hands to the training worker — every frame once it is journaled, and, for active
-//! picking, requests for the next pick — and the engine's side of an active pick: ask, check the
-//! answer against the plan, fall back to farthest-first when no usable answer comes.
+//! picking, requests for the next pick — what the worker hands back (its latest reconstruction, for
+//! the live view), and the engine's side of an active pick: ask, check the answer against the plan,
+//! fall back to farthest-first when no usable answer comes.
 
 use crate::io::session::PatchRecord;
 use afm_drivers::Frame;
 use crossbeam::channel::Sender;
+use ndarray::Array2;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tracing::warn;
+
+/// The worker's latest reconstruction of the whole HR grid, for `live.png`.
+#[derive(Debug, Clone)]
+pub struct LatestReconstruction {
+    /// The reconstruction with the measured patches pasted, on the HR grid, in the channel's unit.
+    pub image: Array2<f32>,
+    /// Optimiser steps of the model that made it.
+    pub steps: usize,
+    /// Patches that model was trained on.
+    pub patches: usize,
+}
+
+/// Both directions between acquisition and the training worker.
+#[derive(Debug, Clone)]
+pub struct WorkerLink {
+    /// Frames and pick requests, in journal order.
+    pub sender: Sender<Journaled>,
+    /// The worker's latest reconstruction (None until it has one).
+    pub latest: Arc<Mutex<Option<LatestReconstruction>>>,
+}
+
+impl WorkerLink {
+    /// A copy of the latest reconstruction, if any.
+    pub fn latest(&self) -> Option<LatestReconstruction> {
+        self.latest.lock().ok().and_then(|g| g.clone())
+    }
+}
 
 /// A frame as it is journaled (or found in the session on resume), or a request, for work that goes
 /// on while acquisition does (training and active picking on a worker thread).
@@ -32,20 +62,16 @@ pub struct PickRequest {
     pub reply: oneshot::Sender<Option<usize>>,
 }
 
-/// Hands `item` to the consumer, if any; the channel is unbounded, so acquisition never waits.
-pub(super) fn hand_over(journaled: Option<&Sender<Journaled>>, item: impl FnOnce() -> Journaled) {
-    if let Some(tx) = journaled {
-        let _ = tx.send(item());
+/// Hands `item` to the worker, if any; the channel is unbounded, so acquisition never waits.
+pub(super) fn hand_over(worker: Option<&WorkerLink>, item: impl FnOnce() -> Journaled) {
+    if let Some(link) = worker {
+        let _ = link.sender.send(item());
     }
 }
 
 /// Asks the worker (if any) for pick `order`; the answer is awaited later, while the scan before it runs.
-pub(super) fn request_pick(
-    journaled: Option<&Sender<Journaled>>,
-    order: usize,
-    picked: &[usize],
-) -> Option<oneshot::Receiver<Option<usize>>> {
-    let tx = journaled?;
+pub(super) fn request_pick(worker: Option<&WorkerLink>, order: usize, picked: &[usize]) -> Option<oneshot::Receiver<Option<usize>>> {
+    let tx = &worker?.sender;
     let (reply, answer) = oneshot::channel();
     tx.send(Journaled::NextPick(PickRequest { order, picked: picked.to_vec(), reply })).ok()?;
     Some(answer)

@@ -1,15 +1,10 @@
 //! Active picking's decision: the next tile is the one the model trained so far predicts worst — the
-//! highest mean uncertainty (the flip disagreement of its reconstruction, [`reconstruct_only`]) over
+//! highest mean uncertainty (the flip disagreement of its reconstruction, `reconstruct_only`) over
 //! the tile, among the eligible tiles not picked yet — optionally blended with the farthest-first
 //! score (distance in indicator space to the picks so far). Both scores are standardised over the
 //! candidates, so the blend weight means the same on any surface.
 
-use super::model_stage::reconstruct_only;
-use super::prepare::Prepared;
-use super::PipelineError;
 use crate::config::ActivePicking;
-use crate::model::TrainedModel;
-use crate::reconstruct::ReconstructConfig;
 use crate::select::{farthest_first::weighted_features, IndicatorRow, SelectionWeights};
 use afm_drivers::PixelRect;
 use ndarray::{s, Array2};
@@ -93,23 +88,15 @@ pub struct TileBook<'a> {
     pub weights: &'a SelectionWeights,
 }
 
-/// Decides the next pick with `model` on the pieces of `prepared` (the patches so far): reconstructs the
-/// HR grid, averages the uncertainty over each candidate tile, and chooses. Returns the tile and its
-/// mean uncertainty (in the channel's unit).
-pub fn decide_next_pick(
-    prepared: &Prepared,
-    model: &TrainedModel,
-    recon: &ReconstructConfig,
-    tiles: &TileBook<'_>,
-    picked: &[usize],
-    cfg: &ActivePicking,
-) -> Result<Option<(usize, f64)>, PipelineError> {
-    let outcome = reconstruct_only(prepared, model, recon)?;
-    let per_tile = tile_means(&outcome.uncertainty, tiles.rects);
+/// Decides the next pick from the `uncertainty` map of the current model's reconstruction on the HR
+/// grid: averages it over each candidate tile (eligible, not picked yet) and chooses. Returns the
+/// tile and its mean uncertainty (in the channel's unit).
+pub fn decide_next_pick(uncertainty: &Array2<f32>, tiles: &TileBook<'_>, picked: &[usize], cfg: &ActivePicking) -> Option<(usize, f64)> {
+    let per_tile = tile_means(uncertainty, tiles.rects);
     let candidates: Vec<bool> =
         (0..tiles.rects.len()).map(|t| tiles.eligible.get(t).copied().unwrap_or(false) && !picked.contains(&t)).collect();
     let ff = (cfg.indicator_blend > 0.0).then(|| farthest_first_scores(tiles.rows, tiles.eligible, tiles.weights, picked));
-    Ok(choose_tile(&per_tile, ff.as_deref(), cfg.indicator_blend, &candidates).map(|t| (t, per_tile[t])))
+    choose_tile(&per_tile, ff.as_deref(), cfg.indicator_blend, &candidates).map(|t| (t, per_tile[t]))
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ pub fn run_closed_loop(
         let microscope = backend::microscope(connected.instrument.clone(), spec).await?;
         let plan = AcquisitionPlan::build(spec, microscope.limits())?;
         let worker = worker_device.map(|device| TrainingWorker::start(spec, &plan, device, events, overlap));
-        let acq = acquire_with(&microscope, &peripherals, spec, &plan, session, events, worker.as_ref().and_then(|w| w.sender())).await?;
+        let acq = acquire_with(&microscope, &peripherals, spec, &plan, session, events, worker.as_ref().and_then(|w| w.link())).await?;
         Ok::<_, RunError>((plan, acq, worker))
     })?;
     drop(runtime);

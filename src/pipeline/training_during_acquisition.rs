@@ -17,16 +17,18 @@
 use super::active_picking::{decide_next_pick, TileBook};
 use super::closed_loop::{journal_input, prepare_config};
 use super::model_stage::held_out_positions;
+use super::model_stage::reconstruct_only;
 use super::prepare::Prepared;
 use super::PipelineError;
 use crate::config::RunSpec;
-use crate::engine::{selection_from_lr, Journaled, PickRequest, ProgressEvent};
+use crate::engine::{selection_from_lr, Journaled, LatestReconstruction, PickRequest, ProgressEvent, WorkerLink};
 use crate::io::session::PatchRecord;
 use crate::model::TrainedModel;
 use crate::plan::AcquisitionPlan;
 use crate::select::IndicatorRow;
 use crate::train::{train_from, Normalizer, TilePair, TrainConfig};
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ pub struct WarmStart {
 
 /// The running worker.
 pub struct TrainingWorker {
-    sender: Option<Sender<Journaled>>,
+    link: Option<WorkerLink>,
     handle: Option<JoinHandle<Result<Option<WarmStart>, PipelineError>>>,
 }
 
@@ -57,29 +59,31 @@ impl TrainingWorker {
     /// goes to `events` after every chunk.
     pub fn start(spec: &RunSpec, plan: &AcquisitionPlan, device: tch::Device, events: &Sender<ProgressEvent>, train_freely: bool) -> Self {
         let (sender, receiver) = crossbeam::channel::unbounded();
-        let (spec, plan, events) = (spec.clone(), plan.clone(), events.clone());
+        let latest = Arc::new(Mutex::new(None));
+        let (spec, plan, events, published) = (spec.clone(), plan.clone(), events.clone(), latest.clone());
         let handle = std::thread::Builder::new()
             .name("afm-spark-training".into())
             .spawn(move || {
-                let mut worker = Worker::new(&spec, &plan, device, &events);
+                let mut worker = Worker::new(&spec, &plan, device, &events, published);
                 worker.run(&receiver, train_freely)
             })
             .ok();
         if handle.is_none() {
             tracing::warn!("the training thread could not start: training after acquisition");
         }
-        Self { sender: Some(sender), handle }
+        Self { link: Some(WorkerLink { sender, latest }), handle }
     }
 
-    /// Where acquisition hands its journaled frames and pick requests.
-    pub fn sender(&self) -> Option<&Sender<Journaled>> {
-        self.sender.as_ref().filter(|_| self.handle.is_some())
+    /// Where acquisition hands its journaled frames and pick requests, and finds the worker's latest
+    /// reconstruction.
+    pub fn link(&self) -> Option<&WorkerLink> {
+        self.link.as_ref().filter(|_| self.handle.is_some())
     }
 
     /// Tells the worker acquisition is over and waits for its last chunk. `None` (with a warning)
     /// when it trained nothing or failed: the final phase then trains from scratch.
     pub fn finish(mut self) -> Option<WarmStart> {
-        self.sender = None; // disconnects the channel: the worker's signal to stop
+        self.link = None; // disconnects the channel: the worker's signal to stop
         let handle = self.handle.take()?;
         match handle.join() {
             Ok(Ok(warm)) => warm,
@@ -137,10 +141,20 @@ struct Worker<'a> {
     train_s: f64,
     /// The LR frame's indicator rows (for active picking's blend).
     rows: Option<Vec<IndicatorRow>>,
+    /// Where the latest reconstruction goes (for the live view).
+    published: Arc<Mutex<Option<LatestReconstruction>>>,
+    /// The current training set has a published reconstruction.
+    published_this_set: bool,
 }
 
 impl<'a> Worker<'a> {
-    fn new(spec: &'a RunSpec, plan: &'a AcquisitionPlan, device: tch::Device, events: &'a Sender<ProgressEvent>) -> Self {
+    fn new(
+        spec: &'a RunSpec,
+        plan: &'a AcquisitionPlan,
+        device: tch::Device,
+        events: &'a Sender<ProgressEvent>,
+        published: Arc<Mutex<Option<LatestReconstruction>>>,
+    ) -> Self {
         Self {
             spec,
             plan,
@@ -159,6 +173,8 @@ impl<'a> Worker<'a> {
             chunk: 0,
             train_s: 0.0,
             rows: None,
+            published,
+            published_this_set: false,
         }
     }
 
@@ -193,6 +209,10 @@ impl<'a> Worker<'a> {
                 self.refresh();
                 if !self.pairs.is_empty() {
                     self.train_chunk(CHUNK_STEPS)?;
+                    // One reconstruction per training set, after its first chunk, for the live view.
+                    if !self.published_this_set {
+                        let _ = self.reconstruct_and_publish();
+                    }
                 }
             }
         }
@@ -242,6 +262,27 @@ impl<'a> Worker<'a> {
             }
         };
         self.steps_on_this_set = 0;
+        self.published_this_set = false;
+    }
+
+    /// Reconstructs the HR grid with the current model and publishes it for the live view; returns
+    /// the uncertainty map. `None` (logged) when there is no model yet or reconstruction fails.
+    fn reconstruct_and_publish(&mut self) -> Option<ndarray::Array2<f32>> {
+        let (Some(prepared), Some(model)) = (&self.prepared, &self.model) else { return None };
+        match reconstruct_only(prepared, model, &self.spec.config.reconstruct) {
+            Ok(outcome) => {
+                let latest = LatestReconstruction { image: outcome.sr, steps: self.steps, patches: self.pairs.len() };
+                if let Ok(mut slot) = self.published.lock() {
+                    *slot = Some(latest);
+                }
+                self.published_this_set = true;
+                Some(outcome.uncertainty)
+            }
+            Err(e) => {
+                tracing::warn!("reconstruction during acquisition failed: {e}");
+                None
+            }
+        }
     }
 
     /// Trains `steps` steps on the pairs so far, from the last chunk's weights.
@@ -268,36 +309,29 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Answers a pick request: trains up to `steps_per_pick` steps on the set as it is, then decides.
-    /// A decision that cannot be made (no pairs yet, a failed reconstruction) answers `None`, and
-    /// acquisition takes the next farthest-first tile.
+    /// Answers a pick request: trains up to `steps_per_pick` steps on the set as it is, reconstructs
+    /// (publishing the result for the live view), then decides. A decision that cannot be made (no
+    /// pairs yet, a failed reconstruction) answers `None`, and acquisition takes the next
+    /// farthest-first tile.
     fn answer(&mut self, request: PickRequest) -> Result<(), PipelineError> {
         self.refresh();
         let active = self.spec.config.select.active;
         while !self.pairs.is_empty() && self.steps_on_this_set < active.steps_per_pick {
             self.train_chunk(CHUNK_STEPS.min(active.steps_per_pick - self.steps_on_this_set))?;
         }
-        let decision = match (&self.prepared, &self.model, self.pairs.is_empty()) {
-            (Some(prepared), Some(model), false) => {
-                let rects: Vec<_> = self.plan.tiles.iter().map(|t| t.rect).collect();
-                let eligible = self.plan.eligible();
-                let no_rows = Vec::new();
-                let tiles = TileBook {
-                    rects: &rects,
-                    eligible: &eligible,
-                    rows: self.rows.as_ref().unwrap_or(&no_rows),
-                    weights: &self.spec.config.select.weights,
-                };
-                match decide_next_pick(prepared, model, &self.spec.config.reconstruct, &tiles, &request.picked, &active) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!("active pick {}: no decision ({e})", request.order + 1);
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let uncertainty = if self.pairs.is_empty() { None } else { self.reconstruct_and_publish() };
+        let decision = uncertainty.and_then(|uncertainty| {
+            let rects: Vec<_> = self.plan.tiles.iter().map(|t| t.rect).collect();
+            let eligible = self.plan.eligible();
+            let no_rows = Vec::new();
+            let tiles = TileBook {
+                rects: &rects,
+                eligible: &eligible,
+                rows: self.rows.as_ref().unwrap_or(&no_rows),
+                weights: &self.spec.config.select.weights,
+            };
+            decide_next_pick(&uncertainty, &tiles, &request.picked, &active)
+        });
         if let Some((tile, u)) = decision {
             tracing::info!(
                 "active pick {}: tile {tile} (mean uncertainty {u:.3e}; model of {} steps on {} patches)",
