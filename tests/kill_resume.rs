@@ -153,33 +153,16 @@ fn resume_with_a_different_config_is_refused() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
 
-/// Active picking in a real-time run with training during acquisition: small enough that the whole
-/// run (final training and reconstruction included) takes seconds.
-const ACTIVE_CONFIG: &str = r#"
-[run]
-name = "kill-active"
-seed = 5
-[frame]
-scan_size_m = 4e-6
-hr_points = 128
-hr_lines = 128
-hr_line_rate_hz = 20.0
-[select]
-grid = 8
-n_select = 10
-strategy = "active"
+/// [`CONFIG`] with active picking and training during acquisition: small enough that the whole run
+/// (final training and reconstruction included) takes seconds.
+fn active_config() -> String {
+    let active = CONFIG.replace("n_select = 10\n", "n_select = 10\nstrategy = \"active\"\n");
+    assert_ne!(active, CONFIG, "CONFIG's [select] no longer has the line active picking extends");
+    active
+        + r#"
 [select.active]
 seed_picks = 4
 steps_per_pick = 10
-[instrument]
-settle_s = 0.35
-move_speed_m_per_s = 50e-6
-[simulator]
-realtime = true
-[simulator.surface]
-kind = "particles"
-size_m = 4e-6
-pixels = 256
 [train]
 base = 8
 t_ch = 16
@@ -189,9 +172,8 @@ crop_px = 16
 n_val = 2
 eval_interval_steps = 20
 final_steps = 20
-[reconstruct]
-batch_size = 64
-"#;
+"#
+}
 
 #[test]
 fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
@@ -199,7 +181,7 @@ fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("active.toml");
-    std::fs::write(&config, ACTIVE_CONFIG).unwrap();
+    std::fs::write(&config, active_config()).unwrap();
     let out = dir.join("run");
     let session_path = out.join("session.h5");
     let exe = env!("CARGO_BIN_EXE_afm-spark");

@@ -5,7 +5,8 @@
 //! candidates, so the blend weight means the same on any surface.
 
 use crate::config::ActivePicking;
-use crate::select::{farthest_first::weighted_features, IndicatorRow, SelectionWeights};
+use crate::select::farthest_first::masked_mean_sd;
+use crate::select::{farthest_first_scores, IndicatorRow, SelectionWeights};
 use afm_drivers::PixelRect;
 use ndarray::{s, Array2};
 
@@ -30,29 +31,13 @@ pub fn tile_means(map: &Array2<f32>, rects: &[PixelRect]) -> Vec<f64> {
 /// `values` as z-scores over the `candidates` (0 where not a candidate, and everywhere when the
 /// candidates' values are all equal).
 fn standardised(values: &[f64], candidates: &[bool]) -> Vec<f64> {
-    let picked: Vec<f64> = values.iter().zip(candidates).filter(|(_, &c)| c).map(|(&v, _)| v).collect();
-    let n = picked.len().max(1) as f64;
-    let mean = picked.iter().sum::<f64>() / n;
-    let sd = (picked.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let stats = masked_mean_sd(values, candidates);
     values
         .iter()
         .zip(candidates)
-        .map(|(&v, &c)| if c && sd > 1e-12 * mean.abs().max(f64::MIN_POSITIVE) { (v - mean) / sd } else { 0.0 })
-        .collect()
-}
-
-/// Farthest-first's score of every tile given the picks so far: the distance in standardised,
-/// weighted indicator space to the nearest pick, plus λ times the grad + lap score (as in
-/// [`crate::select::select_tiles`]).
-pub fn farthest_first_scores(rows: &[IndicatorRow], eligible: &[bool], weights: &SelectionWeights, picked: &[usize]) -> Vec<f64> {
-    let feats = weighted_features(rows, eligible, weights);
-    let dist = |a: &[f64; 5], b: &[f64; 5]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
-    feats
-        .iter()
-        .map(|f| {
-            let nearest = picked.iter().filter_map(|&p| feats.get(p)).map(|g| dist(f, g)).fold(f64::INFINITY, f64::min);
-            let nearest = if nearest.is_finite() { nearest } else { 0.0 };
-            nearest + weights.lambda * (f[2] + f[3])
+        .map(|(&v, &c)| match stats {
+            Some((mean, sd)) if c => (v - mean) / sd,
+            _ => 0.0,
         })
         .collect()
 }
@@ -133,15 +118,5 @@ mod tests {
         let candidates = [false, true, true, true];
         assert_eq!(choose_tile(&unc, Some(&ff), 0.0, &candidates), Some(1));
         assert_eq!(choose_tile(&unc, Some(&ff), 1.0, &candidates), Some(2));
-    }
-
-    #[test]
-    fn farthest_first_scores_grow_with_distance_from_the_picks() {
-        let row = |mean: f64| IndicatorRow { mean, std: 1.0, grad: 0.0, lap: 0.0, texture: 0.0 };
-        let rows = [row(0.0), row(1.0), row(10.0)];
-        let w = SelectionWeights { lambda: 0.0, ..SelectionWeights::default() };
-        let s = farthest_first_scores(&rows, &[true; 3], &w, &[0]);
-        assert_eq!(s[0], 0.0);
-        assert!(s[2] > s[1] && s[1] > 0.0, "{s:?}");
     }
 }

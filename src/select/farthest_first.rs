@@ -72,22 +72,53 @@ pub enum SelectionError {
     },
 }
 
+/// Mean and (population) standard deviation of the `values` where `mask` is true; `None` when they
+/// are all equal (to 1e-12 of the mean), so that a constant column standardises to 0.
+pub fn masked_mean_sd(values: &[f64], mask: &[bool]) -> Option<(f64, f64)> {
+    let vals: Vec<f64> = values.iter().zip(mask).filter(|(_, &m)| m).map(|(&v, _)| v).collect();
+    let n = vals.len().max(1) as f64;
+    let mean = vals.iter().sum::<f64>() / n;
+    let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let constant = std.is_nan() || std <= 1e-12 * mean.abs().max(f64::MIN_POSITIVE);
+    (!constant).then_some((mean, std))
+}
+
 /// Standardised, weighted features of the eligible tiles (rows of ineligible tiles are left at 0).
 pub fn weighted_features(rows: &[IndicatorRow], eligible: &[bool], w: &SelectionWeights) -> Vec<[f64; 5]> {
-    let idx: Vec<usize> = (0..rows.len()).filter(|&i| eligible[i]).collect();
     let mut out = vec![[0.0; 5]; rows.len()];
     let weights = w.columns();
     for k in 0..5 {
-        let vals: Vec<f64> = idx.iter().map(|&i| rows[i].values()[k]).collect();
-        let n = vals.len().max(1) as f64;
-        let mean = vals.iter().sum::<f64>() / n;
-        let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let constant = std.is_nan() || std <= 1e-12 * mean.abs().max(f64::MIN_POSITIVE);
-        for &i in &idx {
-            out[i][k] = if constant { 0.0 } else { weights[k] * (rows[i].values()[k] - mean) / std };
+        let column: Vec<f64> = rows.iter().map(|r| r.values()[k]).collect();
+        let Some((mean, std)) = masked_mean_sd(&column, eligible) else { continue };
+        for i in (0..rows.len()).filter(|&i| eligible[i]) {
+            out[i][k] = weights[k] * (column[i] - mean) / std;
         }
     }
     out
+}
+
+/// Euclidean distance of two tiles in standardised, weighted indicator space.
+fn feature_distance(a: &[f64; 5], b: &[f64; 5]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()
+}
+
+/// The grad + lap score of a tile's weighted features (what λ weighs).
+fn grad_lap_score(f: &[f64; 5]) -> f64 {
+    f[2] + f[3]
+}
+
+/// Farthest-first's score of every tile given the picks so far (at least one): the distance to the
+/// nearest pick plus λ times the grad + lap score, as [`select_tiles`] ranks its later picks.
+pub fn farthest_first_scores(rows: &[IndicatorRow], eligible: &[bool], w: &SelectionWeights, picked: &[usize]) -> Vec<f64> {
+    let feats = weighted_features(rows, eligible, w);
+    feats
+        .iter()
+        .map(|f| {
+            let nearest = picked.iter().filter_map(|&p| feats.get(p)).map(|g| feature_distance(f, g)).fold(f64::INFINITY, f64::min);
+            let nearest = if nearest.is_finite() { nearest } else { 0.0 };
+            nearest + w.lambda * grad_lap_score(f)
+        })
+        .collect()
 }
 
 /// Picks `n_select` tiles in order. `eligible[i]` false means tile `i` may never be picked.
@@ -107,8 +138,7 @@ pub fn select_tiles(rows: &[IndicatorRow], eligible: &[bool], n_select: usize, w
         return Err(SelectionError::TooManyPicks { requested: n_select, eligible: n_eligible, tiles: rows.len() });
     }
     let feats = weighted_features(rows, eligible, w);
-    let bonus: Vec<f64> = feats.iter().map(|f| f[2] + f[3]).collect();
-    let dist = |a: &[f64; 5], b: &[f64; 5]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    let bonus: Vec<f64> = feats.iter().map(grad_lap_score).collect();
 
     let mut picks: Vec<usize> = Vec::with_capacity(n_select);
     let mut min_dist = vec![f64::INFINITY; rows.len()];
@@ -125,7 +155,7 @@ pub fn select_tiles(rows: &[IndicatorRow], eligible: &[bool], n_select: usize, w
         taken[pick] = true;
         picks.push(pick);
         for i in 0..rows.len() {
-            min_dist[i] = min_dist[i].min(dist(&feats[i], &feats[pick]));
+            min_dist[i] = min_dist[i].min(feature_distance(&feats[i], &feats[pick]));
         }
     }
     Ok(picks)
@@ -164,5 +194,14 @@ mod tests {
         assert_eq!(picks, vec![0, 1, 2, 3, 4, 5]);
         let f = weighted_features(&rows, &[true; 6], &SelectionWeights::default());
         assert!(f.iter().all(|r| r.iter().all(|&v| v == 0.0)));
+    }
+
+    #[test]
+    fn farthest_first_scores_grow_with_distance_from_the_picks() {
+        let rows = [row([0.0, 1.0, 0.0, 0.0, 0.0]), row([1.0, 1.0, 0.0, 0.0, 0.0]), row([10.0, 1.0, 0.0, 0.0, 0.0])];
+        let w = SelectionWeights { lambda: 0.0, ..SelectionWeights::default() };
+        let s = farthest_first_scores(&rows, &[true; 3], &w, &[0]);
+        assert_eq!(s[0], 0.0);
+        assert!(s[2] > s[1] && s[1] > 0.0, "{s:?}");
     }
 }

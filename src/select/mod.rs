@@ -8,7 +8,7 @@ pub mod selection;
 pub mod strategy;
 pub mod tiling;
 
-pub use farthest_first::{select_tiles, SelectionError, SelectionWeights};
+pub use farthest_first::{farthest_first_scores, select_tiles, SelectionError, SelectionWeights};
 pub use indicators::{compute_indicators, IndicatorRow, TextureSpectrum, INDICATOR_NAMES};
 pub use selection::{indicator_table, select_on_lr, selection_csv, SelectOptions, TileSelection};
 pub use strategy::{pick_tiles, SelectionStrategy};
