@@ -1,7 +1,7 @@
 //! A motion model for the shifts of a sequence of patches: where the correlation does not pin a
 //! patch's shift down (a straight edge leaves the shift along it free: the aperture problem), the
 //! component along that direction comes from a model of how the scanner moved, fitted to every
-//! well-determined component of every patch:
+//! component of every patch, each weighted by how sharply the correlation pins it down:
 //!
 //! ```text
 //! s_k = a + b·t_k + g·Σ_j Δ_j·log10(1 + (t_k − t_j)/1 s) + e·(c_k − c_LR)
@@ -74,13 +74,15 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         if !r.searched || r.ambiguous {
             continue;
         }
-        let dirs: Vec<[f64; 2]> = match r.weak_axis {
-            Some(w) => vec![[-w[1], w[0]]],
-            None => vec![[1.0, 0.0], [0.0, 1.0]],
+        // Each component weighted by the square root of the correlation's curvature along it (its
+        // information): along a straight edge the measurement still counts, `√curvature_ratio` as much.
+        let dirs: Vec<([f64; 2], f64)> = match r.weak_axis {
+            Some(w) => vec![([-w[1], w[0]], 1.0), (w, r.curvature_ratio.max(0.0).sqrt())],
+            None => vec![([1.0, 0.0], 1.0), ([0.0, 1.0], 1.0)],
         };
-        for u in dirs {
+        for (u, weight) in dirs {
             let x = [u[0], u[1], u[0] * t, u[1] * t, u[0] * creep[0] + u[1] * creep[1], u[0] * pos[0] + u[1] * pos[1]];
-            rows.push((x, u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1]));
+            rows.push((x.map(|v| weight * v), weight * (u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1])));
         }
     }
     if rows.len() < MIN_ROWS {
