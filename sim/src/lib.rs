@@ -5,12 +5,13 @@
 //! which implements [`afm_drivers::Instrument`].
 //!
 //! Model choices worth knowing when using it:
-//! - **Pixel value** = the z command while the tip passes the pixel (the state left by the last
-//!   controller update at or before the pixel in the direction of travel); no averaging.
+//! - **Pixel value** = the z command averaged over the pixel's dwell (half a pitch either side of its
+//!   position), as a controller averages its samples per pixel: so the value sits at the pixel's
+//!   position whatever the controller's update step.
 //! - **Controller updates are phase-locked to the absolute scanner position** (every tip-speed /
 //!   feedback-rate metres), and each line starts with a lead-in (`physics.overscan_s`, automatic by
 //!   default), so a tile scanned at the **same tip speed** as the full frame reproduces its crop
-//!   exactly (noise off). Same tip speed means tile line rate = full rate × full width / tile width:
+//!   (noise off). Same tip speed means tile line rate = full rate × full width / tile width:
 //!   a 64-pixel tile of a 512-pixel frame spans 63 pitches of 511, i.e. ×8.11, not ×8. At ×8 exactly
 //!   the tip is 1.4 % slower, the updates land elsewhere, and the tile differs from the crop by
 //!   ~1 % of the height range RMS (up to ~25 % on single pixels at sharp edges).
