@@ -77,6 +77,7 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         // Each component weighted by the square root of the correlation's curvature along it (its
         // information): along a straight edge the measurement still counts, `√curvature_ratio` as much.
         let dirs: Vec<([f64; 2], f64)> = match r.weak_axis {
+            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], 1.0)],
             Some(w) => vec![([-w[1], w[0]], 1.0), (w, r.curvature_ratio.max(0.0).sqrt())],
             None => vec![([1.0, 0.0], 1.0), ([0.0, 1.0], 1.0)],
         };

@@ -166,6 +166,15 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
             tracing::info!("{changed} patches: the shift along a straight edge comes from the drift and creep model");
         }
     }
+    // A ridge clipped by the search window needs the model's component along it; without one the
+    // shift along the edge is unknown.
+    for f in frames.iter_mut().filter(|f| f.registration.ridge_at_border && !f.registration.from_motion_model) {
+        f.registration.ambiguous = true;
+        tracing::warn!(
+            "{}: the correlation ridge along a straight edge reached the search window and no motion model fills it in: not trained on",
+            f.label
+        );
+    }
     for f in &mut frames {
         place_frame(&lr, f, height, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
     }

@@ -86,6 +86,11 @@ pub struct Registration {
     pub curvature_ratio: f64,
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
+    /// The correlation ridge along a straight edge ran into the search window's border: the measured
+    /// component along `weak_axis` is clipped and says nothing. The frame is usable only when the
+    /// motion model fills that component in (otherwise it becomes ambiguous).
+    #[serde(default)]
+    pub ridge_at_border: bool,
     /// Whether the shift was searched at all (false: registration off, the shift is 0).
     pub searched: bool,
     /// Low or non-unique peak, or a peak on the border of the search window: not trained on.
@@ -107,6 +112,7 @@ impl Registration {
             weak_axis: None,
             curvature_ratio: 0.0,
             from_motion_model: false,
+            ridge_at_border: false,
             searched: false,
             ambiguous: false,
         }
@@ -140,10 +146,17 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
     let found = find_shift(lr, frame, cfg.max_shift_lr_px)?;
     let [sx, sy] = found.shift_lr_px;
     let peak_ratio = (found.peak / found.second_peak.max(0.01)).min(100.0);
-    let on_border = sx.abs() >= cfg.max_shift_lr_px - 0.25 || sy.abs() >= cfg.max_shift_lr_px - 0.25;
-    let ambiguous = found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || on_border;
     let ((strong, weak), weak_axis) = eigen(found.curvature);
     let curvature_ratio = if strong > 0.0 { (weak / strong).max(0.0) } else { 0.0 };
+    let weak_axis = (curvature_ratio < cfg.min_curvature_ratio).then_some(weak_axis);
+    let on_border = sx.abs() >= cfg.max_shift_lr_px - 0.25 || sy.abs() >= cfg.max_shift_lr_px - 0.25;
+    // Along a straight edge the peak is a ridge and where the search stopped along it means nothing:
+    // only a border reached across the edge makes the shift unknown.
+    let across_on_border = match weak_axis {
+        Some(w) => on_border && (-w[1] * sx + w[0] * sy).abs() >= cfg.max_shift_lr_px - 0.25,
+        None => on_border,
+    };
+    let ambiguous = found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || across_on_border;
     let mut r = Registration {
         shift_x_m: 0.0,
         shift_y_m: 0.0,
@@ -153,9 +166,10 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         second_peak: found.second_peak,
         peak_ratio,
         measured_lr_px: found.shift_lr_px,
-        weak_axis: (curvature_ratio < cfg.min_curvature_ratio).then_some(weak_axis),
+        weak_axis,
         curvature_ratio,
         from_motion_model: false,
+        ridge_at_border: on_border && !across_on_border,
         searched: true,
         ambiguous,
     };
