@@ -206,3 +206,57 @@ pub fn eigen(m: [[f64; 2]; 2]) -> ((f64, f64), [f64; 2]) {
     };
     ((hi, lo), v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use afm_drivers::{Raster, ScanRegion};
+    use ndarray::Array2;
+
+    /// Straight edges along y (a sum of waves in x) with a faint slope along y: the correlation is a
+    /// ridge along y.
+    fn edges_along_y(x: f64, y: f64) -> f64 {
+        let k = 2.0 * std::f64::consts::PI / 1e-6;
+        (k * 1.3 * x).sin() + 0.5 * (k * 2.9 * x + 0.7).sin() + 0.02 * y / 1e-6
+    }
+
+    fn frame_shifted_by(dx_m: f64, dy_m: f64) -> (GeoImage, GeoImage) {
+        let sample = |region: ScanRegion, n: usize| {
+            let raster = Raster::square(n);
+            let data = Array2::from_shape_fn((n, n), |(r, c)| {
+                let (x, y) = region.pixel_position_m(&raster, c as f64, r as f64);
+                edges_along_y(x - dx_m, y - dy_m) as f32
+            });
+            GeoImage::new(data, region, "m")
+        };
+        let lr_region = ScanRegion::square(0.0, 0.0, 4e-6);
+        let lr_raster = Raster::square(64);
+        // the LR shows the surface where it is; the frame's content is displaced by (dx, dy)
+        let lr = GeoImage::new(
+            Array2::from_shape_fn((64, 64), |(r, c)| {
+                let (x, y) = lr_region.pixel_position_m(&lr_raster, c as f64, r as f64);
+                edges_along_y(x, y) as f32
+            }),
+            lr_region,
+            "m",
+        );
+        (lr, sample(ScanRegion::square(0.3e-6, -0.2e-6, 1e-6), 64))
+    }
+
+    #[test]
+    fn a_ridge_clipped_along_an_edge_is_flagged_but_a_border_across_it_is_ambiguous() {
+        let cfg = RegisterConfig::default();
+        let lr_pitch = 4e-6 / 63.0;
+        // 3 LR px along the edges (beyond the ±2 px window), half a pixel across them
+        let (lr, frame) = frame_shifted_by(0.5 * lr_pitch, 3.0 * lr_pitch);
+        let r = register(&lr, &frame, &cfg).unwrap();
+        let w = r.weak_axis.expect("straight edges leave a weak axis");
+        assert!(w[1].abs() > 0.95, "weak axis {w:?} should run along y");
+        assert!(r.ridge_at_border && !r.ambiguous, "{r:?}");
+        assert!((r.measured_lr_px[0].abs() - 0.5).abs() < 0.1, "across the edges the shift is found: {:?}", r.measured_lr_px);
+        // 3 LR px across the edges: the shift lies outside the window
+        let (lr, frame) = frame_shifted_by(3.0 * lr_pitch, 0.0);
+        let r = register(&lr, &frame, &cfg).unwrap();
+        assert!(r.ambiguous && !r.ridge_at_border, "{r:?}");
+    }
+}
