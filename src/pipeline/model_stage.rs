@@ -7,7 +7,7 @@ use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::device::device_name;
 use crate::model::{TrainedModel, VelocityField};
-use crate::reconstruct::{paste_patches, reconstruct_with, ReconstructConfig};
+use crate::reconstruct::{anchor_low_frequencies, paste_patches, reconstruct_with, sigma_on_grid, ReconstructConfig};
 use crate::train::{save_artifacts, train_from, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -93,6 +93,7 @@ pub fn validate_by_reconstruction(
     field: &dyn VelocityField,
     normalizer: &Normalizer,
     pieces: &[&Piece],
+    lr_pitch_m: (f64, f64),
     cfg: &ReconstructConfig,
     device: Device,
 ) -> Result<Validation, PipelineError> {
@@ -102,8 +103,10 @@ pub fn validate_by_reconstruction(
     for p in pieces {
         let tile = p.x0.dim();
         let rec = reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
+        let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
+        let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
         let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
-        for ((&sr, &fair), &truth) in rec.inferred_m.iter().zip(p.fair.iter()).zip(p.image.data.iter()) {
+        for ((&sr, &fair), &truth) in inferred.iter().zip(p.fair.iter()).zip(p.image.data.iter()) {
             let t = truth as f64;
             piece_sr += (sr as f64 - t).powi(2);
             piece_fair += (fair as f64 - t).powi(2);
@@ -143,13 +146,14 @@ pub fn train_and_reconstruct(
     let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
     let normalizer = prepared.normalizer()?;
     let mut validation_error = None;
-    let mut validator = |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, recon_cfg, device) {
-        Ok(v) => v,
-        Err(e) => {
-            validation_error.get_or_insert(e);
-            Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN, worst_gain_db: f64::NEG_INFINITY }
-        }
-    };
+    let mut validator =
+        |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device) {
+            Ok(v) => v,
+            Err(e) => {
+                validation_error.get_or_insert(e);
+                Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN, worst_gain_db: f64::NEG_INFINITY }
+            }
+        };
     let outcome = train_from(
         &pairs,
         normalizer,
@@ -219,6 +223,8 @@ pub fn reconstruct_only(prepared: &Prepared, model: &TrainedModel, cfg: &Reconst
     let flipped = run(flipped_x0.view())?.inferred_m;
     let flipped = flipped.slice(ndarray::s![..;-1, ..]);
     let sr_unpasted = Array2::from_shape_fn(straight.dim(), |i| 0.5 * (straight[i] + flipped[i]));
+    let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, prepared.lr.pitch_m(), prepared.hr_region.pitch_m(&prepared.hr_raster));
+    let sr_unpasted = anchor_low_frequencies(sr_unpasted.view(), prepared.fair.view(), sigma);
     let acquired = &prepared.acquired;
     let uncertainty = Array2::from_shape_fn(straight.dim(), |i| if acquired[i] { 0.0 } else { 0.5 * (straight[i] - flipped[i]).abs() });
     let sr = paste_patches(sr_unpasted.view(), &prepared.measured(), cfg.seam_px)?;

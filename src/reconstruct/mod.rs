@@ -2,12 +2,14 @@
 //! integration of the learned velocity field over the LR frame upsampled onto the HR grid (x0),
 //! floored-Hann blending, then the measured HR patches pasted back with a feathered seam.
 
+mod anchor;
 mod config;
 mod paste;
 mod sampler;
 mod stitch;
 mod window;
 
+pub use anchor::{anchor_low_frequencies, sigma_on_grid};
 pub use config::{ReconstructConfig, ReconstructConfigError};
 pub use paste::{acquired_mask, check_patches, mask_as_f32, paste_patches, MeasuredPatch, PasteError};
 pub use sampler::euler;
