@@ -32,7 +32,7 @@ mod tests {
     #[test]
     fn the_anchor_takes_the_offset_from_the_fair_baseline_and_keeps_the_detail() {
         let detail = |r: usize, c: usize| ((r * 7 + c * 3) % 5) as f32 - 2.0; // fine, zero-mean texture
-        let fair = Array2::from_shape_fn((96, 96), |(r, c)| 0.01 * r as f32);
+        let fair = Array2::from_shape_fn((96, 96), |(r, _)| 0.01 * r as f32);
         let sr = Array2::from_shape_fn((96, 96), |(r, c)| fair[[r, c]] + detail(r, c) + 3.0);
         let anchored = anchor_low_frequencies(sr.view(), fair.view(), (8.0, 8.0));
         let worst = (24..72)
