@@ -220,27 +220,19 @@ mod tests {
         (k * 1.3 * x).sin() + 0.5 * (k * 2.9 * x + 0.7).sin() + 0.02 * y / 1e-6
     }
 
+    /// The surface displaced by (`dx_m`, `dy_m`), sampled `n` × `n` over `region`.
+    fn sampled(region: ScanRegion, n: usize, (dx_m, dy_m): (f64, f64)) -> GeoImage {
+        let raster = Raster::square(n);
+        let data = Array2::from_shape_fn((n, n), |(r, c)| {
+            let (x, y) = region.pixel_position_m(&raster, c as f64, r as f64);
+            edges_along_y(x - dx_m, y - dy_m) as f32
+        });
+        GeoImage::new(data, region, "m")
+    }
+
+    /// The LR shows the surface where it is; the frame's content is displaced by (dx, dy).
     fn frame_shifted_by(dx_m: f64, dy_m: f64) -> (GeoImage, GeoImage) {
-        let sample = |region: ScanRegion, n: usize| {
-            let raster = Raster::square(n);
-            let data = Array2::from_shape_fn((n, n), |(r, c)| {
-                let (x, y) = region.pixel_position_m(&raster, c as f64, r as f64);
-                edges_along_y(x - dx_m, y - dy_m) as f32
-            });
-            GeoImage::new(data, region, "m")
-        };
-        let lr_region = ScanRegion::square(0.0, 0.0, 4e-6);
-        let lr_raster = Raster::square(64);
-        // the LR shows the surface where it is; the frame's content is displaced by (dx, dy)
-        let lr = GeoImage::new(
-            Array2::from_shape_fn((64, 64), |(r, c)| {
-                let (x, y) = lr_region.pixel_position_m(&lr_raster, c as f64, r as f64);
-                edges_along_y(x, y) as f32
-            }),
-            lr_region,
-            "m",
-        );
-        (lr, sample(ScanRegion::square(0.3e-6, -0.2e-6, 1e-6), 64))
+        (sampled(ScanRegion::square(0.0, 0.0, 4e-6), 64, (0.0, 0.0)), sampled(ScanRegion::square(0.3e-6, -0.2e-6, 1e-6), 64, (dx_m, dy_m)))
     }
 
     #[test]
