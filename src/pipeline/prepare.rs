@@ -166,13 +166,20 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
             tracing::info!("{changed} patches: the shift along a straight edge comes from the drift and creep model");
         }
     }
-    // A ridge clipped by the search window needs the model's component along it; without one the
-    // shift along the edge is unknown.
-    for f in frames.iter_mut().filter(|f| f.registration.ridge_at_border && !f.registration.from_motion_model) {
-        f.registration.ambiguous = true;
-        tracing::warn!(
-            "{}: the correlation ridge along a straight edge reached the search window and no motion model fills it in: not trained on",
-            f.label
+    // A ridge clipped by the search window needs the model's component along it; without one (offline
+    // pairs, fuse) the shift along the edge is unknown and the stated position is the best guess.
+    let stated: Vec<&str> = frames
+        .iter_mut()
+        .filter(|f| f.registration.ridge_at_border && !f.registration.from_motion_model)
+        .map(|f| {
+            f.registration.take_weak_component_as_stated();
+            f.label.as_str()
+        })
+        .collect();
+    if !stated.is_empty() {
+        tracing::info!(
+            "{}: the correlation ridge along a straight edge reached the search window; the shift along the edge is the stated position",
+            stated.join(", ")
         );
     }
     for f in &mut frames {

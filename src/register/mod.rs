@@ -87,10 +87,15 @@ pub struct Registration {
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
     /// The correlation ridge along a straight edge ran into the search window's border: the measured
-    /// component along `weak_axis` is clipped and says nothing. The frame is usable only when the
-    /// motion model fills that component in (otherwise it becomes ambiguous).
+    /// component along `weak_axis` is clipped and says nothing. The motion model fills that component
+    /// in; without one it is taken as 0 (the stated position, `weak_from_stated`).
     #[serde(default)]
     pub ridge_at_border: bool,
+    /// Whether the component along `weak_axis` is 0, the frame's stated position, because the ridge
+    /// was clipped and no motion model could fill it in (along a straight edge a shift changes
+    /// little of the content, so the frame is still trained on).
+    #[serde(default)]
+    pub weak_from_stated: bool,
     /// Whether the shift was searched at all (false: registration off, the shift is 0).
     pub searched: bool,
     /// Low or non-unique peak, or a peak on the border of the search window: not trained on.
@@ -113,6 +118,7 @@ impl Registration {
             curvature_ratio: 0.0,
             from_motion_model: false,
             ridge_at_border: false,
+            weak_from_stated: false,
             searched: false,
             ambiguous: false,
         }
@@ -170,6 +176,7 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         curvature_ratio,
         from_motion_model: false,
         ridge_at_border: on_border && !across_on_border,
+        weak_from_stated: false,
         searched: true,
         ambiguous,
     };
@@ -178,6 +185,16 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
 }
 
 impl Registration {
+    /// Keeps only the component of the shift across `weak_axis` and takes the stated position (0)
+    /// along it; marks `weak_from_stated`. Nothing changes without a weak axis.
+    pub fn take_weak_component_as_stated(&mut self) {
+        let Some(w) = self.weak_axis else { return };
+        let u = [-w[1], w[0]];
+        let across = u[0] * self.measured_lr_px[0] + u[1] * self.measured_lr_px[1];
+        self.shift_lr_px = [across * u[0], across * u[1]];
+        self.weak_from_stated = true;
+    }
+
     /// Sets the shift (LR pixels) and its forms in metres and in the frame's pixels.
     pub fn set_shift_lr_px(&mut self, shift: [f64; 2], lr: &GeoImage, frame: &GeoImage) {
         let (lr_px, lr_py) = lr.pitch_m();
@@ -236,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ridge_clipped_along_an_edge_is_flagged_but_a_border_across_it_is_ambiguous() {
+    fn a_ridge_clipped_along_an_edge_keeps_its_across_component_but_a_border_across_it_is_ambiguous() {
         let cfg = RegisterConfig::default();
         let lr_pitch = 4e-6 / 63.0;
         // 3 LR px along the edges (beyond the ±2 px window), half a pixel across them
@@ -246,6 +263,16 @@ mod tests {
         assert!(w[1].abs() > 0.95, "weak axis {w:?} should run along y");
         assert!(r.ridge_at_border && !r.ambiguous, "{r:?}");
         assert!((r.measured_lr_px[0].abs() - 0.5).abs() < 0.1, "across the edges the shift is found: {:?}", r.measured_lr_px);
+        // Without a motion model the component along the edges is the stated position (0), the one
+        // across them is kept.
+        let mut stated = r;
+        stated.take_weak_component_as_stated();
+        assert!(stated.weak_from_stated, "{stated:?}");
+        let along = w[0] * stated.shift_lr_px[0] + w[1] * stated.shift_lr_px[1];
+        let across = |s: [f64; 2]| -w[1] * s[0] + w[0] * s[1];
+        assert!(along.abs() < 1e-12, "along the edges: {along}");
+        assert!((across(stated.shift_lr_px) - across(r.measured_lr_px)).abs() < 1e-12, "{stated:?}");
+        assert!(r.measured_lr_px[1].abs() > 1.5, "the clipped ridge measured far along the edges: {:?}", r.measured_lr_px);
         // 3 LR px across the edges: the shift lies outside the window
         let (lr, frame) = frame_shifted_by(3.0 * lr_pitch, 0.0);
         let r = register(&lr, &frame, &cfg).unwrap();
