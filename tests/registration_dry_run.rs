@@ -1,9 +1,10 @@
 //! Registration on the dry run, checked against the simulator's own truth: with the default drift and
 //! piezo creep every patch lands several HR pixels away from where it was asked for. Registration must
-//! remove most of that misalignment, and across the content's edges meet a quarter of an HR pixel. (The
-//! dry run's terraces have straight, parallel step edges: along them the content cannot tell a shift —
-//! the aperture problem — and that component comes from the drift and creep model fitted to all
-//! patches, which pins it down less well. The figures are printed.)
+//! bring the misalignment below a quarter of an HR pixel on average, and across the content's edges
+//! meet it everywhere. (The dry run's terraces have straight, nearly parallel step edges: along them
+//! the content cannot tell a shift — the aperture problem — and that component comes from the drift
+//! and creep model fitted to all patches, with the components along edges weighted by a precision
+//! estimated from the data, which pins it down less well. The figures are printed.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::backend;
@@ -46,7 +47,7 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
     let prepared = prepare(&input, &prepare_config(&spec)).unwrap();
     let (hr_px, hr_py) = plan.hr_region.pitch_m(&plan.hr_raster);
     let d = spec.config.lr.decimation;
-    let (mut before, mut after, mut across_sum, mut across_worst, mut n, mut ambiguous) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
+    let (mut before, mut after, mut worst, mut across_sum, mut across_worst, mut n, mut ambiguous) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
     for (k, (p, frame)) in patches.iter().zip(&prepared.frames).enumerate() {
         // the LR lines that scanned this tile, and the patch's own lines
         let lr_lines = p.rect.row / d..(p.rect.row + p.rect.rows).div_ceil(d);
@@ -79,21 +80,23 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
         }
         before += tx.hypot(ty);
         after += ex.hypot(ey);
+        worst = worst.max(ex.hypot(ey));
         across_sum += across;
         across_worst = across_worst.max(across);
         n += 1;
     }
     let (before, after, across_mean) = (before / n as f64, after / n as f64, across_sum / n as f64);
     eprintln!(
-        "{n} patches registered, {ambiguous} ambiguous; mean misalignment {before:.2} HR px unregistered, {after:.2} registered; \
-         across the content's edges mean {across_mean:.2}, worst {across_worst:.2} HR px"
+        "{n} patches registered, {ambiguous} ambiguous; mean misalignment {before:.2} HR px unregistered, {after:.2} registered \
+         (worst {worst:.2}); across the content's edges mean {across_mean:.2}, worst {across_worst:.2} HR px"
     );
     assert!(ambiguous <= 2, "{ambiguous} ambiguous registrations");
     assert!(before > 1.0, "the dry run's drift and creep should move patches by more than a pixel ({before:.2})");
     // Where the content pins the shift down, registration meets a quarter of an HR pixel.
     assert!(across_mean < 0.25, "across edges the mean error must stay below 0.25 HR px: {across_mean:.2}");
     assert!(across_worst < 0.4, "across edges the worst error must stay small: {across_worst:.2} HR px");
-    // Along the edges the drift and creep model fills in; the whole shift is still far better than none.
-    assert!(after < 0.2 * before, "registration should remove most of the misalignment: {before:.2} → {after:.2} HR px");
+    // Along the edges the drift and creep model fills in: on average the whole shift meets a quarter
+    // of an HR pixel too.
+    assert!(after < 0.25, "the mean misalignment must stay below 0.25 HR px: {before:.2} → {after:.2} HR px");
     std::fs::remove_dir_all(&dir).unwrap();
 }

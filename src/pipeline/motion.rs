@@ -68,28 +68,29 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         regressors.push(((t.mid_clock_s - log.lr.mid_clock_s) / TIME_UNIT_S, creep, pos));
     }
     // Rows u·m(θ) = u·ŝ for every well-determined direction u of every unambiguous frame.
-    let mut rows: Vec<([f64; 6], f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for (f, &(t, creep, pos)) in frames.iter().zip(&regressors) {
         let r = &f.registration;
         if !r.searched || r.ambiguous {
             continue;
         }
-        // Each component weighted by the square root of the correlation's curvature along it (its
-        // information): along a straight edge the measurement still counts, `√curvature_ratio` as much.
-        let dirs: Vec<([f64; 2], f64)> = match r.weak_axis {
-            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], 1.0)],
-            Some(w) => vec![([-w[1], w[0]], 1.0), (w, r.curvature_ratio.max(0.0).sqrt())],
-            None => vec![([1.0, 0.0], 1.0), ([0.0, 1.0], 1.0)],
+        // Within its group each component is weighted by the square root of the correlation's
+        // curvature along it (its information); a clipped ridge's weak component says nothing.
+        let dirs: Vec<([f64; 2], f64, bool)> = match r.weak_axis {
+            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], 1.0, false)],
+            Some(w) => vec![([-w[1], w[0]], 1.0, false), (w, r.curvature_ratio.max(0.0).sqrt(), true)],
+            None => vec![([1.0, 0.0], 1.0, false), ([0.0, 1.0], 1.0, false)],
         };
-        for (u, weight) in dirs {
+        for (u, weight, weak) in dirs {
             let x = [u[0], u[1], u[0] * t, u[1] * t, u[0] * creep[0] + u[1] * creep[1], u[0] * pos[0] + u[1] * pos[1]];
-            rows.push((x.map(|v| weight * v), weight * (u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1])));
+            rows.push(Row { x, y: u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1], weight, weak });
         }
     }
     if rows.len() < MIN_ROWS {
         return 0;
     }
-    let Some(theta) = least_squares(&rows) else { return 0 };
+    let Some((theta, weak_scale)) = fit_with_variance_components(&rows) else { return 0 };
+    tracing::debug!("motion model: components along straight edges weighted ×{weak_scale:.3} against those across them");
     let model = |&(t, creep, pos): &(f64, [f64; 2], [f64; 2])| {
         let m = |i: usize| theta[i] + theta[2 + i] * t + theta[4] * creep[i] + theta[5] * pos[i];
         [m(0), m(1)]
@@ -109,22 +110,83 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
     changed
 }
 
-/// Least squares for 6 unknowns by the normal equations (Gaussian elimination with pivoting); None
-/// when singular.
-fn least_squares(rows: &[([f64; 6], f64)]) -> Option<[f64; 6]> {
-    let mut a = [[0.0f64; 7]; 6];
+/// One row of the motion fit, `x·θ ≈ y`, with its weight within its group.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    x: [f64; 6],
+    y: f64,
+    weight: f64,
+    /// A component along a straight edge (a weak direction) rather than across one.
+    weak: bool,
+}
+
+/// Iterations of the variance-component estimate at most.
+const MAX_VARIANCE_ITERATIONS: usize = 20;
+
+/// Weighted least squares of `rows` in which the relative precision of the two groups (components
+/// across edges and along them) is estimated from the data, not assumed: the weak group's scale is
+/// updated until each group's residuals, divided by its redundancy (rows − their share of the hat
+/// matrix's trace), give the same unit variance (Helmert's / Förstner's variance-component
+/// estimation). Along an edge the correlation's error is not only noise but the LR's and the patch's
+/// different rendering of the same edge, so its curvature overstates its precision by an unknown
+/// factor, which this measures. Returns θ and the weak group's scale (1 when either group has too
+/// little redundancy to estimate it); None when the system is singular.
+fn fit_with_variance_components(rows: &[Row]) -> Option<([f64; 6], f64)> {
+    let weighted = |weak_scale: f64| -> Vec<([f64; 6], f64)> {
+        rows.iter()
+            .map(|r| {
+                let k = r.weight * if r.weak { weak_scale } else { 1.0 };
+                (r.x.map(|v| k * v), k * r.y)
+            })
+            .collect()
+    };
+    let mut weak_scale = 1.0;
+    for _ in 0..MAX_VARIANCE_ITERATIONS {
+        let system = weighted(weak_scale);
+        let (theta, inverse) = least_squares(&system)?;
+        let (mut rss, mut redundancy) = ([0.0f64; 2], [0.0f64; 2]);
+        for ((x, y), r) in system.iter().zip(rows) {
+            let residual = dot(x, &theta) - y;
+            let leverage: f64 = (0..6).map(|i| x[i] * dot(&inverse[i], x)).sum();
+            rss[r.weak as usize] += residual * residual;
+            redundancy[r.weak as usize] += 1.0 - leverage;
+        }
+        if redundancy.iter().any(|&d| d < 1.0) || rss.iter().any(|&v| v <= 0.0) {
+            break;
+        }
+        let ratio = ((rss[0] / redundancy[0]) / (rss[1] / redundancy[1])).sqrt();
+        let next = (weak_scale * ratio).clamp(1e-3, 1e3);
+        let converged = (next / weak_scale - 1.0).abs() < 1e-4;
+        weak_scale = next;
+        if converged {
+            break;
+        }
+    }
+    least_squares(&weighted(weak_scale)).map(|(theta, _)| (theta, weak_scale))
+}
+
+fn dot(a: &[f64; 6], b: &[f64; 6]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Least squares for 6 unknowns by the normal equations (Gauss–Jordan with pivoting): θ and the
+/// inverse of the normal matrix; None when singular.
+fn least_squares(rows: &[([f64; 6], f64)]) -> Option<([f64; 6], [[f64; 6]; 6])> {
+    // [N | I | b]
+    let mut a = [[0.0f64; 13]; 6];
     for (x, y) in rows {
         for i in 0..6 {
             for j in 0..6 {
                 a[i][j] += x[i] * x[j];
             }
-            a[i][6] += x[i] * y;
+            a[i][12] += x[i] * y;
         }
     }
     // A tiny ridge keeps an unconstrained parameter (e.g. no jumps at all) at zero instead of failing.
     let scale = (0..6).map(|i| a[i][i]).fold(0.0f64, f64::max).max(1e-12);
     for (i, row) in a.iter_mut().enumerate() {
         row[i] += 1e-9 * scale;
+        row[6 + i] = 1.0;
     }
     for col in 0..6 {
         let pivot = (col..6).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
@@ -132,21 +194,23 @@ fn least_squares(rows: &[([f64; 6], f64)]) -> Option<[f64; 6]> {
             return None;
         }
         a.swap(col, pivot);
+        let p = a[col][col];
+        for v in a[col].iter_mut() {
+            *v /= p;
+        }
         for r in 0..6 {
             if r != col {
-                let f = a[r][col] / a[col][col];
+                let f = a[r][col];
                 let pivot_row = a[col];
-                for (v, p) in a[r].iter_mut().zip(pivot_row).skip(col) {
+                for (v, p) in a[r].iter_mut().zip(pivot_row) {
                     *v -= f * p;
                 }
             }
         }
     }
-    let mut theta = [0.0; 6];
-    for i in 0..6 {
-        theta[i] = a[i][6] / a[i][i];
-    }
-    Some(theta)
+    let theta = std::array::from_fn(|i| a[i][12]);
+    let inverse = std::array::from_fn(|i| std::array::from_fn(|j| a[i][6 + j]));
+    Some((theta, inverse))
 }
 
 #[cfg(test)]
@@ -163,9 +227,37 @@ mod tests {
                 (x, x.iter().zip(&truth).map(|(a, b)| a * b).sum())
             })
             .collect();
-        let got = least_squares(&rows).unwrap();
+        let (got, _) = least_squares(&rows).unwrap();
         for (g, t) in got.iter().zip(&truth) {
             assert!((g - t).abs() < 1e-4, "{got:?}"); // the tiny ridge that keeps unconstrained parameters at 0
         }
+    }
+
+    /// A deterministic stand-in for Gaussian noise: the sum of three incommensurate sines has mean 0
+    /// and standard deviation √1.5 ≈ 1.22 over many samples.
+    fn pseudo_noise(k: usize) -> f64 {
+        let k = k as f64;
+        (k * 12.9898).sin() + (k * 78.233).sin() + (k * 37.719).sin()
+    }
+
+    #[test]
+    fn variance_components_find_how_much_less_the_weak_components_are_worth() {
+        let truth = [0.3, -0.2, 1.5, -0.7, 0.9, 0.05];
+        // 60 strong rows with noise σ ≈ 0.012 and 60 weak rows, weighted 1 like them, with σ ≈ 1.2.
+        let row = |k: usize, weak: bool| {
+            let kf = k as f64;
+            let x = [1.0, (kf * 0.37).cos(), 0.05 * kf, (kf * 0.91).sin(), (kf * 0.13).sin() * 2.0, kf.sqrt()];
+            let noise = if weak { pseudo_noise(k + 1000) } else { 0.01 * pseudo_noise(k) };
+            Row { x, y: dot(&x, &truth) + noise, weight: 1.0, weak }
+        };
+        let rows: Vec<Row> = (0..60).flat_map(|k| [row(k, false), row(k, true)]).collect();
+        let (theta, weak_scale) = fit_with_variance_components(&rows).unwrap();
+        // the weak rows are worth about σ_strong / σ_weak = 0.01 of the strong ones
+        assert!((0.005..0.02).contains(&weak_scale), "weak scale {weak_scale}");
+        // and so the fit is as good as the strong rows alone allow, not pulled by the weak ones
+        let (equal_weights, _) = least_squares(&rows.iter().map(|r| (r.x, r.y)).collect::<Vec<_>>()).unwrap();
+        let error = |t: &[f64; 6]| t.iter().zip(&truth).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max);
+        assert!(error(&theta) < 0.01, "{theta:?}");
+        assert!(error(&equal_weights) > 3.0 * error(&theta), "equal weights {equal_weights:?} vs {theta:?}");
     }
 }
