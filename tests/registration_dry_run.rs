@@ -47,7 +47,8 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
     let prepared = prepare(&input, &prepare_config(&spec)).unwrap();
     let (hr_px, hr_py) = plan.hr_region.pitch_m(&plan.hr_raster);
     let d = spec.config.lr.decimation;
-    let (mut before, mut after, mut worst, mut across_sum, mut across_worst, mut n, mut ambiguous) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
+    let (mut before, mut after, mut worst, mut across_sum, mut across_worst, mut n, mut ambiguous) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
     for (k, (p, frame)) in patches.iter().zip(&prepared.frames).enumerate() {
         // the LR lines that scanned this tile, and the patch's own lines
         let lr_lines = p.rect.row / d..(p.rect.row + p.rect.rows).div_ceil(d);
