@@ -100,10 +100,7 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         let r = &mut f.registration;
         let Some(w) = r.weak_axis.filter(|_| r.searched && !r.ambiguous) else { continue };
         let m = model(reg);
-        let u = [-w[1], w[0]];
-        let along_strong = u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1];
-        let along_weak = w[0] * m[0] + w[1] * m[1];
-        r.shift_lr_px = [along_strong * u[0] + along_weak * w[0], along_strong * u[1] + along_weak * w[1]];
+        r.set_weak_component(w[0] * m[0] + w[1] * m[1]);
         r.from_motion_model = true;
         changed += 1;
     }

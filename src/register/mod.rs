@@ -185,14 +185,22 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
 }
 
 impl Registration {
-    /// Keeps only the component of the shift across `weak_axis` and takes the stated position (0)
-    /// along it; marks `weak_from_stated`. Nothing changes without a weak axis.
-    pub fn take_weak_component_as_stated(&mut self) {
-        let Some(w) = self.weak_axis else { return };
+    /// Keeps the measured component of the shift across `weak_axis` and sets the one along it to
+    /// `along_lr_px` (LR pixels). Returns false, changing nothing, without a weak axis.
+    pub fn set_weak_component(&mut self, along_lr_px: f64) -> bool {
+        let Some(w) = self.weak_axis else { return false };
         let u = [-w[1], w[0]];
         let across = u[0] * self.measured_lr_px[0] + u[1] * self.measured_lr_px[1];
-        self.shift_lr_px = [across * u[0], across * u[1]];
-        self.weak_from_stated = true;
+        self.shift_lr_px = [across * u[0] + along_lr_px * w[0], across * u[1] + along_lr_px * w[1]];
+        true
+    }
+
+    /// Takes the stated position (0) along `weak_axis`, keeping the measured component across it;
+    /// marks `weak_from_stated`. Nothing changes without a weak axis.
+    pub fn take_weak_component_as_stated(&mut self) {
+        if self.set_weak_component(0.0) {
+            self.weak_from_stated = true;
+        }
     }
 
     /// Sets the shift (LR pixels) and its forms in metres and in the frame's pixels.
