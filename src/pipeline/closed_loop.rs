@@ -111,6 +111,7 @@ fn motion_log(spec: &RunSpec, plan: &AcquisitionPlan, lr: &afm_drivers::Frame, p
         let lines_s = frame.raster.lines as f64 / frame.line_rate_hz.max(f64::MIN_POSITIVE);
         ScanTiming {
             mid_clock_s: clock_s - 0.5 * lines_s,
+            lines_s,
             move_end_clock_s: clock_s - lines_s - settle_s,
             commanded_center_m: (commanded.center_x_m, commanded.center_y_m),
         }

@@ -4,13 +4,15 @@
 //! component of every patch, each weighted by how sharply the correlation pins it down:
 //!
 //! ```text
-//! s_k = a + b·t_k + g·Σ_j Δ_j·log10(1 + (t_k − t_j)/1 s) + e·(c_k − c_LR)
+//! s_k = a + b·(t_k − t_LR(k)) + g·Σ_j Δ_j·⟨log10(1 + (t − t_j)/1 s)⟩_k + e·(c_k − c_LR)
 //! ```
 //!
-//! — a constant offset, thermal drift linear in time, logarithmic piezo creep after every commanded
-//! offset jump Δ_j (the textbook creep law), and a term linear in the commanded position (which also
-//! absorbs a creep time constant other than 1 s, and scanner calibration errors). Times are the
-//! instrument clock; shifts and positions in LR pixels along the frames' own axes.
+//! — a constant offset, thermal drift linear in time (between the patch's middle and the moment the
+//! LR scanned the patch's lines), logarithmic piezo creep after every commanded offset jump Δ_j (the
+//! textbook creep law, averaged over the patch's lines ⟨…⟩_k, as registration measures the mean
+//! displacement over them), and a term linear in the commanded position (which also absorbs a creep
+//! time constant other than 1 s, and scanner calibration errors). Times are the instrument clock;
+//! shifts and positions in LR pixels along the frames' own axes.
 
 use super::prepare::PreparedFrame;
 use afm_drivers::ScanRegion;
@@ -21,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub struct ScanTiming {
     /// Instrument clock at the middle of the frame, seconds.
     pub mid_clock_s: f64,
+    /// How long the frame's lines took, seconds (0: treat the frame as scanned at its middle).
+    #[serde(default)]
+    pub lines_s: f64,
     /// Instrument clock at the end of the move to it, seconds.
     pub move_end_clock_s: f64,
     /// The commanded centre, scanner (x, y), metres.
@@ -50,6 +55,7 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         return 0;
     }
     let (s, c) = (-lr_region.angle_deg.to_radians()).sin_cos();
+    let lr_lines = (lr_region.height_m / lr_pitch_m.1).max(1.0);
     let to_lr_px = |(x, y): (f64, f64)| [(c * x - s * y) / lr_pitch_m.0, (s * x + c * y) / lr_pitch_m.1];
     // Regressors of every frame: time, creep sum, commanded position.
     let mut moves = vec![(log.lr.move_end_clock_s, [0.0, 0.0])];
@@ -60,12 +66,15 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         previous = t.commanded_center_m;
         moves.push((t.move_end_clock_s, jump));
         let mut creep = [0.0, 0.0];
+        let lines = (t.mid_clock_s - 0.5 * t.lines_s, t.mid_clock_s + 0.5 * t.lines_s);
         for &(t_j, d) in &moves {
-            let phi = (1.0 + (t.mid_clock_s - t_j).max(0.0) / CREEP_TAU_S).log10();
+            let phi = mean_creep_decades(lines.0 - t_j, lines.1 - t_j);
             creep = [creep[0] + d[0] * phi, creep[1] + d[1] * phi];
         }
         let pos = to_lr_px((t.commanded_center_m.0 - log.lr.commanded_center_m.0, t.commanded_center_m.1 - log.lr.commanded_center_m.1));
-        regressors.push(((t.mid_clock_s - log.lr.mid_clock_s) / TIME_UNIT_S, creep, pos));
+        // The LR saw the tile's content when it scanned the tile's lines (row 0 first), not at its middle.
+        let lr_seen_clock_s = log.lr.mid_clock_s + pos[1] / lr_lines * log.lr.lines_s;
+        regressors.push(((t.mid_clock_s - lr_seen_clock_s) / TIME_UNIT_S, creep, pos));
     }
     // Rows u·m(θ) = u·ŝ for every well-determined direction u of every unambiguous frame.
     let mut rows: Vec<Row> = Vec::new();
@@ -105,6 +114,22 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         changed += 1;
     }
     changed
+}
+
+/// The creep law's `log10(1 + t/τ)` averaged over the frame's lines, which run from `from_s` to
+/// `to_s` after the jump's move ended (0 before it): registration measures a patch's mean displacement
+/// over its lines, and creep is fastest right after the move, so its value at the frame's middle
+/// overstates it by up to a few tenths of a decade.
+fn mean_creep_decades(from_s: f64, to_s: f64) -> f64 {
+    // ∫₀ˣ ln(1 + v/τ) dv = (τ + x)·ln(1 + x/τ) − x for x ≥ 0
+    let integral = |x: f64| {
+        let x = x.max(0.0);
+        (CREEP_TAU_S + x) * (x / CREEP_TAU_S).ln_1p() - x
+    };
+    if to_s - from_s < 1e-9 {
+        return (to_s.max(0.0) / CREEP_TAU_S).ln_1p() / std::f64::consts::LN_10;
+    }
+    (integral(to_s) - integral(from_s)) / (to_s - from_s) / std::f64::consts::LN_10
 }
 
 /// One row of the motion fit, `x·θ ≈ y`, with its weight within its group.
@@ -228,6 +253,20 @@ mod tests {
         for (g, t) in got.iter().zip(&truth) {
             assert!((g - t).abs() < 1e-4, "{got:?}"); // the tiny ridge that keeps unconstrained parameters at 0
         }
+    }
+
+    #[test]
+    fn mean_creep_is_the_creep_law_averaged_over_the_lines() {
+        let law = |t: f64| (1.0 + t.max(0.0) / CREEP_TAU_S).log10();
+        // numerically: the midpoint rule over 100 000 slices of the lines from 0.2 s to 30 s
+        let n = 100_000;
+        let numeric: f64 = (0..n).map(|i| law(0.2 + (i as f64 + 0.5) * 29.8 / n as f64)).sum::<f64>() / n as f64;
+        assert!((mean_creep_decades(0.2, 30.0) - numeric).abs() < 1e-6);
+        // creep is fastest right after the move: the mean lies below the value at the middle
+        assert!(mean_creep_decades(0.2, 30.0) < law(15.1) - 0.05);
+        // lines that start before the move's end count no creep there; zero-length lines give the point value
+        assert!((mean_creep_decades(-10.0, 10.0) - 0.5 * mean_creep_decades(0.0, 10.0)).abs() < 1e-12);
+        assert!((mean_creep_decades(5.0, 5.0) - law(5.0)).abs() < 1e-12);
     }
 
     /// A deterministic stand-in for Gaussian noise: the sum of three incommensurate sines has mean 0
