@@ -6,7 +6,6 @@
 mod active_picking;
 mod closed_loop;
 mod input;
-mod lr_pretraining;
 mod model_stage;
 mod motion;
 mod outputs;

@@ -3,7 +3,6 @@
 //! **guard**: when SR does not beat the fair baseline on the held-out pieces, the run delivers the fair
 //! baseline with the measured pieces pasted, and says so (DESIGN.md §1.5).
 
-use super::lr_pretraining::lr_self_pairs;
 use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::device::device_name;
@@ -155,16 +154,12 @@ pub fn train_and_reconstruct(
                 Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN, worst_gain_db: f64::NEG_INFINITY }
             }
         };
-    let pretrained = match init {
-        None if train_cfg.pretrain_lr_steps > 0 => pretrain_on_lr(prepared, &pairs, train_cfg, device)?,
-        _ => None,
-    };
     let outcome = train_from(
         &pairs,
         normalizer,
         train_cfg,
         device,
-        init.or(pretrained.as_ref()),
+        init,
         (!val_pieces.is_empty()).then_some(&mut validator as &mut crate::train::Validator<'_>),
         progress,
     )?;
@@ -214,28 +209,6 @@ pub fn train_and_reconstruct(
     result.reason = reason;
     result.training = Some(record);
     Ok((result, outcome.model))
-}
-
-/// `cfg.pretrain_lr_steps` steps on pairs cut from the LR frame itself, in tiles the size of the HR
-/// pairs' (`pairs`); None when the frame is smaller than one tile.
-fn pretrain_on_lr(
-    prepared: &Prepared,
-    pairs: &[TilePair],
-    cfg: &TrainConfig,
-    device: Device,
-) -> Result<Option<TrainedModel>, PipelineError> {
-    let Some(first) = pairs.first() else { return Ok(None) };
-    let lr = prepared.lr.with_data(prepared.mapping.apply(prepared.lr.view()));
-    let hr_pitch_x_m = prepared.hr_region.pitch_m(&prepared.hr_raster).0;
-    let lr_pairs = lr_self_pairs(&lr, hr_pitch_x_m, first.x1.dim(), prepared.model_input)?;
-    if lr_pairs.is_empty() {
-        tracing::info!("no LR pre-training: the LR frame is smaller than one training tile");
-        return Ok(None);
-    }
-    let pre_cfg = TrainConfig { max_steps: cfg.pretrain_lr_steps, time_budget_s: cfg.time_budget_s, ..cfg.clone() };
-    let outcome = crate::train::train(&lr_pairs, prepared.normalizer()?, &pre_cfg, device, None, &mut |_| {})?;
-    tracing::info!("LR pre-training: {} steps on {} pairs from the LR frame in {:.1} s", outcome.steps, lr_pairs.len(), outcome.train_s);
-    Ok(Some(outcome.model))
 }
 
 /// Reconstructs the whole HR grid of `prepared` with `model` twice — as it is, and with its lines in

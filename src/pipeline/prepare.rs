@@ -92,8 +92,6 @@ pub struct Prepared {
     pub hr_raster: Raster,
     /// LR → the acquired data's scale, fitted on the acquired pixels.
     pub mapping: GainOffset,
-    /// How the model input is interpolated from the LR.
-    pub model_input: Interpolation,
     /// The model input: the levelled LR on the HR grid (by `model_input`), mapped.
     pub x0: Array2<f32>,
     /// The fair baseline before pasting: bicubic of the levelled LR, mapped.
@@ -225,7 +223,6 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         lr,
         channel: input.channel.clone(),
         kind,
-        model_input: cfg.model_input,
         level_mode,
         hr_region: input.hr_region,
         hr_raster: input.hr_raster,

@@ -61,9 +61,6 @@ pub struct TrainConfig {
     /// After the last patch, when training ran during acquisition: this many steps on every patch,
     /// starting from the weights trained so far, validated as usual (replaces `max_steps`).
     pub final_steps: usize,
-    /// Before training on the HR patches, this many steps of self-supervised pre-training on pairs
-    /// cut from the LR frame itself (LR decimated once more → LR); 0: none.
-    pub pretrain_lr_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -90,7 +87,6 @@ impl Default for TrainConfig {
             time_budget_s: None,
             during_acquisition: true,
             final_steps: 50,
-            pretrain_lr_steps: 0,
         }
     }
 }
