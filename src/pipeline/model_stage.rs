@@ -201,22 +201,14 @@ pub fn train_and_reconstruct(
             (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
         }
     };
-    let mut model = outcome.model;
-    if train_cfg.refit_on_all && output == OutputChoice::Sr && !val_pieces.is_empty() {
-        let all: Vec<TilePair> = trainable.iter().map(|(_, p)| p.training_pair()).collect();
-        let refit_cfg = TrainConfig { max_steps: outcome.best_step.max(1), ..train_cfg.clone() };
-        let refit = train_from(&all, prepared.normalizer()?, &refit_cfg, device, init, None, progress)?;
-        tracing::info!("refit on all {} patches: {} steps in {:.1} s", all.len(), refit.steps, refit.train_s);
-        model = refit.model;
-    }
-    let mut result = reconstruct_only(prepared, &model, recon_cfg)?;
+    let mut result = reconstruct_only(prepared, &outcome.model, recon_cfg)?;
     if output == OutputChoice::Baseline {
         result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
     }
     result.output = output;
     result.reason = reason;
     result.training = Some(record);
-    Ok((result, model))
+    Ok((result, outcome.model))
 }
 
 /// Reconstructs the whole HR grid of `prepared` with `model` twice — as it is, and with its lines in

@@ -61,9 +61,6 @@ pub struct TrainConfig {
     /// After the last patch, when training ran during acquisition: this many steps on every patch,
     /// starting from the weights trained so far, validated as usual (replaces `max_steps`).
     pub final_steps: usize,
-    /// Once validation has chosen the step count and the guard has passed SR, train again for that
-    /// many steps on every trainable patch, the held-out ones included, and deliver that model.
-    pub refit_on_all: bool,
 }
 
 impl Default for TrainConfig {
@@ -90,7 +87,6 @@ impl Default for TrainConfig {
             time_budget_s: None,
             during_acquisition: true,
             final_steps: 50,
-            refit_on_all: false,
         }
     }
 }
