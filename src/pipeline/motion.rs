@@ -12,7 +12,9 @@
 //! textbook creep law, averaged over the patch's lines ⟨…⟩_k, as registration measures the mean
 //! displacement over them), and a term linear in the commanded position (which also absorbs a creep
 //! time constant other than 1 s, and scanner calibration errors). Times are the instrument clock;
-//! shifts and positions in LR pixels along the frames' own axes.
+//! shifts and positions in LR pixels along the frames' own axes. A frame whose component across the
+//! content's edges the model of the others misses by far (a wrong correlation peak that passed the
+//! peak tests) is flagged ambiguous and left out of the fit.
 
 use super::prepare::PreparedFrame;
 use afm_drivers::ScanRegion;
@@ -77,8 +79,8 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         regressors.push(((t.mid_clock_s - lr_seen_clock_s) / TIME_UNIT_S, creep, pos));
     }
     // Rows u·m(θ) = u·ŝ for every well-determined direction u of every unambiguous frame.
-    let mut rows: Vec<Row> = Vec::new();
-    for (f, &(t, creep, pos)) in frames.iter().zip(&regressors) {
+    let (mut rows, mut row_frame): (Vec<Row>, Vec<usize>) = (Vec::new(), Vec::new());
+    for (k, (f, &(t, creep, pos))) in frames.iter().zip(&regressors).enumerate() {
         let r = &f.registration;
         if !r.searched || r.ambiguous {
             continue;
@@ -93,12 +95,34 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         for (u, weight, weak) in dirs {
             let x = [u[0], u[1], u[0] * t, u[1] * t, u[0] * creep[0] + u[1] * creep[1], u[0] * pos[0] + u[1] * pos[1]];
             rows.push(Row { x, y: u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1], weight, weak });
+            row_frame.push(k);
         }
     }
-    if rows.len() < MIN_ROWS {
-        return 0;
-    }
-    let Some((theta, weak_scale)) = fit_with_variance_components(&rows) else { return 0 };
+    // Fit, and take out the frame whose sharp component the model explains worst while it is far
+    // beyond the others' residuals (a wrong correlation peak that passed the peak tests), then refit.
+    let mut outlier = vec![false; frames.len()];
+    let (theta, weak_scale) = loop {
+        let kept: Vec<Row> = rows.iter().zip(&row_frame).filter(|(_, &k)| !outlier[k]).map(|(r, _)| *r).collect();
+        if kept.len() < MIN_ROWS {
+            return 0;
+        }
+        let Some((theta, weak_scale)) = fit_with_variance_components(&kept) else { return 0 };
+        match worst_sharp_outlier(&rows, &row_frame, &outlier, &theta) {
+            Some(k) if outlier.iter().filter(|&&o| o).count() < MAX_OUTLIERS => {
+                outlier[k] = true;
+                let r = &mut frames[k].registration;
+                r.ambiguous = true;
+                tracing::warn!(
+                    "{}: registration disagrees with the drift and creep model of the other patches across the content's edges \
+                     (shift {:+.2}/{:+.2} LR px): treated as ambiguous, kept at its returned position and not trained on",
+                    frames[k].label,
+                    r.measured_lr_px[0],
+                    r.measured_lr_px[1]
+                );
+            }
+            _ => break (theta, weak_scale),
+        }
+    };
     tracing::debug!("motion model: components along straight edges weighted ×{weak_scale:.3} against those across them");
     let model = |&(t, creep, pos): &(f64, [f64; 2], [f64; 2])| {
         let m = |i: usize| theta[i] + theta[2 + i] * t + theta[4] * creep[i] + theta[5] * pos[i];
@@ -130,6 +154,28 @@ fn mean_creep_decades(from_s: f64, to_s: f64) -> f64 {
         return (to_s.max(0.0) / CREEP_TAU_S).ln_1p() / std::f64::consts::LN_10;
     }
     (integral(to_s) - integral(from_s)) / (to_s - from_s) / std::f64::consts::LN_10
+}
+
+/// Frames taken out as outliers at most (beyond that the model, not the frames, is in doubt).
+const MAX_OUTLIERS: usize = 3;
+/// A sharp component is an outlier beyond this many robust standard deviations of the others' …
+const OUTLIER_SIGMAS: f64 = 6.0;
+/// … and beyond this many LR pixels (a wrong correlation peak lies a pixel or more away; the peak
+/// tests count competing peaks more than 1 LR px from the best).
+const OUTLIER_MIN_LR_PX: f64 = 0.5;
+
+/// The frame (not yet `excluded`) whose component across the content's edges (a row that is not
+/// weak) the model `theta` misses by the most, when that miss exceeds both [`OUTLIER_SIGMAS`] robust
+/// standard deviations (1.4826 × the median absolute residual of those rows) and
+/// [`OUTLIER_MIN_LR_PX`].
+fn worst_sharp_outlier(rows: &[Row], row_frame: &[usize], excluded: &[bool], theta: &[f64; 6]) -> Option<usize> {
+    let residuals: Vec<(usize, f64)> =
+        rows.iter().zip(row_frame).filter(|(r, &k)| !r.weak && !excluded[k]).map(|(r, &k)| (k, (dot(&r.x, theta) - r.y).abs())).collect();
+    let mut sorted: Vec<f64> = residuals.iter().map(|&(_, e)| e).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = *sorted.get(sorted.len() / 2)?;
+    let threshold = (OUTLIER_SIGMAS * 1.4826 * median).max(OUTLIER_MIN_LR_PX);
+    residuals.into_iter().filter(|&(_, e)| e > threshold).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(k, _)| k)
 }
 
 /// One row of the motion fit, `x·θ ≈ y`, with its weight within its group.
@@ -253,6 +299,30 @@ mod tests {
         for (g, t) in got.iter().zip(&truth) {
             assert!((g - t).abs() < 1e-4, "{got:?}"); // the tiny ridge that keeps unconstrained parameters at 0
         }
+    }
+
+    #[test]
+    fn a_sharp_component_far_off_the_model_is_the_outlier_but_small_misses_are_not() {
+        let theta = [0.2, -0.1, 0.5, 0.3, 0.0, 0.01];
+        // ten frames with two sharp rows each, missing the model by ±0.05 LR px; frame 6 by 1.3
+        let mut rows = Vec::new();
+        let mut row_frame = Vec::new();
+        for k in 0..10 {
+            for (i, u) in [[1.0, 0.0], [0.0, 1.0]].into_iter().enumerate() {
+                let t = k as f64 * 0.3;
+                let x = [u[0], u[1], u[0] * t, u[1] * t, 0.0, u[0] * k as f64 + u[1] * (10 - k) as f64];
+                let miss = if k == 6 && i == 1 { 1.3 } else { 0.05 * pseudo_noise(2 * k + i).signum() };
+                rows.push(Row { x, y: dot(&x, &theta) + miss, weight: 1.0, weak: false });
+                row_frame.push(k);
+            }
+        }
+        // a weak row far off counts for nothing here: along an edge the measurement is not the test
+        rows.push(Row { x: [1.0, 0.0, 0.0, 0.0, 0.0, 0.0], y: theta[0] + 3.0, weight: 0.1, weak: true });
+        row_frame.push(2);
+        let mut excluded = vec![false; 10];
+        assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), Some(6));
+        excluded[6] = true;
+        assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), None);
     }
 
     #[test]
