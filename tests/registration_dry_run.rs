@@ -32,7 +32,7 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dry-run.toml")),
     )
     .unwrap();
-    let Figures { ambiguous, before, after, across_mean, across_worst, .. } = register_against_truth(&spec, "default");
+    let Figures { ambiguous, before, after, across_mean, across_worst, .. } = register_against_truth(spec, "default");
     assert!(ambiguous <= 2, "{ambiguous} ambiguous registrations");
     assert!(before > 1.0, "the dry run's drift and creep should move patches by more than a pixel ({before:.2})");
     // Where the content pins the shift down, registration meets a quarter of an HR pixel.
@@ -53,15 +53,14 @@ fn a_wrong_correlation_peak_is_caught_by_the_motion_model() {
     let reseeded = text.replacen("\nseed = 7 ", "\nseed = 2 ", 1);
     assert_ne!(reseeded, text, "configs/dry-run.toml should set the surface seed to 7");
     let spec = RunSpec::from_toml(&reseeded, &path).unwrap();
-    let Figures { registered, ambiguous, after, across_worst, .. } = register_against_truth(&spec, "seed2");
+    let Figures { registered, ambiguous, after, across_worst, .. } = register_against_truth(spec, "seed2");
     assert!(ambiguous >= 1 && registered >= 17, "{registered} registered, {ambiguous} ambiguous");
     assert!(across_worst < 1.0, "a patch trained on is {across_worst:.2} HR px off across the edges");
     assert!(after < 0.5, "mean misalignment {after:.2} HR px");
 }
 
 /// Runs `spec`'s acquisition, registers it and compares every patch with the simulator's truth.
-fn register_against_truth(spec: &RunSpec, tag: &str) -> Figures {
-    let spec = spec.clone();
+fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
     let dir = std::env::temp_dir().join(format!("afm-spark-registration-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
