@@ -80,7 +80,7 @@ impl GridMap {
 }
 
 /// Taps and weights that interpolate position `f` (fractional index) on an axis of length `n`.
-fn axis_weights(f: f64, n: usize, method: Interpolation) -> Vec<(usize, f64)> {
+pub(crate) fn axis_weights(f: f64, n: usize, method: Interpolation) -> Vec<(usize, f64)> {
     let clamp = |i: isize| i.clamp(0, n as isize - 1) as usize;
     match method {
         Interpolation::Nearest => vec![(clamp(f.round() as isize), 1.0)],

@@ -22,6 +22,10 @@ struct Figures {
     after: f64,
     across_mean: f64,
     across_worst: f64,
+    /// RMS over every line of every registered patch of its misalignment with the mean shift alone …
+    lines_mean_only: f64,
+    /// … and with the motion model's shift of each line on top.
+    lines_with_shifts: f64,
 }
 
 #[test]
@@ -32,7 +36,8 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dry-run.toml")),
     )
     .unwrap();
-    let Figures { ambiguous, before, after, across_mean, across_worst, .. } = register_against_truth(spec, "default");
+    let Figures { ambiguous, before, after, across_mean, across_worst, lines_mean_only, lines_with_shifts, .. } =
+        register_against_truth(spec, "default");
     assert!(ambiguous <= 2, "{ambiguous} ambiguous registrations");
     assert!(before > 1.0, "the dry run's drift and creep should move patches by more than a pixel ({before:.2})");
     // Where the content pins the shift down, registration meets a quarter of an HR pixel.
@@ -41,6 +46,12 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
     // Along the edges the drift and creep model fills in: on average the whole shift meets a quarter
     // of an HR pixel too.
     assert!(after < 0.25, "the mean misalignment must stay below 0.25 HR px: {before:.2} → {after:.2} HR px");
+    // Within a patch creep moves the content while its lines are scanned (fastest right after the
+    // move): the model's shift of each line takes most of that out.
+    assert!(
+        lines_with_shifts < 0.5 * lines_mean_only && lines_with_shifts < 0.35,
+        "line by line rms misalignment {lines_mean_only:.2} → {lines_with_shifts:.2} HR px"
+    );
 }
 
 /// The dry run on another terraces surface (seed 2), where one patch's correlation finds a wrong peak
@@ -88,6 +99,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
     let d = spec.config.lr.decimation;
     let (mut before, mut after, mut worst, mut across_sum, mut across_worst, mut n, mut ambiguous) =
         (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
+    let (mut rms_mean_only, mut rms_with_shifts) = (0.0f64, 0.0f64);
     for (k, (p, frame)) in patches.iter().zip(&prepared.frames).enumerate() {
         // the LR lines that scanned this tile, and the patch's own lines
         let lr_lines = p.rect.row / d..(p.rect.row + p.rect.rows).div_ceil(d);
@@ -97,13 +109,26 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
         let (tx, ty) = ((lx - px) / hr_px, (ly - py) / hr_py);
         let r = &frame.registration;
         let (ex, ey) = (r.shift_x_m / hr_px - tx, r.shift_y_m / hr_py - ty);
+        // Line by line: line j's content lies at (LR offset − line j's offset); the registered mean
+        // shift, and with it the motion model's shift of each line, say where.
+        let per_line = &truths[1 + k].per_line_offset_m;
+        let line_shifts = frame.line_shifts_px.clone().unwrap_or_else(|| vec![[0.0; 2]; per_line.len()]);
+        let (mut lines_mean_only, mut lines_with_shifts) = (0.0f64, 0.0f64);
+        for (l, &(ox, oy)) in line_shifts.iter().zip(per_line) {
+            let (tx, ty) = ((lx - ox) / hr_px, (ly - oy) / hr_py);
+            let (mx, my) = (r.shift_x_m / hr_px, r.shift_y_m / hr_py);
+            lines_mean_only += (mx - tx).powi(2) + (my - ty).powi(2);
+            lines_with_shifts += (mx + l[0] - tx).powi(2) + (my + l[1] - ty).powi(2);
+        }
+        let (lines_mean_only, lines_with_shifts) =
+            ((lines_mean_only / per_line.len() as f64).sqrt(), (lines_with_shifts / per_line.len() as f64).sqrt());
         // along a straight edge the content cannot tell a shift; across it, it must
         let across = match r.weak_axis {
             Some(w) => (-w[1] * ex + w[0] * ey).abs(),
             None => ex.hypot(ey),
         };
         eprintln!(
-            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), curvature ratio {:.3}, error {:.2} ({across:.2} across the content's edges){}{}",
+            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), curvature ratio {:.3}, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
             frame.label,
             r.measured_lr_px[0] * d as f64,
             r.measured_lr_px[1] * d as f64,
@@ -119,6 +144,8 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             continue;
         }
         before += tx.hypot(ty);
+        rms_mean_only += lines_mean_only * lines_mean_only;
+        rms_with_shifts += lines_with_shifts * lines_with_shifts;
         after += ex.hypot(ey);
         worst = worst.max(ex.hypot(ey));
         across_sum += across;
@@ -126,10 +153,15 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
         n += 1;
     }
     let (before, after, across_mean) = (before / n as f64, after / n as f64, across_sum / n as f64);
+    let (lines_mean_only, lines_with_shifts) = ((rms_mean_only / n as f64).sqrt(), (rms_with_shifts / n as f64).sqrt());
+    eprintln!(
+        "line by line, over every line of every registered patch: rms misalignment {lines_mean_only:.2} HR px with the mean shift alone, \
+         {lines_with_shifts:.2} with the motion model's line shifts"
+    );
     eprintln!(
         "{n} patches registered, {ambiguous} ambiguous; mean misalignment {before:.2} HR px unregistered, {after:.2} registered \
          (worst {worst:.2}); across the content's edges mean {across_mean:.2}, worst {across_worst:.2} HR px"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    Figures { registered: n, ambiguous, before, after, across_mean, across_worst }
+    Figures { registered: n, ambiguous, before, after, across_mean, across_worst, lines_mean_only, lines_with_shifts }
 }

@@ -63,10 +63,12 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
     let mut moves = vec![(log.lr.move_end_clock_s, [0.0, 0.0])];
     let mut previous = log.lr.commanded_center_m;
     let mut regressors = Vec::with_capacity(frames.len());
+    let mut moves_before = Vec::with_capacity(frames.len());
     for t in &log.frames {
         let jump = to_lr_px((t.commanded_center_m.0 - previous.0, t.commanded_center_m.1 - previous.1));
         previous = t.commanded_center_m;
         moves.push((t.move_end_clock_s, jump));
+        moves_before.push(moves.len());
         let mut creep = [0.0, 0.0];
         let lines = (t.mid_clock_s - 0.5 * t.lines_s, t.mid_clock_s + 0.5 * t.lines_s);
         for &(t_j, d) in &moves {
@@ -128,6 +130,31 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         let m = |i: usize| theta[i] + theta[2 + i] * t + theta[4] * creep[i] + theta[5] * pos[i];
         [m(0), m(1)]
     };
+    // Within each frame: how far every line lies from the frame's mean displacement — drift over
+    // the time from the middle, and creep at the line's moment rather than averaged over the lines.
+    for ((f, t), &n_moves) in frames.iter_mut().zip(&log.frames).zip(&moves_before) {
+        let n = f.image.raster.lines;
+        if f.registration.ambiguous || !f.registration.searched || n == 0 || t.lines_s <= 0.0 {
+            continue;
+        }
+        let (f_px, f_py) = f.image.pitch_m();
+        let per_lr = [if f_px > 0.0 { lr_pitch_m.0 / f_px } else { 0.0 }, if f_py > 0.0 { lr_pitch_m.1 / f_py } else { 0.0 }];
+        let start = t.mid_clock_s - 0.5 * t.lines_s;
+        let mean: Vec<f64> = moves[..n_moves].iter().map(|&(t_j, _)| mean_creep_decades(start - t_j, start + t.lines_s - t_j)).collect();
+        f.line_shifts_px = Some(
+            (0..n)
+                .map(|k| {
+                    let clock = start + (k as f64 + 0.5) * t.lines_s / n as f64;
+                    let creep = moves[..n_moves].iter().zip(&mean).fold([0.0, 0.0], |acc, (&(t_j, d), &m)| {
+                        let phi = mean_creep_decades(clock - t_j, clock - t_j) - m;
+                        [acc[0] + d[0] * phi, acc[1] + d[1] * phi]
+                    });
+                    let dt = (clock - t.mid_clock_s) / TIME_UNIT_S;
+                    std::array::from_fn(|i| (theta[2 + i] * dt + theta[4] * creep[i]) * per_lr[i])
+                })
+                .collect(),
+        );
+    }
     let mut changed = 0;
     for (f, reg) in frames.iter_mut().zip(&regressors) {
         let r = &mut f.registration;

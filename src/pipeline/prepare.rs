@@ -11,7 +11,7 @@ use super::PipelineError;
 use crate::geo_image::GeoImage;
 use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
-use crate::register::{fit_gain_offset, fit_relative_plane, register, GainOffset, RegisterConfig, RegisterError, Registration};
+use crate::register::{fit_gain_offset, fit_relative_plane, register, undo_line_shifts, GainOffset, RegisterConfig, RegisterError, Registration};
 use crate::train::{NormalizeError, Normalizer, TilePair};
 use crate::upsample::Interpolation;
 use afm_drivers::{PixelRect, Raster, ScanRegion};
@@ -42,6 +42,9 @@ pub struct PreparedFrame {
     pub relative_plane: Plane,
     /// The levelled, adjusted values at the registered position (the returned one when ambiguous).
     pub image: GeoImage,
+    /// How far each line's content lies from the frame's mean shift (points, lines), in the frame's
+    /// pixels, as the drift and creep model predicts it (None: no model, or the frame is ambiguous).
+    pub line_shifts_px: Option<Vec<[f64; 2]>>,
 }
 
 /// One piece of acquired data: a training pair and a measured patch.
@@ -165,6 +168,9 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         if changed > 0 {
             tracing::info!("{changed} patches: the shift along a straight edge comes from the drift and creep model");
         }
+        if !cfg.register.undo_line_motion {
+            frames.iter_mut().for_each(|f| f.line_shifts_px = None);
+        }
     }
     // A ridge clipped by the search window needs the model's component along it; without one (offline
     // pairs, fuse) the shift along the edge is unknown and the stated position is the best guess.
@@ -272,6 +278,7 @@ fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareCo
         returned_minus_requested_px,
         relative_plane: Plane::default(),
         image: f.image.clone(),
+        line_shifts_px: None,
     })
 }
 
@@ -288,6 +295,12 @@ fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMo
     }
     if !r.ambiguous {
         f.image = f.image.shifted(r.shift_x_m, r.shift_y_m);
+        if let Some(shifts) = &f.line_shifts_px {
+            match undo_line_shifts(f.image.view(), shifts) {
+                Some(data) => f.image = f.image.with_data(data),
+                None => tracing::warn!("{}: the motion model's line shifts do not fit the frame; its lines are kept as scanned", f.label),
+            }
+        }
     }
     if !height && mode != LevelMode::PlaneLines {
         return Ok(());

@@ -7,9 +7,11 @@
 //! it is kept out of training.
 
 mod fit;
+mod line_shifts;
 mod search;
 
 pub use fit::{fit_gain_offset, fit_relative_plane, GainOffset};
+pub use line_shifts::undo_line_shifts;
 pub use search::{find_shift, ShiftSearch};
 
 use crate::geo_image::GeoImage;
@@ -32,11 +34,14 @@ pub struct RegisterConfig {
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
     /// motion model of drift and creep fitted to every patch, when there is one.
     pub min_curvature_ratio: f64,
+    /// Undo the drift and creep within each patch: move every line by the motion model's prediction
+    /// of how far it lies from the patch's mean shift (needs the motion model: closed-loop runs).
+    pub undo_line_motion: bool,
 }
 
 impl Default for RegisterConfig {
     fn default() -> Self {
-        Self { enabled: true, max_shift_lr_px: 2.0, min_peak: 0.5, min_peak_ratio: 1.05, min_curvature_ratio: 0.1 }
+        Self { enabled: true, max_shift_lr_px: 2.0, min_peak: 0.5, min_peak_ratio: 1.05, min_curvature_ratio: 0.1, undo_line_motion: true }
     }
 }
 
