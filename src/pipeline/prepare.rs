@@ -11,7 +11,9 @@ use super::PipelineError;
 use crate::geo_image::GeoImage;
 use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
-use crate::register::{fit_gain_offset, fit_relative_plane, register, undo_line_shifts, GainOffset, RegisterConfig, RegisterError, Registration};
+use crate::register::{
+    fit_gain_offset, fit_relative_plane, register, undo_line_shifts, GainOffset, RegisterConfig, RegisterError, Registration,
+};
 use crate::train::{NormalizeError, Normalizer, TilePair};
 use crate::upsample::Interpolation;
 use afm_drivers::{PixelRect, Raster, ScanRegion};

@@ -25,7 +25,8 @@ pub fn undo_line_shifts(data: ArrayView2<f32>, shifts_px: &[[f64; 2]]) -> Option
     let mut along = Array2::<f64>::zeros((lines, points));
     for (k, s) in shifts_px.iter().enumerate() {
         for c in 0..points {
-            along[[k, c]] = axis_weights(c as f64 - s[0], points, Interpolation::Bicubic).iter().map(|&(i, w)| w * data[[k, i]] as f64).sum();
+            along[[k, c]] =
+                axis_weights(c as f64 - s[0], points, Interpolation::Bicubic).iter().map(|&(i, w)| w * data[[k, i]] as f64).sum();
         }
     }
     // Across lines: row r falls between the lines that lie around it, at a fractional line index
@@ -59,10 +60,12 @@ mod tests {
     fn lines_displaced_by_a_smooth_creep_are_brought_back_onto_the_grid() {
         let (lines, points) = (48, 40);
         // creep-like: fast at the first lines, slowing down
-        let shifts: Vec<[f64; 2]> = (0..lines).map(|k| {
-            let d = 0.8 - 0.6 * (1.0 + k as f64).ln() / (lines as f64).ln();
-            [1.5 * d, -1.2 * d]
-        }).collect();
+        let shifts: Vec<[f64; 2]> = (0..lines)
+            .map(|k| {
+                let d = 0.8 - 0.6 * (1.0 + k as f64).ln() / (lines as f64).ln();
+                [1.5 * d, -1.2 * d]
+            })
+            .collect();
         let displaced = Array2::from_shape_fn((lines, points), |(k, c)| (field(c as f64 + shifts[k][0], k as f64 + shifts[k][1])) as f32);
         let truth = Array2::from_shape_fn((lines, points), |(r, c)| field(c as f64, r as f64) as f32);
         let undone = undo_line_shifts(displaced.view(), &shifts).unwrap();
