@@ -14,7 +14,9 @@
 //! time constant other than 1 s, and scanner calibration errors). Times are the instrument clock;
 //! shifts and positions in LR pixels along the frames' own axes. A frame whose component across the
 //! content's edges the model of the others misses by far (a wrong correlation peak that passed the
-//! peak tests) is flagged ambiguous and left out of the fit.
+//! peak tests) is flagged ambiguous and left out of the fit. The fitted model also says how far each
+//! line of a frame lies from the frame's mean displacement (creep is fastest right after the move),
+//! which placing the frame undoes.
 
 use super::prepare::PreparedFrame;
 use afm_drivers::ScanRegion;
@@ -51,7 +53,9 @@ const TIME_UNIT_S: f64 = 100.0;
 const MIN_ROWS: usize = 8;
 
 /// Fills the weak components of `frames`' registrations from the motion model fitted to their strong
-/// components. `lr` is the LR frame's geometry (pitch and axes). Returns the number of frames changed.
+/// components, and sets every registered frame's `line_shifts_px` (how far each line lies from the
+/// frame's mean shift under the model). `lr` is the LR frame's geometry (pitch and axes). Returns the
+/// number of frames whose weak component changed.
 pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_region: &ScanRegion, lr_pitch_m: (f64, f64)) -> usize {
     if log.frames.len() != frames.len() {
         return 0;
@@ -130,30 +134,12 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         let m = |i: usize| theta[i] + theta[2 + i] * t + theta[4] * creep[i] + theta[5] * pos[i];
         [m(0), m(1)]
     };
-    // Within each frame: how far every line lies from the frame's mean displacement — drift over
-    // the time from the middle, and creep at the line's moment rather than averaged over the lines.
     for ((f, t), &n_moves) in frames.iter_mut().zip(&log.frames).zip(&moves_before) {
-        let n = f.image.raster.lines;
-        if f.registration.ambiguous || !f.registration.searched || n == 0 || t.lines_s <= 0.0 {
-            continue;
+        if !f.registration.ambiguous && f.registration.searched {
+            let (f_px, f_py) = f.image.pitch_m();
+            let frame_px_per_lr_px = [lr_pitch_m.0 / f_px, lr_pitch_m.1 / f_py];
+            f.line_shifts_px = line_shifts(&theta, t, &moves[..n_moves], f.image.raster.lines, frame_px_per_lr_px);
         }
-        let (f_px, f_py) = f.image.pitch_m();
-        let per_lr = [if f_px > 0.0 { lr_pitch_m.0 / f_px } else { 0.0 }, if f_py > 0.0 { lr_pitch_m.1 / f_py } else { 0.0 }];
-        let start = t.mid_clock_s - 0.5 * t.lines_s;
-        let mean: Vec<f64> = moves[..n_moves].iter().map(|&(t_j, _)| mean_creep_decades(start - t_j, start + t.lines_s - t_j)).collect();
-        f.line_shifts_px = Some(
-            (0..n)
-                .map(|k| {
-                    let clock = start + (k as f64 + 0.5) * t.lines_s / n as f64;
-                    let creep = moves[..n_moves].iter().zip(&mean).fold([0.0, 0.0], |acc, (&(t_j, d), &m)| {
-                        let phi = mean_creep_decades(clock - t_j, clock - t_j) - m;
-                        [acc[0] + d[0] * phi, acc[1] + d[1] * phi]
-                    });
-                    let dt = (clock - t.mid_clock_s) / TIME_UNIT_S;
-                    std::array::from_fn(|i| (theta[2 + i] * dt + theta[4] * creep[i]) * per_lr[i])
-                })
-                .collect(),
-        );
     }
     let mut changed = 0;
     for (f, reg) in frames.iter_mut().zip(&regressors) {
@@ -165,6 +151,34 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         changed += 1;
     }
     changed
+}
+
+/// How far each of a frame's `lines` lies from the frame's mean displacement under the fitted model
+/// `theta`, in the frame's pixels (points, lines): drift over the time from the frame's middle, and
+/// the creep of every earlier jump in `moves` at the line's moment rather than averaged over the lines.
+/// None without line times or with a degenerate pitch.
+fn line_shifts(
+    theta: &[f64; 6],
+    t: &ScanTiming,
+    moves: &[(f64, [f64; 2])],
+    lines: usize,
+    frame_px_per_lr_px: [f64; 2],
+) -> Option<Vec<[f64; 2]>> {
+    if lines == 0 || t.lines_s <= 0.0 || !frame_px_per_lr_px.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let start = t.mid_clock_s - 0.5 * t.lines_s;
+    let mean: Vec<f64> = moves.iter().map(|&(t_j, _)| mean_creep_decades(start - t_j, start + t.lines_s - t_j)).collect();
+    let shift = |k: usize| -> [f64; 2] {
+        let clock = start + (k as f64 + 0.5) * t.lines_s / lines as f64;
+        let creep = moves.iter().zip(&mean).fold([0.0, 0.0], |acc, (&(t_j, d), &m)| {
+            let phi = mean_creep_decades(clock - t_j, clock - t_j) - m;
+            [acc[0] + d[0] * phi, acc[1] + d[1] * phi]
+        });
+        let dt = (clock - t.mid_clock_s) / TIME_UNIT_S;
+        std::array::from_fn(|i| (theta[2 + i] * dt + theta[4] * creep[i]) * frame_px_per_lr_px[i])
+    };
+    Some((0..lines).map(shift).collect())
 }
 
 /// The creep law's `log10(1 + t/τ)` averaged over the frame's lines, which run from `from_s` to
@@ -350,6 +364,29 @@ mod tests {
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), Some(6));
         excluded[6] = true;
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), None);
+    }
+
+    #[test]
+    fn line_shifts_follow_drift_and_creep_around_the_frames_mean() {
+        // 10 lines from 1 s to 11 s after a jump of 10 LR px along x; 4 frame px per LR px
+        let timing = ScanTiming { mid_clock_s: 6.0, lines_s: 10.0, move_end_clock_s: 0.0, commanded_center_m: (0.0, 0.0) };
+        let moves = [(0.0, [10.0, 0.0])];
+        // drift alone (0.5 LR px per time unit along y): linear in time, zero on average
+        let drift = line_shifts(&[0.0, 0.0, 0.0, 0.5, 0.0, 0.0], &timing, &moves, 10, [4.0, 4.0]).unwrap();
+        let per_line = 0.5 * 1.0 / TIME_UNIT_S * 4.0;
+        for (k, s) in drift.iter().enumerate() {
+            assert!(s[0].abs() < 1e-12 && (s[1] - (k as f64 - 4.5) * per_line).abs() < 1e-12, "{k}: {s:?}");
+        }
+        // creep alone (2 % per decade): along the jump, behind the mean first, ahead of it last, and
+        // slowing down; about zero on average
+        let creep = line_shifts(&[0.0, 0.0, 0.0, 0.0, 0.02, 0.0], &timing, &moves, 10, [4.0, 4.0]).unwrap();
+        assert!(creep.iter().all(|s| s[1].abs() < 1e-12));
+        assert!(creep[0][0] < -0.1 && creep[9][0] > 0.05, "{creep:?}");
+        let steps: Vec<f64> = creep.windows(2).map(|w| w[1][0] - w[0][0]).collect();
+        assert!(steps.iter().all(|&d| d > 0.0) && steps.windows(2).all(|w| w[1] < w[0]), "{steps:?}");
+        assert!(creep.iter().map(|s| s[0]).sum::<f64>().abs() < 0.05 * creep[0][0].abs() * 10.0);
+        // no line times: nothing to say
+        assert!(line_shifts(&[0.0; 6], &ScanTiming { lines_s: 0.0, ..timing }, &moves, 10, [4.0, 4.0]).is_none());
     }
 
     #[test]
