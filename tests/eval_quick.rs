@@ -74,17 +74,17 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         let gain = r.gain_unacquired_db().unwrap();
         // The guard: SR only with held-out support, else exactly the fair baseline where nothing was scanned.
         let record = metrics.training.as_ref().unwrap();
-        let (pooled, worst) = (record.val_gain_db.unwrap(), record.val_worst_gain_db.unwrap());
+        let (pooled, worst, t) = (record.val_gain_db.unwrap(), record.val_worst_gain_db.unwrap(), record.val_gain_t.unwrap());
         let recon = &spec.config.reconstruct;
         match r.output.as_str() {
             "sr" => assert!(
-                pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db,
-                "{}: SR delivered against held-out {pooled:+.2} dB pooled, {worst:+.2} dB worst",
+                pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db && t > recon.guard_min_t,
+                "{}: SR delivered against held-out {pooled:+.2} dB pooled (t = {t:.1}), {worst:+.2} dB worst",
                 r.run_dir
             ),
             "baseline" => {
                 assert!(
-                    pooled <= recon.guard_min_gain_db || worst <= -recon.guard_max_patch_loss_db,
+                    pooled <= recon.guard_min_gain_db || worst <= -recon.guard_max_patch_loss_db || t <= recon.guard_min_t,
                     "{}: SR refused despite held-out support",
                     r.run_dir
                 );
@@ -97,7 +97,7 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
             other => panic!("{}: output {other}", r.run_dir),
         }
         eprintln!(
-            "{:<32} delivered {:<8} {gain:+.2} dB vs the fair baseline (held out {pooled:+.2} / {worst:+.2} dB)",
+            "{:<32} delivered {:<8} {gain:+.2} dB vs the fair baseline (held out {pooled:+.2} dB, t = {t:.1}, worst {worst:+.2} dB)",
             r.run_dir, r.output
         );
         if r.surface == "terraces" && r.strategy == "farthest_first" {

@@ -110,7 +110,7 @@ fn model_selection_keeps_the_best_scored_weights_and_stops_after_its_patience() 
         calls += 1;
         seen.push(fingerprint(m));
         let gain_db = -((calls as f64) - 4.0).abs();
-        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0, worst_gain_db: gain_db }
+        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0, worst_gain_db: gain_db, gain_t: gain_db }
     };
     let mut steps_seen = 0;
     let out = train(&p, norm(&p), &cfg, Device::Cpu, Some(&mut validator), &mut |pr| {
@@ -139,7 +139,7 @@ fn an_ema_of_the_weights_is_what_is_validated_and_kept() {
     let mut validator = |m: &TrainedModel| {
         seen.push(fingerprint(m));
         let gain_db = seen.len() as f64; // the last one is the best
-        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0, worst_gain_db: gain_db }
+        Validation { gain_db, psnr_sr_db: 30.0 + gain_db, psnr_fair_db: 30.0, worst_gain_db: gain_db, gain_t: gain_db }
     };
     let raw = train(&p, norm(&p), &cfg, Device::Cpu, None, &mut |_| {}).unwrap();
     let ema =

@@ -46,6 +46,9 @@ pub struct TrainingRecord {
     pub val_gain_db: Option<f64>,
     /// The smallest gain of any one held-out piece with the kept weights, dB.
     pub val_worst_gain_db: Option<f64>,
+    /// Student's t of that gain over blocks of the held-out pixels (how sure it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_gain_t: Option<f64>,
     /// Steps trained during acquisition, before the final phase (absent when training ran after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during_acquisition_steps: Option<usize>,
@@ -100,16 +103,23 @@ pub fn validate_by_reconstruction(
     let (mut se_sr, mut se_fair, mut n) = (0.0f64, 0.0f64, 0usize);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut worst = f64::INFINITY;
+    // Squared-error difference (fair − SR) summed per block of every piece.
+    let mut block_gain: Vec<f64> = Vec::new();
     for p in pieces {
         let tile = p.x0.dim();
         let rec = reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
         let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
         let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
         let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
-        for ((&sr, &fair), &truth) in inferred.iter().zip(p.fair.iter()).zip(p.image.data.iter()) {
+        let cols = tile.1.div_ceil(GUARD_BLOCK_PX);
+        let first_block = block_gain.len();
+        block_gain.resize(first_block + tile.0.div_ceil(GUARD_BLOCK_PX) * cols, 0.0);
+        for (((r, c), &sr), (&fair, &truth)) in inferred.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
             let t = truth as f64;
-            piece_sr += (sr as f64 - t).powi(2);
-            piece_fair += (fair as f64 - t).powi(2);
+            let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
+            piece_sr += e_sr;
+            piece_fair += e_fair;
+            block_gain[first_block + (r / GUARD_BLOCK_PX) * cols + c / GUARD_BLOCK_PX] += e_fair - e_sr;
             lo = lo.min(t);
             hi = hi.max(t);
             n += 1;
@@ -118,7 +128,35 @@ pub fn validate_by_reconstruction(
         worst = worst.min(10.0 * (piece_fair / piece_sr).log10());
     }
     let psnr = |se: f64| 10.0 * ((hi - lo).powi(2) / (se / n.max(1) as f64)).log10();
-    Ok(Validation { gain_db: 10.0 * (se_fair / se_sr).log10(), psnr_sr_db: psnr(se_sr), psnr_fair_db: psnr(se_fair), worst_gain_db: worst })
+    Ok(Validation {
+        gain_db: 10.0 * (se_fair / se_sr).log10(),
+        psnr_sr_db: psnr(se_sr),
+        psnr_fair_db: psnr(se_fair),
+        worst_gain_db: worst,
+        gain_t: paired_t(&block_gain),
+    })
+}
+
+/// Side of the blocks over which the guard pairs SR's and the fair baseline's errors, pixels.
+pub const GUARD_BLOCK_PX: usize = 16;
+
+/// Student's t of the mean of `d` (mean ÷ its standard error); ±∞ when every value is the same and
+/// not 0, 0 with fewer than two values or all zero.
+pub fn paired_t(d: &[f64]) -> f64 {
+    let n = d.len() as f64;
+    if d.len() < 2 {
+        return 0.0;
+    }
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let se = (var / n).sqrt();
+    if se > 0.0 {
+        mean / se
+    } else if mean != 0.0 {
+        mean.signum() * f64::INFINITY
+    } else {
+        0.0
+    }
 }
 
 /// Trains on the trainable pieces of `prepared`, keeps the weights that reconstruct the held-out
@@ -151,7 +189,13 @@ pub fn train_and_reconstruct(
             Ok(v) => v,
             Err(e) => {
                 validation_error.get_or_insert(e);
-                Validation { gain_db: f64::NEG_INFINITY, psnr_sr_db: f64::NAN, psnr_fair_db: f64::NAN, worst_gain_db: f64::NEG_INFINITY }
+                Validation {
+                    gain_db: f64::NEG_INFINITY,
+                    psnr_sr_db: f64::NAN,
+                    psnr_fair_db: f64::NAN,
+                    worst_gain_db: f64::NEG_INFINITY,
+                    gain_t: f64::NEG_INFINITY,
+                }
             }
         };
     let outcome = train_from(
@@ -177,27 +221,32 @@ pub fn train_and_reconstruct(
         held_out: val.iter().map(|(_, (i, _))| *i).collect(),
         val_gain_db: outcome.best_val_score,
         val_worst_gain_db: outcome.best_validation.map(|v| v.worst_gain_db),
+        val_gain_t: outcome.best_validation.map(|v| v.gain_t),
         during_acquisition_steps: None,
         history: outcome.history.clone(),
     };
     // The guard: a pooled gain, and no held-out patch clearly worse (a pooled gain over a few patches
     // can hide content SR gets wrong).
-    let (min_gain, max_loss) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db);
-    let (output, reason) = match (record.val_gain_db, record.val_worst_gain_db) {
-        (Some(g), Some(w)) if g > min_gain && w > -max_loss => (
+    let (min_gain, max_loss, min_t) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db, recon_cfg.guard_min_t);
+    let (output, reason) = match (record.val_gain_db, record.val_worst_gain_db, record.val_gain_t) {
+        (Some(g), Some(w), Some(t)) if g > min_gain && w > -max_loss && t > min_t => (
             OutputChoice::Sr,
-            format!("SR beats the fair baseline on {} held-out patches ({g:+.2} dB pooled, {w:+.2} dB the least)", val_pieces.len()),
+            format!(
+                "SR beats the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {t:.1} over {GUARD_BLOCK_PX}-px blocks, {w:+.2} dB the least)",
+                val_pieces.len()
+            ),
         ),
-        (Some(g), w) => (
+        (Some(g), w, t) => (
             OutputChoice::Baseline,
             format!(
-                "SR does not beat the fair baseline on {} held-out patches ({g:+.2} dB pooled, {:+.2} dB the least): \
-                 delivering the fair baseline with the measured patches",
+                "SR does not clearly beat the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {:.1} over {GUARD_BLOCK_PX}-px blocks, \
+                 {:+.2} dB the least): delivering the fair baseline with the measured patches",
                 val_pieces.len(),
+                t.unwrap_or(f64::NAN),
                 w.unwrap_or(f64::NAN)
             ),
         ),
-        (None, _) => {
+        (None, _, _) => {
             (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
         }
     };
@@ -251,5 +300,19 @@ mod tests {
         assert_eq!(held_out_positions(8, 2), vec![2, 6]);
         assert_eq!(held_out_positions(3, 5), vec![0, 2]); // never all of them
         assert!(held_out_positions(1, 2).is_empty());
+    }
+
+    #[test]
+    fn paired_t_separates_a_steady_gain_from_a_noisy_one() {
+        // the same pooled gain, steady block after block or carried by one block
+        let steady = [1.0, 1.2, 0.9, 1.1, 1.0, 0.8, 1.0, 1.0];
+        let lucky = [8.0, -1.0, 1.0, -0.5, 0.5, -1.0, 1.0, 0.0];
+        assert!((steady.iter().sum::<f64>() - lucky.iter().sum::<f64>()).abs() < 1e-12);
+        assert!(paired_t(&steady) > 10.0, "{}", paired_t(&steady));
+        assert!(paired_t(&lucky) < 1.5, "{}", paired_t(&lucky));
+        assert!(paired_t(&steady.map(|v| -v)) < -10.0);
+        assert_eq!(paired_t(&[3.0]), 0.0);
+        assert_eq!(paired_t(&[2.0, 2.0]), f64::INFINITY);
+        assert_eq!(paired_t(&[0.0, 0.0]), 0.0);
     }
 }

@@ -27,6 +27,9 @@ pub struct ReconstructConfig {
     /// … and no single held-out patch loses more than this to the fair baseline, dB; otherwise the
     /// fair baseline with the patches pasted.
     pub guard_max_patch_loss_db: f64,
+    /// … and the gain is sure: Student's t of the fair baseline's minus SR's squared error, paired
+    /// over 16-px blocks of the held-out pixels, exceeds this (2 ≈ 97.5 % one-sided with many blocks).
+    pub guard_min_t: f64,
     /// Low-frequency data consistency: SR takes its features finer than a Gaussian of this many LR
     /// pixels from the network and everything coarser from the fair baseline (the LR); 0 = off.
     pub lr_anchor_sigma_lr_px: f64,
@@ -43,6 +46,7 @@ impl Default for ReconstructConfig {
             window_floor: 1e-3,
             guard_min_gain_db: 0.0,
             guard_max_patch_loss_db: 0.5,
+            guard_min_t: 2.0,
             lr_anchor_sigma_lr_px: 4.0,
         }
     }
@@ -89,6 +93,9 @@ impl ReconstructConfig {
         }
         if !(self.guard_max_patch_loss_db.is_finite() && self.guard_max_patch_loss_db >= 0.0) {
             return err("guard_max_patch_loss_db", self.guard_max_patch_loss_db.to_string(), "must be a finite number of dB ≥ 0");
+        }
+        if !(self.guard_min_t.is_finite() && self.guard_min_t >= 0.0) {
+            return err("guard_min_t", self.guard_min_t.to_string(), "must be a finite number ≥ 0");
         }
         if !(self.lr_anchor_sigma_lr_px.is_finite() && (0.0..=64.0).contains(&self.lr_anchor_sigma_lr_px)) {
             return err("lr_anchor_sigma_lr_px", self.lr_anchor_sigma_lr_px.to_string(), "must lie in [0, 64] LR pixels (0 = off)");

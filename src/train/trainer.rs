@@ -85,6 +85,9 @@ pub struct Validation {
     pub psnr_fair_db: f64,
     /// The smallest gain of any single held-out patch, dB (the guard asks every patch to agree).
     pub worst_gain_db: f64,
+    /// How sure the gain is: Student's t of the fair baseline's minus SR's squared error, paired over
+    /// blocks of the held-out pixels (large: the gain holds block after block; near 0: it is noise).
+    pub gain_t: f64,
 }
 
 /// Validates the model being trained; called every `eval_interval_steps`.
