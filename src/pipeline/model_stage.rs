@@ -103,23 +103,25 @@ pub fn validate_by_reconstruction(
     let (mut se_sr, mut se_fair, mut n) = (0.0f64, 0.0f64, 0usize);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut worst = f64::INFINITY;
-    // Squared-error difference (fair − SR) summed per block of every piece.
-    let mut block_gain: Vec<f64> = Vec::new();
+    // Squared errors (SR, fair) summed per block of every piece; the guard's t pairs them block by block.
+    let mut block_se: Vec<(f64, f64)> = Vec::new();
     for p in pieces {
         let tile = p.x0.dim();
         let rec = reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
         let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
         let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
         let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
-        let cols = tile.1.div_ceil(GUARD_BLOCK_PX);
-        let first_block = block_gain.len();
-        block_gain.resize(first_block + tile.0.div_ceil(GUARD_BLOCK_PX) * cols, 0.0);
+        let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
+        let cols = tile.1.div_ceil(block.1);
+        let first_block = block_se.len();
+        block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
         for (((r, c), &sr), (&fair, &truth)) in inferred.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
             let t = truth as f64;
             let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
             piece_sr += e_sr;
             piece_fair += e_fair;
-            block_gain[first_block + (r / GUARD_BLOCK_PX) * cols + c / GUARD_BLOCK_PX] += e_fair - e_sr;
+            let sums = &mut block_se[first_block + (r / block.0) * cols + c / block.1];
+            (sums.0, sums.1) = (sums.0 + e_sr, sums.1 + e_fair);
             lo = lo.min(t);
             hi = hi.max(t);
             n += 1;
@@ -133,12 +135,22 @@ pub fn validate_by_reconstruction(
         psnr_sr_db: psnr(se_sr),
         psnr_fair_db: psnr(se_fair),
         worst_gain_db: worst,
-        gain_t: paired_t(&block_gain),
+        gain_t: paired_t(&block_se.iter().map(|(sr, fair)| fair - sr).collect::<Vec<f64>>()),
     })
 }
 
-/// Side of the blocks over which the guard pairs SR's and the fair baseline's errors, pixels.
-pub const GUARD_BLOCK_PX: usize = 16;
+/// Side of the blocks over which the guard compares SR's and the fair baseline's errors, LR pixels:
+/// about the distance over which the errors of an upsampling stay alike, so that the blocks are
+/// nearly independent samples of the gain at any decimation and tile size.
+pub const GUARD_BLOCK_LR_PX: f64 = 2.0;
+
+/// The guard's blocks on a grid of pitch `pitch_m` (rows, columns): `GUARD_BLOCK_LR_PX` LR pixels,
+/// at least 2 pixels.
+pub fn guard_block_px(lr_pitch_m: (f64, f64), pitch_m: (f64, f64)) -> (usize, usize) {
+    let (r, c) = sigma_on_grid(GUARD_BLOCK_LR_PX, lr_pitch_m, pitch_m);
+    let side = |px: f64| if px.is_finite() { (px.round() as usize).max(2) } else { 2 };
+    (side(r), side(c))
+}
 
 /// Student's t of the mean of `d` (mean ÷ its standard error); ±∞ when every value is the same and
 /// not 0, 0 with fewer than two values or all zero.
@@ -232,14 +244,14 @@ pub fn train_and_reconstruct(
         (Some(g), Some(w), Some(t)) if g > min_gain && w > -max_loss && t > min_t => (
             OutputChoice::Sr,
             format!(
-                "SR beats the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {t:.1} over {GUARD_BLOCK_PX}-px blocks, {w:+.2} dB the least)",
+                "SR beats the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {t:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, {w:+.2} dB the least)",
                 val_pieces.len()
             ),
         ),
         (Some(g), w, t) => (
             OutputChoice::Baseline,
             format!(
-                "SR does not clearly beat the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {:.1} over {GUARD_BLOCK_PX}-px blocks, \
+                "SR does not clearly beat the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, \
                  {:+.2} dB the least): delivering the fair baseline with the measured patches",
                 val_pieces.len(),
                 t.unwrap_or(f64::NAN),
@@ -314,5 +326,14 @@ mod tests {
         assert_eq!(paired_t(&[3.0]), 0.0);
         assert_eq!(paired_t(&[2.0, 2.0]), f64::INFINITY);
         assert_eq!(paired_t(&[0.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn guard_blocks_are_two_lr_pixels_on_any_grid() {
+        // decimation 4 and 3 (anisotropic LR pitch), a grid as fine as the LR, pitches unknown
+        assert_eq!(guard_block_px((4e-9, 4e-9), (1e-9, 1e-9)), (8, 8));
+        assert_eq!(guard_block_px((6e-9, 3e-9), (2e-9, 1e-9)), (6, 6));
+        assert_eq!(guard_block_px((1e-9, 1e-9), (1e-9, 1e-9)), (2, 2));
+        assert_eq!(guard_block_px((0.0, 1e-9), (1e-9, f64::NAN)), (2, 2));
     }
 }
