@@ -22,7 +22,10 @@ pub struct ReconstructConfig {
     /// pixels have weight).
     pub window_floor: f64,
     /// The guard: SR is delivered only when it beats the fair baseline on the held-out acquired
-    /// patches (pooled) by more than this, dB …
+    /// patches (pooled) by more than this, dB. A margin, because the held-out gain is the best of
+    /// many evaluations on a few patches: a gain of a few tenths of a dB there is within what
+    /// selection and the choice of patches alone give (measured: +0.27 dB held out, −0.50 dB on the
+    /// rest) …
     pub guard_min_gain_db: f64,
     /// … and no single held-out patch loses more than this to the fair baseline, dB; otherwise the
     /// fair baseline with the patches pasted.
@@ -45,7 +48,7 @@ impl Default for ReconstructConfig {
             batch_size: 64,
             seam_px: 4,
             window_floor: 1e-3,
-            guard_min_gain_db: 0.0,
+            guard_min_gain_db: 0.5,
             guard_max_patch_loss_db: 0.5,
             guard_min_t: 2.0,
             lr_anchor_sigma_lr_px: 4.0,
