@@ -44,13 +44,18 @@ impl LinePlot {
     }
 }
 
-const PALETTE: [RGBColor; 6] = [
+/// Ten distinct colours (matplotlib's tab10): plots of up to ten series repeat none.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Draws `plot` to a PNG at `path`.
@@ -318,6 +323,9 @@ pub(super) fn draw_line_plot(path: &Path, plot: &LinePlot, text: bool) -> Result
     let axis = if plot.log_y && pts.iter().all(|p| p.1 > 0.0) { YAxis::Log } else { YAxis::Linear };
     let (x0, x1) = pad(pts.iter().map(|p| p.0));
     let (y0, y1) = pad(pts.iter().map(|p| axis.map(p.1)));
+    // Head room above the curves for the legend: about 8 % of the data range per entry.
+    let entries = if text { plot.series.len() as f64 } else { 0.0 };
+    let y1 = y1 + (y1 - y0) * (0.08 * entries).min(2.0);
     let (w, h) = (plot.width_px.max(64), plot.height_px.max(64));
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
