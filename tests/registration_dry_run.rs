@@ -44,12 +44,13 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
     assert!(across_mean < 0.25, "across edges the mean error must stay below 0.25 HR px: {across_mean:.2}");
     assert!(across_worst < 0.4, "across edges the worst error must stay small: {across_worst:.2} HR px");
     // Along the edges the drift and creep model fills in: on average the whole shift meets a quarter
-    // of an HR pixel too.
-    assert!(after < 0.25, "the mean misalignment must stay below 0.25 HR px: {before:.2} → {after:.2} HR px");
+    // of an HR pixel too, with room to spare since each patch is measured again with the model's
+    // line shifts undone (0.21 → 0.18 HR px).
+    assert!(after < 0.2, "the mean misalignment must stay below 0.2 HR px: {before:.2} → {after:.2} HR px");
     // Within a patch creep moves the content while its lines are scanned (fastest right after the
     // move): the model's shift of each line takes most of that out.
     assert!(
-        lines_with_shifts < 0.5 * lines_mean_only && lines_with_shifts < 0.35,
+        lines_with_shifts < 0.5 * lines_mean_only && lines_with_shifts < 0.25,
         "line by line rms misalignment {lines_mean_only:.2} → {lines_with_shifts:.2} HR px"
     );
 }
@@ -67,7 +68,7 @@ fn a_wrong_correlation_peak_is_caught_by_the_motion_model() {
     let Figures { registered, ambiguous, after, across_worst, .. } = register_against_truth(spec, "seed2");
     assert!(ambiguous >= 1 && registered >= 17, "{registered} registered, {ambiguous} ambiguous");
     assert!(across_worst < 1.0, "a patch trained on is {across_worst:.2} HR px off across the edges");
-    assert!(after < 0.5, "mean misalignment {after:.2} HR px");
+    assert!(after < 0.3, "mean misalignment {after:.2} HR px");
 }
 
 /// Runs `spec`'s acquisition, registers it and compares every patch with the simulator's truth.

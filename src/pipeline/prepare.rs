@@ -166,7 +166,10 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         frames.push(register_frame(&lr, f, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
     }
     if let Some(log) = &input.motion {
-        let changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
+        let mut changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
+        if cfg.register.undo_line_motion && remeasure_unsheared(&lr, &mut frames, input, cfg)? > 0 {
+            changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
+        }
         if changed > 0 {
             tracing::info!("{changed} patches: the shift along a straight edge comes from the drift and creep model");
         }
@@ -243,6 +246,28 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         pieces,
         acquired,
     })
+}
+
+/// Creep shears a frame while its lines are scanned, and a correlation weighs the lines by their
+/// content, so the shift it finds is not quite the mean over the lines that the motion model and the
+/// placing assume. Registers every frame again with the model's line shifts undone (the frame as it
+/// would have been scanned without motion within it); returns how many were measured again.
+fn remeasure_unsheared(
+    lr: &GeoImage,
+    frames: &mut [PreparedFrame],
+    input: &PipelineInput,
+    cfg: &PrepareConfig,
+) -> Result<usize, PipelineError> {
+    let mut remeasured = 0;
+    for (f, input_frame) in frames.iter_mut().zip(&input.frames) {
+        let Some(shifts) = &f.line_shifts_px else { continue };
+        let Some(data) = undo_line_shifts(input_frame.image.view(), shifts) else { continue };
+        let unsheared = super::input::HrFrameInput { image: input_frame.image.with_data(data), ..input_frame.clone() };
+        let again = register_frame(lr, &unsheared, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
+        f.registration = again.registration;
+        remeasured += 1;
+    }
+    Ok(remeasured)
 }
 
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and

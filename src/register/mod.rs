@@ -35,7 +35,8 @@ pub struct RegisterConfig {
     /// motion model of drift and creep fitted to every patch, when there is one.
     pub min_curvature_ratio: f64,
     /// Undo the drift and creep within each patch: move every line by the motion model's prediction
-    /// of how far it lies from the patch's mean shift (needs the motion model: closed-loop runs).
+    /// of how far it lies from the patch's mean shift (needs the motion model: closed-loop runs);
+    /// each patch is then registered again with those shifts undone and the model fitted again.
     pub undo_line_motion: bool,
 }
 
