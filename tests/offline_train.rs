@@ -281,3 +281,72 @@ fn real_ibw_with_its_decimated_npy_uses_the_ibw_region_strided() {
     assert!(bicubic_unacquired[0] > bicubic_unacquired[1] + 1.0, "{bicubic_unacquired:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `[train] cross_fit = true`: two networks, each trained on every other pick and validated on the
+/// other's, so every patch is held out once; both checkpoints are kept, and `reconstruct` delivers
+/// their mean as the training run did (not the first network alone).
+#[test]
+fn cross_fitted_networks_are_both_kept_and_reconstructed_together() {
+    let dir = temp_dir("cross-fit");
+    let (hr_path, lr_path, _, _) = pair(&dir);
+    let config = dir.join("cross_fit.toml");
+    std::fs::write(
+        &config,
+        "[train]\nbase = 4\nt_ch = 8\nk_t = 1\nlr = 1e-3\nmax_steps = 12\neval_interval_steps = 4\nbatch_size = 4\n\
+         n_val = 2\nema_decay = 0.9\nflip_slow_axis = true\nzero_init_output = false\ncross_fit = true\nseed = 3\n\
+         [reconstruct]\nlr_anchor_sigma_lr_px = 0.0\n",
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let res = afm(
+        &["train", "--grid", "4", "--n-select", "6", "--n-list", "6", "--device", "cpu", "--steps-infer", "1"],
+        &[("--config", &config), ("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
+    );
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let run = out.join("n6");
+    assert!(run.join("cross_fit_b").join("model.safetensors").is_file(), "the second network's checkpoint is missing");
+    let metrics = json(&run.join("metrics.json"));
+    let training = &metrics["training"];
+    assert_eq!(training["held_out"].as_array().map(Vec::len), Some(6), "every patch is held out once: {training}");
+    assert_eq!(training["val_piece_gains_db"].as_array().map(Vec::len), Some(6), "{training}");
+    assert_eq!(training["n_train"].as_u64(), Some(3), "each network trains on half the patches");
+    assert!(training["steps"].as_u64().is_some_and(|s| s > 12 && s <= 24), "two trainings: {training}");
+    assert!(metrics["output_reason"].as_str().is_some_and(|r| r.contains("cross-fitted")), "{}", metrics["output_reason"]);
+
+    // `reconstruct` with the run's folder: the same mean of both networks
+    let res = afm(
+        &["reconstruct", "--device", "cpu", "--steps-infer", "1"],
+        &[("--config", &config), ("--weights", &run), ("--hr", &hr_path), ("--lr", &lr_path)],
+    );
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let trained = read_array(&run.join("sr_unpasted.npy")).unwrap();
+    let both = read_array(&run.join("inference").join("sr_unpasted.npy")).unwrap();
+    let largest = trained.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = |a: &Array2<f32>, b: &Array2<f32>| a.iter().zip(b.iter()).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff(&trained, &both) <= 1e-5 * largest, "reconstruct differs from the run by {}", diff(&trained, &both));
+    // … which is the mean of what each network alone gives
+    let alone = |name: &str, from: &Path| -> Array2<f32> {
+        let single = dir.join(name);
+        std::fs::create_dir_all(&single).unwrap();
+        for f in ["model.safetensors", "model.json"] {
+            std::fs::copy(from.join(f), single.join(f)).unwrap();
+        }
+        std::fs::copy(run.join("acquired.json"), single.join("acquired.json")).unwrap();
+        let res = afm(
+            &["reconstruct", "--device", "cpu", "--steps-infer", "1"],
+            &[("--config", &config), ("--weights", &single), ("--hr", &hr_path), ("--lr", &lr_path)],
+        );
+        assert!(res.status.success(), "{}", text(&res.stderr));
+        read_array(&single.join("inference").join("sr_unpasted.npy")).unwrap()
+    };
+    let (first, second) = (alone("first", &run), alone("second", &run.join("cross_fit_b")));
+    let mean = Array2::from_shape_fn(first.dim(), |i| 0.5 * (first[i] + second[i]));
+    let apart = diff(&first, &second);
+    assert!(apart > 0.0, "the two networks reconstruct identically");
+    assert!(
+        diff(&mean, &both) <= 1e-3 * apart,
+        "the run's reconstruction is {} from the networks' mean ({apart} apart)",
+        diff(&mean, &both)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,7 +9,7 @@ use afm_spark::model::TrainedModel;
 use afm_spark::offline::{
     find_checkpoints, pair_input, score_and_write, AcquiredTiles, ConfigSections, ImagePair, LrGeometry, OfflineError,
 };
-use afm_spark::pipeline::{prepare, reconstruct_only, PrepareConfig};
+use afm_spark::pipeline::{prepare, reconstruct_mean, PrepareConfig, CROSS_FIT_SECOND_DIR};
 use afm_spark::report::MetricsReport;
 use afm_spark::upsample::Interpolation;
 use clap::Args;
@@ -105,7 +105,17 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let prepare_cfg = PrepareConfig { level, register: sections.register.clone().unwrap_or_default(), model_input };
         let prepared =
             prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
-        let outcome = reconstruct_only(&prepared, &model, &cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
+        // A cross-fitted run left its second network beside the first: the run delivered their mean.
+        let second_dir = ck.dir.join(CROSS_FIT_SECOND_DIR);
+        let second = match second_dir.is_dir() {
+            true => Some(
+                TrainedModel::load(&second_dir, device)
+                    .map_err(|e| OfflineError::Checkpoint { path: second_dir.clone(), why: e.to_string() })?,
+            ),
+            false => None,
+        };
+        let models: Vec<&TrainedModel> = std::iter::once(&model).chain(second.as_ref()).collect();
+        let outcome = reconstruct_mean(&prepared, &models, &cfg).map_err(|e| OfflineError::stage("reconstruction", e))?;
         let metrics = score_and_write(pair, &prepared, &outcome, &level, cfg.seam_px, &out)?;
         println!(
             "{}: {} → {} ({}×{} px, x0 {}, {}, {} Euler steps, {:.1} s on {})",

@@ -46,6 +46,9 @@ pub struct TrainingRecord {
     pub val_gain_db: Option<f64>,
     /// The smallest gain of any one held-out piece with the kept weights, dB.
     pub val_worst_gain_db: Option<f64>,
+    /// The gain of every held-out piece with the kept weights, dB (in the order of `held_out`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_piece_gains_db: Vec<f64>,
     /// Student's t of that gain over blocks of the held-out pixels (how sure it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_gain_t: Option<f64>,
@@ -89,54 +92,77 @@ pub fn held_out_positions(n: usize, n_val: usize) -> Vec<usize> {
     (0..k).map(|i| ((i as f64 + 0.5) * n as f64 / k as f64).floor() as usize).collect()
 }
 
-/// Reconstructs the held-out pieces exactly as inference does (their x0, the same Euler steps and
-/// window): PSNR of SR and of the fair baseline over all their pixels (data range of the measured
-/// pieces), the pooled gain, and the smallest gain of any one piece, dB.
-pub fn validate_by_reconstruction(
-    field: &dyn VelocityField,
-    normalizer: &Normalizer,
-    pieces: &[&Piece],
-    lr_pitch_m: (f64, f64),
-    cfg: &ReconstructConfig,
-    device: Device,
-) -> Result<Validation, PipelineError> {
-    let (mut se_sr, mut se_fair, mut n) = (0.0f64, 0.0f64, 0usize);
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut worst = f64::INFINITY;
-    // Squared errors (SR, fair) summed per block of every piece; the guard's t pairs them block by block.
-    let mut block_se: Vec<(f64, f64)> = Vec::new();
-    for p in pieces {
-        let tile = p.x0.dim();
-        let rec = reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
-        let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
-        let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
-        let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
-        let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
-        let cols = tile.1.div_ceil(block.1);
-        let first_block = block_se.len();
-        block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
-        for (((r, c), &sr), (&fair, &truth)) in inferred.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
-            let t = truth as f64;
-            let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
-            piece_sr += e_sr;
-            piece_fair += e_fair;
-            let sums = &mut block_se[first_block + (r / block.0) * cols + c / block.1];
-            (sums.0, sums.1) = (sums.0 + e_sr, sums.1 + e_fair);
-            lo = lo.min(t);
-            hi = hi.max(t);
-            n += 1;
-        }
-        (se_sr, se_fair) = (se_sr + piece_sr, se_fair + piece_fair);
-        worst = worst.min(10.0 * (piece_fair / piece_sr).log10());
+/// The squared errors of SR and of the fair baseline on held-out pieces, gathered piece by piece
+/// (possibly by several networks, each on the pieces it did not see) and pooled into a [`Validation`].
+struct HeldOutErrors {
+    se_sr: f64,
+    se_fair: f64,
+    n: usize,
+    lo: f64,
+    hi: f64,
+    /// Each piece's gain, dB.
+    piece_gains_db: Vec<f64>,
+    /// Squared errors (SR, fair) summed per block of every piece; the guard's t pairs them block by block.
+    block_se: Vec<(f64, f64)>,
+}
+
+impl HeldOutErrors {
+    fn new() -> Self {
+        Self { se_sr: 0.0, se_fair: 0.0, n: 0, lo: f64::INFINITY, hi: f64::NEG_INFINITY, piece_gains_db: Vec::new(), block_se: Vec::new() }
     }
-    let psnr = |se: f64| 10.0 * ((hi - lo).powi(2) / (se / n.max(1) as f64)).log10();
-    Ok(Validation {
-        gain_db: 10.0 * (se_fair / se_sr).log10(),
-        psnr_sr_db: psnr(se_sr),
-        psnr_fair_db: psnr(se_fair),
-        worst_gain_db: worst,
-        gain_t: paired_t(&block_se.iter().map(|(sr, fair)| fair - sr).collect::<Vec<f64>>()),
-    })
+
+    /// Reconstructs `pieces` with `field` exactly as inference does (their x0, the same Euler steps
+    /// and window, the low-frequency anchor) and adds their errors and those of the fair baseline.
+    fn add(
+        &mut self,
+        field: &dyn VelocityField,
+        normalizer: &Normalizer,
+        pieces: &[&Piece],
+        lr_pitch_m: (f64, f64),
+        cfg: &ReconstructConfig,
+        device: Device,
+    ) -> Result<(), PipelineError> {
+        for p in pieces {
+            let tile = p.x0.dim();
+            let rec =
+                reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
+            let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
+            let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
+            let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
+            let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
+            let cols = tile.1.div_ceil(block.1);
+            let first_block = self.block_se.len();
+            self.block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
+            for (((r, c), &sr), (&fair, &truth)) in inferred.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
+                let t = truth as f64;
+                let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
+                piece_sr += e_sr;
+                piece_fair += e_fair;
+                let sums = &mut self.block_se[first_block + (r / block.0) * cols + c / block.1];
+                (sums.0, sums.1) = (sums.0 + e_sr, sums.1 + e_fair);
+                self.lo = self.lo.min(t);
+                self.hi = self.hi.max(t);
+                self.n += 1;
+            }
+            (self.se_sr, self.se_fair) = (self.se_sr + piece_sr, self.se_fair + piece_fair);
+            self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
+        }
+        Ok(())
+    }
+
+    /// The pooled validation of everything added: PSNR of SR and of the fair baseline over all the
+    /// pixels (data range of the measured pieces), the pooled gain, the smallest gain of any one
+    /// piece, dB, and the t of the gain over blocks.
+    fn validation(&self) -> Validation {
+        let psnr = |se: f64| 10.0 * ((self.hi - self.lo).powi(2) / (se / self.n.max(1) as f64)).log10();
+        Validation {
+            gain_db: 10.0 * (self.se_fair / self.se_sr).log10(),
+            psnr_sr_db: psnr(self.se_sr),
+            psnr_fair_db: psnr(self.se_fair),
+            worst_gain_db: self.piece_gains_db.iter().copied().fold(f64::INFINITY, f64::min),
+            gain_t: paired_t(&self.block_se.iter().map(|(sr, fair)| fair - sr).collect::<Vec<f64>>()),
+        }
+    }
 }
 
 /// Side of the blocks over which the guard compares SR's and the fair baseline's errors, LR pixels:
@@ -176,7 +202,8 @@ pub fn paired_t(d: &[f64]) -> f64 {
 /// go to `model_dir`. SR is delivered when it beats the fair baseline on the held-out pieces by more
 /// than `recon_cfg.guard_min_gain_db` pooled and no piece loses more than
 /// `recon_cfg.guard_max_patch_loss_db`. Training starts from `init`'s weights when given (training
-/// that ran during acquisition), else from a fresh initialisation.
+/// that ran during acquisition), else from a fresh initialisation; with `train_cfg.cross_fit` (and no
+/// `init`) two networks are cross-fitted instead ([`cross_fit_and_reconstruct`]).
 pub fn train_and_reconstruct(
     prepared: &Prepared,
     train_cfg: &TrainConfig,
@@ -190,39 +217,17 @@ pub fn train_and_reconstruct(
     if trainable.is_empty() {
         return Err(PipelineError::NoTraining("no acquired piece can be trained on (none, or every registration was ambiguous)".into()));
     }
+    if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
+        return cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, progress);
+    }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
     let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
     let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
-    let normalizer = prepared.normalizer()?;
-    let mut validation_error = None;
-    let mut validator =
-        |m: &TrainedModel| match validate_by_reconstruction(m, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device) {
-            Ok(v) => v,
-            Err(e) => {
-                validation_error.get_or_insert(e);
-                Validation {
-                    gain_db: f64::NEG_INFINITY,
-                    psnr_sr_db: f64::NAN,
-                    psnr_fair_db: f64::NAN,
-                    worst_gain_db: f64::NEG_INFINITY,
-                    gain_t: f64::NEG_INFINITY,
-                }
-            }
-        };
-    let outcome = train_from(
-        &pairs,
-        normalizer,
-        train_cfg,
-        device,
-        init,
-        (!val_pieces.is_empty()).then_some(&mut validator as &mut crate::train::Validator<'_>),
-        progress,
-    )?;
-    if let Some(e) = validation_error {
-        return Err(e);
-    }
+    let outcome = train_validated(prepared, &pairs, &val_pieces, train_cfg, recon_cfg, device, init, progress)?;
     save_artifacts(model_dir, &outcome, train_cfg)?;
+    let mut kept = HeldOutErrors::new();
+    kept.add(&outcome.model, &prepared.normalizer()?, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
     let record = TrainingRecord {
         steps: outcome.steps,
         best_step: outcome.best_step,
@@ -233,35 +238,12 @@ pub fn train_and_reconstruct(
         held_out: val.iter().map(|(_, (i, _))| *i).collect(),
         val_gain_db: outcome.best_val_score,
         val_worst_gain_db: outcome.best_validation.map(|v| v.worst_gain_db),
+        val_piece_gains_db: kept.piece_gains_db,
         val_gain_t: outcome.best_validation.map(|v| v.gain_t),
         during_acquisition_steps: None,
         history: outcome.history.clone(),
     };
-    // The guard: a pooled gain, and no held-out patch clearly worse (a pooled gain over a few patches
-    // can hide content SR gets wrong).
-    let (min_gain, max_loss, min_t) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db, recon_cfg.guard_min_t);
-    let (output, reason) = match (record.val_gain_db, record.val_worst_gain_db, record.val_gain_t) {
-        (Some(g), Some(w), Some(t)) if g > min_gain && w > -max_loss && t > min_t => (
-            OutputChoice::Sr,
-            format!(
-                "SR beats the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {t:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, {w:+.2} dB the least)",
-                val_pieces.len()
-            ),
-        ),
-        (Some(g), w, t) => (
-            OutputChoice::Baseline,
-            format!(
-                "SR does not clearly beat the fair baseline on {} held-out patches ({g:+.2} dB pooled, t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, \
-                 {:+.2} dB the least): delivering the fair baseline with the measured patches",
-                val_pieces.len(),
-                t.unwrap_or(f64::NAN),
-                w.unwrap_or(f64::NAN)
-            ),
-        ),
-        (None, _, _) => {
-            (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
-        }
-    };
+    let (output, reason) = guard(&record, recon_cfg, 0.0, "SR");
     let mut result = reconstruct_only(prepared, &outcome.model, recon_cfg)?;
     if output == OutputChoice::Baseline {
         result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
@@ -272,22 +254,203 @@ pub fn train_and_reconstruct(
     Ok((result, outcome.model))
 }
 
+/// Fewer trainable pieces than this: no cross-fitting (each network would train on one piece).
+pub const MIN_CROSS_FIT_PIECES: usize = 4;
+
+/// Subfolder of the model folder for the second cross-fitted network.
+pub const CROSS_FIT_SECOND_DIR: &str = "cross_fit_b";
+
+/// The pieces of `(index, piece)` pairs.
+fn pieces_of<'a>(indexed: &[(usize, &'a Piece)]) -> Vec<&'a Piece> {
+    indexed.iter().map(|(_, p)| *p).collect()
+}
+
+/// Cross-fitting: two networks, one trained on the even, one on the odd positions of the pick order,
+/// each keeping the weights that reconstruct the other's pieces best. The guard pools every piece,
+/// each reconstructed by the network that did not see it; the delivered reconstruction is the mean of
+/// the two networks' (by convexity its squared error is at most the mean of theirs, pixel by pixel).
+/// The first network goes to `model_dir`, the second to `model_dir/cross_fit_b`.
+fn cross_fit_and_reconstruct(
+    prepared: &Prepared,
+    trainable: &[(usize, &Piece)],
+    train_cfg: &TrainConfig,
+    recon_cfg: &ReconstructConfig,
+    device: Device,
+    model_dir: &Path,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
+    let half = |parity: usize| -> Vec<(usize, &Piece)> {
+        trainable.iter().enumerate().filter(|(k, _)| k % 2 == parity).map(|(_, &p)| p).collect()
+    };
+    let halves = [half(0), half(1)];
+    let mut outcomes = Vec::with_capacity(2);
+    for (h, dir) in [(0usize, model_dir.to_path_buf()), (1, model_dir.join(CROSS_FIT_SECOND_DIR))] {
+        let pairs: Vec<TilePair> = halves[h].iter().map(|(_, p)| p.training_pair()).collect();
+        let outcome = train_validated(prepared, &pairs, &pieces_of(&halves[1 - h]), train_cfg, recon_cfg, device, None, progress)?;
+        save_artifacts(&dir, &outcome, train_cfg)?;
+        outcomes.push(outcome);
+    }
+    let (a, b) = (&outcomes[0], &outcomes[1]);
+    // Every piece held out once: the first half by the second network, the second half by the first.
+    let normalizer = prepared.normalizer()?;
+    let mut held = HeldOutErrors::new();
+    held.add(&b.model, &normalizer, &pieces_of(&halves[0]), prepared.lr.pitch_m(), recon_cfg, device)?;
+    held.add(&a.model, &normalizer, &pieces_of(&halves[1]), prepared.lr.pitch_m(), recon_cfg, device)?;
+    let pooled = held.validation();
+    let record = TrainingRecord {
+        steps: a.steps + b.steps,
+        best_step: a.best_step,
+        stop: a.stop,
+        train_s: a.train_s + b.train_s,
+        step_ms: 0.5 * (a.mean_step_ms + b.mean_step_ms),
+        n_train: halves[0].len().max(halves[1].len()),
+        held_out: trainable.iter().map(|(i, _)| *i).collect(),
+        val_gain_db: Some(pooled.gain_db),
+        val_worst_gain_db: Some(pooled.worst_gain_db),
+        val_piece_gains_db: held.piece_gains_db,
+        val_gain_t: Some(pooled.gain_t),
+        during_acquisition_steps: None,
+        history: a.history.clone(),
+    };
+    let (output, reason) = guard(&record, recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR (the mean of two cross-fitted networks)");
+    tracing::info!(
+        "cross-fitted: {} + {} steps (kept {} and {}); held out by the other network {:+.2} / {:+.2} dB",
+        a.steps,
+        b.steps,
+        a.best_step,
+        b.best_step,
+        b.best_val_score.unwrap_or(f64::NAN),
+        a.best_val_score.unwrap_or(f64::NAN)
+    );
+    let mut result = reconstruct_mean(prepared, &[&a.model, &b.model], recon_cfg)?;
+    if output == OutputChoice::Baseline {
+        result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
+    }
+    (result.output, result.reason, result.training) = (output, reason, Some(record));
+    let model = outcomes.swap_remove(0).model;
+    Ok((result, model))
+}
+
+/// Trains on `pairs` (from `init`'s weights when given), keeping the weights that reconstruct
+/// `val_pieces` best (the last ones when there are none).
+#[allow(clippy::too_many_arguments)]
+fn train_validated(
+    prepared: &Prepared,
+    pairs: &[TilePair],
+    val_pieces: &[&Piece],
+    train_cfg: &TrainConfig,
+    recon_cfg: &ReconstructConfig,
+    device: Device,
+    init: Option<&TrainedModel>,
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<crate::train::TrainOutcome, PipelineError> {
+    let normalizer = prepared.normalizer()?;
+    let mut validation_error = None;
+    let mut validator = |m: &TrainedModel| {
+        let mut held = HeldOutErrors::new();
+        match held.add(m, &normalizer, val_pieces, prepared.lr.pitch_m(), recon_cfg, device) {
+            Ok(()) => held.validation(),
+            Err(e) => {
+                validation_error.get_or_insert(e);
+                Validation {
+                    gain_db: f64::NEG_INFINITY,
+                    psnr_sr_db: f64::NAN,
+                    psnr_fair_db: f64::NAN,
+                    worst_gain_db: f64::NEG_INFINITY,
+                    gain_t: f64::NEG_INFINITY,
+                }
+            }
+        }
+    };
+    let outcome = train_from(
+        pairs,
+        normalizer,
+        train_cfg,
+        device,
+        init,
+        (!val_pieces.is_empty()).then_some(&mut validator as &mut crate::train::Validator<'_>),
+        progress,
+    )?;
+    match validation_error {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// With cross-fitting (every piece held out once) at most this share of the held-out pieces (rounded
+/// down) may lose more than `guard_max_patch_loss_db` to the fair baseline — the worst of many pieces
+/// lies further below their mean than the worst of the two or four a single network holds out, where
+/// none may.
+pub const CROSS_FIT_MAX_LOSING_SHARE: f64 = 0.25;
+
+/// The guard: a pooled gain beyond the margin, sure block by block, and no held-out piece clearly
+/// worse — or at most `losing_share` of them (a pooled gain over a few patches can hide content SR
+/// gets wrong). `what` names the reconstruction in the reason.
+fn guard(record: &TrainingRecord, recon_cfg: &ReconstructConfig, losing_share: f64, what: &str) -> (OutputChoice, String) {
+    let (min_gain, max_loss, min_t) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db, recon_cfg.guard_min_t);
+    let n_held = record.held_out.len();
+    let losing = record.val_piece_gains_db.iter().filter(|&&g| g.is_nan() || g <= -max_loss).count();
+    let allowed = (losing_share * record.val_piece_gains_db.len() as f64).floor() as usize;
+    let losers = match allowed {
+        0 => String::new(),
+        _ => format!(", {losing} of {n_held} below −{max_loss} dB, {allowed} allowed"),
+    };
+    match (record.val_gain_db, record.val_worst_gain_db, record.val_gain_t) {
+        (Some(g), Some(w), Some(t)) if g > min_gain && losing <= allowed && t > min_t => (
+            OutputChoice::Sr,
+            format!(
+                "{what} beats the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, t = {t:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, {w:+.2} dB the least{losers})"
+            ),
+        ),
+        (Some(g), w, t) => (
+            OutputChoice::Baseline,
+            format!(
+                "{what} does not clearly beat the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, \
+                 {:+.2} dB the least{losers}): delivering the fair baseline with the measured patches",
+                t.unwrap_or(f64::NAN),
+                w.unwrap_or(f64::NAN)
+            ),
+        ),
+        (None, _, _) => {
+            (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
+        }
+    }
+}
+
 /// Reconstructs the whole HR grid of `prepared` with `model` twice — as it is, and with its lines in
 /// reverse order (the slow-axis flip the network was trained with), flipped back — delivers their
 /// mean with the measured pieces pasted, and takes half their difference as the uncertainty map.
 pub fn reconstruct_only(prepared: &Prepared, model: &TrainedModel, cfg: &ReconstructConfig) -> Result<ModelOutcome, PipelineError> {
+    reconstruct_mean(prepared, &[model], cfg)
+}
+
+/// [`reconstruct_only`] with several networks (cross-fitted ones): the mean of their reconstructions,
+/// and the mean of their uncertainty maps.
+pub fn reconstruct_mean(prepared: &Prepared, models: &[&TrainedModel], cfg: &ReconstructConfig) -> Result<ModelOutcome, PipelineError> {
     let t0 = Instant::now();
-    let tile = (model.info.tile_rows, model.info.tile_cols);
-    let run = |x0: ndarray::ArrayView2<f32>| reconstruct_with(model, &model.info.normalizer, tile, x0, &[], cfg, model.device());
-    let straight = run(prepared.x0.view())?.inferred_m;
+    let Some(first) = models.first() else {
+        return Err(PipelineError::NoTraining("no network to reconstruct with".into()));
+    };
+    let dim = prepared.x0.dim();
+    let (mut sum, mut uncertainty) = (Array2::<f32>::zeros(dim), Array2::<f32>::zeros(dim));
     let flipped_x0 = prepared.x0.slice(ndarray::s![..;-1, ..]).to_owned();
-    let flipped = run(flipped_x0.view())?.inferred_m;
-    let flipped = flipped.slice(ndarray::s![..;-1, ..]);
-    let sr_unpasted = Array2::from_shape_fn(straight.dim(), |i| 0.5 * (straight[i] + flipped[i]));
-    let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, prepared.lr.pitch_m(), prepared.hr_region.pitch_m(&prepared.hr_raster));
-    let sr_unpasted = anchor_low_frequencies(sr_unpasted.view(), prepared.fair.view(), sigma);
     let acquired = &prepared.acquired;
-    let uncertainty = Array2::from_shape_fn(straight.dim(), |i| if acquired[i] { 0.0 } else { 0.5 * (straight[i] - flipped[i]).abs() });
+    let share = 1.0 / models.len() as f32;
+    for model in models {
+        let tile = (model.info.tile_rows, model.info.tile_cols);
+        let run = |x0: ndarray::ArrayView2<f32>| reconstruct_with(*model, &model.info.normalizer, tile, x0, &[], cfg, model.device());
+        let straight = run(prepared.x0.view())?.inferred_m;
+        let flipped = run(flipped_x0.view())?.inferred_m;
+        let flipped = flipped.slice(ndarray::s![..;-1, ..]);
+        ndarray::Zip::indexed(&mut sum).and(&mut uncertainty).for_each(|i, s, u| {
+            *s += share * 0.5 * (straight[i] + flipped[i]);
+            if !acquired[i] {
+                *u += share * 0.5 * (straight[i] - flipped[i]).abs();
+            }
+        });
+    }
+    let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, prepared.lr.pitch_m(), prepared.hr_region.pitch_m(&prepared.hr_raster));
+    let sr_unpasted = anchor_low_frequencies(sum.view(), prepared.fair.view(), sigma);
     let sr = paste_patches(sr_unpasted.view(), &prepared.measured(), cfg.seam_px)?;
     Ok(ModelOutcome {
         output: OutputChoice::Sr,
@@ -298,7 +461,7 @@ pub fn reconstruct_only(prepared: &Prepared, model: &TrainedModel, cfg: &Reconst
         uncertainty,
         training: None,
         reconstruct_s: t0.elapsed().as_secs_f64(),
-        device: device_name(model.device()).to_string(),
+        device: device_name(first.device()).to_string(),
     })
 }
 
@@ -326,6 +489,40 @@ mod tests {
         assert_eq!(paired_t(&[3.0]), 0.0);
         assert_eq!(paired_t(&[2.0, 2.0]), f64::INFINITY);
         assert_eq!(paired_t(&[0.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn a_few_losing_pieces_are_tolerated_only_among_cross_fitted_ones() {
+        let record = |gains: &[f64]| TrainingRecord {
+            steps: 1,
+            best_step: 1,
+            stop: StopReason::MaxSteps,
+            train_s: 0.0,
+            step_ms: 0.0,
+            n_train: 1,
+            held_out: (0..gains.len()).collect(),
+            val_gain_db: Some(1.0),
+            val_worst_gain_db: Some(gains.iter().copied().fold(f64::INFINITY, f64::min)),
+            val_piece_gains_db: gains.to_vec(),
+            val_gain_t: Some(5.0),
+            during_acquisition_steps: None,
+            history: LossHistory::default(),
+        };
+        let cfg = ReconstructConfig::default(); // margin 0.5 dB, t 2, a patch may lose at most 0.5 dB
+        let cross_fit = |gains: &[f64]| guard(&record(gains), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").0;
+        let single = |gains: &[f64]| guard(&record(gains), &cfg, 0.0, "SR").0;
+        // of the few patches a single network holds out, none may lose
+        assert_eq!(single(&[2.0, -0.4]), OutputChoice::Sr);
+        assert_eq!(single(&[2.0, -0.6]), OutputChoice::Baseline);
+        assert_eq!(single(&[2.0, 1.0, 1.5, -0.6]), OutputChoice::Baseline);
+        // of eight cross-fitted ones, two may, three may not; a patch without a figure counts as losing
+        let eight = [2.0, 1.0, -3.0, 0.5, -1.0, 1.5, 0.2, 0.8];
+        assert_eq!(cross_fit(&eight), OutputChoice::Sr);
+        assert_eq!(single(&eight), OutputChoice::Baseline);
+        assert_eq!(cross_fit(&[-0.7, 1.0, -3.0, 0.5, -1.0, 1.5, 0.2, 0.8]), OutputChoice::Baseline);
+        assert_eq!(cross_fit(&[f64::NAN, 1.0, -3.0, 0.5, -1.0, 1.5, 0.2, 0.8]), OutputChoice::Baseline);
+        // the reason says how many lost among many
+        assert!(guard(&record(&eight), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").1.contains("2 of 8 below −0.5 dB, 2 allowed"));
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub struct ReconstructConfig {
     /// selection and the choice of patches alone give (measured: +0.27 dB held out, −0.50 dB on the
     /// rest) …
     pub guard_min_gain_db: f64,
-    /// … and no single held-out patch loses more than this to the fair baseline, dB; otherwise the
-    /// fair baseline with the patches pasted.
+    /// … and no held-out patch loses more than this to the fair baseline, dB (with `[train] cross_fit`,
+    /// where every patch is held out once, a quarter of them may); otherwise the fair baseline with the
+    /// patches pasted.
     pub guard_max_patch_loss_db: f64,
     /// … and the gain is sure: Student's t of the fair baseline's minus SR's squared error, paired
     /// over blocks of 2 × 2 LR pixels of the held-out pixels, exceeds this (2 ≈ 97.5 % one-sided with

@@ -61,6 +61,11 @@ pub struct TrainConfig {
     /// After the last patch, when training ran during acquisition: this many steps on every patch,
     /// starting from the weights trained so far, validated as usual (replaces `max_steps`).
     pub final_steps: usize,
+    /// Cross-fitting: train two networks, each on every other trainable piece and validated on the
+    /// other's; the guard then sees every piece held out once (not `n_val` of them) and the run
+    /// delivers the mean of the two reconstructions. Twice the training time. Ignored when training
+    /// continues from weights trained during acquisition, or with fewer than 4 trainable pieces.
+    pub cross_fit: bool,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +92,7 @@ impl Default for TrainConfig {
             time_budget_s: None,
             during_acquisition: true,
             final_steps: 50,
+            cross_fit: false,
         }
     }
 }
