@@ -8,7 +8,9 @@ use super::PipelineError;
 use crate::device::device_name;
 use crate::model::{TrainedModel, VelocityField};
 use crate::reconstruct::{anchor_low_frequencies, paste_patches, reconstruct_with, sigma_on_grid, ReconstructConfig};
-use crate::train::{save_artifacts, train_from, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainProgress, Validation};
+use crate::train::{
+    save_artifacts, train_from, LossHistory, Normalizer, StopReason, TilePair, TrainConfig, TrainOutcome, TrainProgress, Validation,
+};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -224,34 +226,55 @@ pub fn train_and_reconstruct(
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
     let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
     let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
-    let outcome = train_validated(prepared, &pairs, &val_pieces, train_cfg, recon_cfg, device, init, progress)?;
+    let normalizer = prepared.normalizer()?;
+    let outcome = train_validated(prepared, &normalizer, &pairs, &val_pieces, train_cfg, recon_cfg, device, init, progress)?;
     save_artifacts(model_dir, &outcome, train_cfg)?;
-    let mut kept = HeldOutErrors::new();
-    kept.add(&outcome.model, &prepared.normalizer()?, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
-    let record = TrainingRecord {
+    let mut errors = HeldOutErrors::new();
+    errors.add(&outcome.model, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
+    let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
+    let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR")?;
+    Ok((result, outcome.model))
+}
+
+/// What a training run and the errors `held` of its kept weights on the held-out pieces give the
+/// record (no validation figures when nothing was held out).
+fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>, held: HeldOutErrors) -> TrainingRecord {
+    let pooled = (held.n > 0).then(|| held.validation());
+    TrainingRecord {
         steps: outcome.steps,
         best_step: outcome.best_step,
         stop: outcome.stop,
         train_s: outcome.train_s,
         step_ms: outcome.mean_step_ms,
-        n_train: pairs.len(),
-        held_out: val.iter().map(|(_, (i, _))| *i).collect(),
-        val_gain_db: outcome.best_val_score,
-        val_worst_gain_db: outcome.best_validation.map(|v| v.worst_gain_db),
-        val_piece_gains_db: kept.piece_gains_db,
-        val_gain_t: outcome.best_validation.map(|v| v.gain_t),
+        n_train,
+        held_out,
+        val_gain_db: pooled.map(|v| v.gain_db),
+        val_worst_gain_db: pooled.map(|v| v.worst_gain_db),
+        val_piece_gains_db: held.piece_gains_db,
+        val_gain_t: pooled.map(|v| v.gain_t),
         during_acquisition_steps: None,
         history: outcome.history.clone(),
-    };
-    let (output, reason) = guard(&record, recon_cfg, 0.0, "SR");
-    let mut result = reconstruct_only(prepared, &outcome.model, recon_cfg)?;
+    }
+}
+
+/// Applies the guard to `record` (at most `losing_share` of the held-out pieces may lose clearly) and
+/// reconstructs with the mean of `models`: SR, or the fair baseline with the measured pieces when the
+/// guard refuses it. `what` names the reconstruction in the reason.
+fn deliver(
+    prepared: &Prepared,
+    models: &[&TrainedModel],
+    record: TrainingRecord,
+    recon_cfg: &ReconstructConfig,
+    losing_share: f64,
+    what: &str,
+) -> Result<ModelOutcome, PipelineError> {
+    let (output, reason) = guard(&record, recon_cfg, losing_share, what);
+    let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
     if output == OutputChoice::Baseline {
         result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
     }
-    result.output = output;
-    result.reason = reason;
-    result.training = Some(record);
-    Ok((result, outcome.model))
+    (result.output, result.reason, result.training) = (output, reason, Some(record));
+    Ok(result)
 }
 
 /// Fewer trainable pieces than this: no cross-fitting (each network would train on one piece).
@@ -283,36 +306,26 @@ fn cross_fit_and_reconstruct(
         trainable.iter().enumerate().filter(|(k, _)| k % 2 == parity).map(|(_, &p)| p).collect()
     };
     let halves = [half(0), half(1)];
+    let normalizer = prepared.normalizer()?;
     let mut outcomes = Vec::with_capacity(2);
     for (h, dir) in [(0usize, model_dir.to_path_buf()), (1, model_dir.join(CROSS_FIT_SECOND_DIR))] {
         let pairs: Vec<TilePair> = halves[h].iter().map(|(_, p)| p.training_pair()).collect();
-        let outcome = train_validated(prepared, &pairs, &pieces_of(&halves[1 - h]), train_cfg, recon_cfg, device, None, progress)?;
+        let outcome =
+            train_validated(prepared, &normalizer, &pairs, &pieces_of(&halves[1 - h]), train_cfg, recon_cfg, device, None, progress)?;
         save_artifacts(&dir, &outcome, train_cfg)?;
         outcomes.push(outcome);
     }
     let (a, b) = (&outcomes[0], &outcomes[1]);
     // Every piece held out once: the first half by the second network, the second half by the first.
-    let normalizer = prepared.normalizer()?;
     let mut held = HeldOutErrors::new();
     held.add(&b.model, &normalizer, &pieces_of(&halves[0]), prepared.lr.pitch_m(), recon_cfg, device)?;
     held.add(&a.model, &normalizer, &pieces_of(&halves[1]), prepared.lr.pitch_m(), recon_cfg, device)?;
-    let pooled = held.validation();
     let record = TrainingRecord {
         steps: a.steps + b.steps,
-        best_step: a.best_step,
-        stop: a.stop,
         train_s: a.train_s + b.train_s,
         step_ms: 0.5 * (a.mean_step_ms + b.mean_step_ms),
-        n_train: halves[0].len().max(halves[1].len()),
-        held_out: trainable.iter().map(|(i, _)| *i).collect(),
-        val_gain_db: Some(pooled.gain_db),
-        val_worst_gain_db: Some(pooled.worst_gain_db),
-        val_piece_gains_db: held.piece_gains_db,
-        val_gain_t: Some(pooled.gain_t),
-        during_acquisition_steps: None,
-        history: a.history.clone(),
+        ..training_record(a, halves[0].len().max(halves[1].len()), trainable.iter().map(|(i, _)| *i).collect(), held)
     };
-    let (output, reason) = guard(&record, recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR (the mean of two cross-fitted networks)");
     tracing::info!(
         "cross-fitted: {} + {} steps (kept {} and {}); held out by the other network {:+.2} / {:+.2} dB",
         a.steps,
@@ -322,11 +335,14 @@ fn cross_fit_and_reconstruct(
         b.best_val_score.unwrap_or(f64::NAN),
         a.best_val_score.unwrap_or(f64::NAN)
     );
-    let mut result = reconstruct_mean(prepared, &[&a.model, &b.model], recon_cfg)?;
-    if output == OutputChoice::Baseline {
-        result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
-    }
-    (result.output, result.reason, result.training) = (output, reason, Some(record));
+    let result = deliver(
+        prepared,
+        &[&a.model, &b.model],
+        record,
+        recon_cfg,
+        CROSS_FIT_MAX_LOSING_SHARE,
+        "SR (the mean of two cross-fitted networks)",
+    )?;
     let model = outcomes.swap_remove(0).model;
     Ok((result, model))
 }
@@ -336,6 +352,7 @@ fn cross_fit_and_reconstruct(
 #[allow(clippy::too_many_arguments)]
 fn train_validated(
     prepared: &Prepared,
+    normalizer: &Normalizer,
     pairs: &[TilePair],
     val_pieces: &[&Piece],
     train_cfg: &TrainConfig,
@@ -343,12 +360,11 @@ fn train_validated(
     device: Device,
     init: Option<&TrainedModel>,
     progress: &mut dyn FnMut(TrainProgress),
-) -> Result<crate::train::TrainOutcome, PipelineError> {
-    let normalizer = prepared.normalizer()?;
+) -> Result<TrainOutcome, PipelineError> {
     let mut validation_error = None;
     let mut validator = |m: &TrainedModel| {
         let mut held = HeldOutErrors::new();
-        match held.add(m, &normalizer, val_pieces, prepared.lr.pitch_m(), recon_cfg, device) {
+        match held.add(m, normalizer, val_pieces, prepared.lr.pitch_m(), recon_cfg, device) {
             Ok(()) => held.validation(),
             Err(e) => {
                 validation_error.get_or_insert(e);
@@ -364,7 +380,7 @@ fn train_validated(
     };
     let outcome = train_from(
         pairs,
-        normalizer,
+        *normalizer,
         train_cfg,
         device,
         init,

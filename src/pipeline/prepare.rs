@@ -262,9 +262,9 @@ fn remeasure_unsheared(
     for (f, input_frame) in frames.iter_mut().zip(&input.frames) {
         let Some(shifts) = &f.line_shifts_px else { continue };
         let Some(data) = undo_line_shifts(input_frame.image.view(), shifts) else { continue };
-        let unsheared = super::input::HrFrameInput { image: input_frame.image.with_data(data), ..input_frame.clone() };
-        let again = register_frame(lr, &unsheared, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
-        f.registration = again.registration;
+        let unsheared = input_frame.image.with_data(data);
+        f.registration =
+            register_image(lr, &f.label, &unsheared, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
         remeasured += 1;
     }
     Ok(remeasured)
@@ -273,26 +273,7 @@ fn remeasure_unsheared(
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
 /// per-line offsets barely move a correlation peak).
 fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
-    let registration = match register(lr, &f.image, &cfg.register) {
-        Ok(r) => r,
-        // Too little of it inside the LR to search (a tiny frame, or one at the LR's edge): its
-        // returned geometry stands, and the report says it was not searched.
-        Err(RegisterError::OutsideLr { cols, rows, .. }) => {
-            tracing::warn!("{}: only {cols}×{rows} px inside the LR frame with the search margin: not registered", f.label);
-            Registration::identity()
-        }
-        Err(e) => return Err(format!("registration: {e}")),
-    };
-    if registration.ambiguous {
-        tracing::warn!(
-            "{}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
-            f.label,
-            registration.peak,
-            registration.peak_ratio,
-            registration.shift_lr_px[0],
-            registration.shift_lr_px[1]
-        );
-    }
+    let registration = register_image(lr, &f.label, &f.image, cfg)?;
     // Where the returned centre falls on the requested frame's pixels, relative to its middle.
     let returned_minus_requested_px = f.requested.map(|req| {
         let r = &f.image.raster;
@@ -307,6 +288,32 @@ fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareCo
         image: f.image.clone(),
         line_shifts_px: None,
     })
+}
+
+/// The registration of `image` (the frame called `label`) against the levelled LR, with what went
+/// wrong said in the log: a frame too little inside the LR keeps its returned geometry (not searched),
+/// an ambiguous one is flagged.
+fn register_image(lr: &GeoImage, label: &str, image: &GeoImage, cfg: &PrepareConfig) -> Result<Registration, String> {
+    let registration = match register(lr, image, &cfg.register) {
+        Ok(r) => r,
+        // Too little of it inside the LR to search (a tiny frame, or one at the LR's edge): its
+        // returned geometry stands, and the report says it was not searched.
+        Err(RegisterError::OutsideLr { cols, rows, .. }) => {
+            tracing::warn!("{label}: only {cols}×{rows} px inside the LR frame with the search margin: not registered");
+            Registration::identity()
+        }
+        Err(e) => return Err(format!("registration: {e}")),
+    };
+    if registration.ambiguous {
+        tracing::warn!(
+            "{label}: registration ambiguous (peak {:.3}, ratio {:.2}, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
+            registration.peak,
+            registration.peak_ratio,
+            registration.shift_lr_px[0],
+            registration.shift_lr_px[1]
+        );
+    }
+    Ok(registration)
 }
 
 /// Moves a registered frame to where it really lies (unless ambiguous) and levels it **relative to the
