@@ -106,7 +106,7 @@ pub enum Preset {
     Paper,
 }
 
-fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px: usize) -> TrainConfig {
+fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px: usize, euler_steps: usize) -> TrainConfig {
     let preset = match (&sections.train, args.preset) {
         (Some(_), None) => None,
         (_, Some(p)) => Some(p),
@@ -115,7 +115,7 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
     };
     let mut cfg = match (preset, &sections.train) {
         (Some(Preset::Paper), _) => TrainConfig::default(),
-        (Some(Preset::Cpu), _) => TrainConfig::cpu_dry_run(),
+        (Some(Preset::Cpu), _) => TrainConfig::cpu_dry_run().following_sampler(euler_steps),
         (None, Some(t)) => t.clone(),
         (None, None) => TrainConfig::default(),
     };
@@ -140,7 +140,7 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
         cfg.seed = seed;
     }
     info!(
-        "training ({}): base {}, t_ch {}, k_t {}, lr {}, batch {}, crop {}, at most {} steps{}, n_val {}",
+        "training ({}): base {}, t_ch {}, k_t {}, t {}, lr {}, batch {}, crop {}, at most {} steps{}, n_val {}",
         match preset {
             Some(Preset::Cpu) => "cpu preset",
             Some(Preset::Paper) => "paper preset",
@@ -149,6 +149,7 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
         cfg.base,
         cfg.t_ch,
         cfg.k_t,
+        cfg.t_grid_steps.map(|n| format!("on the {n}-step sampler's grid")).unwrap_or_else(|| "~ U[0, 1)".into()),
         cfg.lr,
         cfg.batch_size.map(|b| b.to_string()).unwrap_or_else(|| "all".into()),
         cfg.crop_px.map(|c| format!("{c} px")).unwrap_or_else(|| "whole tiles".into()),
@@ -195,10 +196,11 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let select = args.select.options(&sections);
     let hr = pair.hr_raster();
     let tile_px = (hr.points / select.grid.max(1)).min(hr.lines / select.grid.max(1));
-    let train = train_config(&args, &sections, cuda, tile_px);
-    train.validate()?;
     let reconstruct = reconstruct_config(&sections, args.steps_infer, args.infer_batch_size);
     reconstruct.validate()?;
+    let train = train_config(&args, &sections, cuda, tile_px, reconstruct.steps);
+    train.validate()?;
+    train.check_sampler(reconstruct.steps)?;
     let model_input =
         args.model_input.map(Interpolation::from).or(sections.lr.as_ref().map(|l| l.model_input)).unwrap_or(Interpolation::Bicubic);
     let n_list = if args.n_list.is_empty() { vec![select.n_picks()] } else { args.n_list.clone() };

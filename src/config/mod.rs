@@ -141,6 +141,7 @@ impl RunSpec {
         c.register.validate().map_err(|e| self.invalid("register", "", &e))?;
         c.train.validate().map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
         c.reconstruct.validate().map_err(|e| self.invalid(&format!("reconstruct.{}", e.field), &e.value, e.why))?;
+        c.train.check_sampler(c.reconstruct.steps).map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
         let tile = (f.hr_points / s.grid, f.hr_lines / s.grid);
         if tile.0 % 4 != 0 || tile.1 % 4 != 0 {
             return Err(self.invalid(

@@ -32,6 +32,8 @@ fn errors_name_file_field_and_value() {
     assert!(err.contains("frame.hr_line_rate_hz") && err.contains("-2"), "{err}");
     let err = parse(&MINIMAL.replace("[select]", "[select]\ngird = 8")).unwrap_err().to_string();
     assert!(err.contains("gird"), "unknown key must be named: {err}");
+    let err = parse(&format!("{MINIMAL}[train]\nt_grid_steps = 1\n[reconstruct]\nsteps = 10\n")).unwrap_err().to_string();
+    assert!(err.contains("train.t_grid_steps") && err.contains("[reconstruct] steps"), "{err}");
 }
 
 #[test]

@@ -215,6 +215,7 @@ pub fn train_and_reconstruct(
     init: Option<&TrainedModel>,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
+    train_cfg.check_sampler(recon_cfg.steps).map_err(crate::train::TrainError::from)?;
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     if trainable.is_empty() {
         return Err(PipelineError::NoTraining("no acquired piece can be trained on (none, or every registration was ambiguous)".into()));

@@ -13,8 +13,15 @@ pub struct TrainConfig {
     pub base: i64,
     /// Width of the time embedding (128 in the original).
     pub t_ch: i64,
-    /// t-samples drawn per pair and step (`K_t`).
+    /// t-samples drawn per pair and step (`K_t`); with `t_grid_steps = n` at most n (more would
+    /// repeat a time).
     pub k_t: usize,
+    /// Train only at the times the reconstruction's Euler sampler visits, t = k/n for k = 0 … n − 1
+    /// with n = `[reconstruct] steps` (which it must equal). With n = 1 every sample sits at t = 0,
+    /// x_t = x0, which is all a one-step reconstruction ever evaluates: the network learns the one
+    /// jump from the LR to the HR instead of spreading its capacity over states it never meets.
+    /// `None`: t ~ U[0, 1), flow matching as the original.
+    pub t_grid_steps: Option<usize>,
     /// Weight of the L1 loss on the finite-difference gradient of the one-jump estimate x̂1.
     pub lambda_grad: f64,
     /// Weight of the L1 loss on the 5-point Laplacian of x̂1.
@@ -74,6 +81,7 @@ impl Default for TrainConfig {
             base: 64,
             t_ch: 128,
             k_t: 4,
+            t_grid_steps: None,
             lambda_grad: 0.1,
             lambda_lap: 0.05,
             lr: 1e-4,
@@ -131,14 +139,16 @@ pub struct ConfigError {
 }
 
 impl TrainConfig {
-    /// The CPU setting of the dry run: base 16, t_ch 32, k_t 2, mini-batches of 8 random 32-px crops
-    /// with slow-axis flips, lr 1e-3 with cosine decay over 1000 steps, 4 patches held out to validate
-    /// by reconstruction, an EMA (0.99) of the weights. A fixed number of steps, no wall-time budget.
+    /// The CPU setting of the dry run: base 16, t_ch 32, trained at t = 0 only (the one Euler step of
+    /// its reconstruction), mini-batches of 8 random 32-px crops with slow-axis flips, lr 1e-3 with
+    /// cosine decay over 1000 steps, 4 patches held out to validate by reconstruction, an EMA (0.99) of
+    /// the weights. A fixed number of steps, no wall-time budget.
     pub fn cpu_dry_run() -> Self {
         Self {
             base: 16,
             t_ch: 32,
             k_t: 2,
+            t_grid_steps: Some(1),
             lr: 1e-3,
             lr_schedule: LrSchedule::Cosine,
             max_steps: 1_000,
@@ -150,6 +160,41 @@ impl TrainConfig {
             ema_decay: Some(0.99),
             flip_slow_axis: true,
             ..Self::default()
+        }
+    }
+
+    /// Checks that the training times match a reconstruction of `euler_steps` steps; the error
+    /// names both fields.
+    pub fn check_sampler(&self, euler_steps: usize) -> Result<(), ConfigError> {
+        match self.t_grid_steps {
+            Some(n) if n != euler_steps => Err(ConfigError {
+                field: "t_grid_steps",
+                value: n.to_string(),
+                why: "must equal [reconstruct] steps: the network would be trained at times the reconstruction never visits",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A preset's training times follow the reconstruction it serves: with `t_grid_steps`, the grid of
+    /// an `euler_steps`-step sampler (a config's own `[train]` is checked instead: [`Self::check_sampler`]).
+    pub fn following_sampler(mut self, euler_steps: usize) -> Self {
+        if self.t_grid_steps.is_some() {
+            self.t_grid_steps = Some(euler_steps);
+        }
+        self
+    }
+
+    /// The t-samples drawn per pair and step: `k_t`, at most `t_grid_steps`.
+    pub fn samples_per_pair(&self) -> usize {
+        self.t_grid_steps.map_or(self.k_t, |n| self.k_t.min(n))
+    }
+
+    /// One training time: on the sampler's grid with `t_grid_steps`, else uniform on [0, 1).
+    pub fn draw_t(&self, rng: &mut impl rand::Rng) -> f32 {
+        match self.t_grid_steps {
+            Some(n) => rng.random_range(0..n) as f32 / n as f32,
+            None => rng.random::<f32>(),
         }
     }
 
@@ -169,6 +214,9 @@ impl TrainConfig {
         }
         if self.k_t < 1 {
             return err("k_t", self.k_t.to_string(), "must be ≥ 1");
+        }
+        if self.t_grid_steps == Some(0) {
+            return err("t_grid_steps", "0".into(), "must be ≥ 1 (the reconstruction's Euler steps; omit it for t ~ U[0, 1))");
         }
         if self.final_steps < 1 {
             return err("final_steps", self.final_steps.to_string(), "must be ≥ 1");
@@ -230,5 +278,25 @@ mod tests {
         assert_eq!(LrSchedule::Constant.rate(1e-3, 0.7), 1e-3);
         let bad = TrainConfig { crop_px: Some(30), ..c };
         assert_eq!(bad.validate().unwrap_err().field, "crop_px");
+    }
+
+    #[test]
+    fn training_times_sit_on_the_samplers_grid() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        let one = TrainConfig::cpu_dry_run();
+        assert_eq!((one.t_grid_steps, one.samples_per_pair()), (Some(1), 1));
+        assert!((0..100).all(|_| one.draw_t(&mut rng) == 0.0));
+        let four = TrainConfig { k_t: 8, ..one.clone().following_sampler(4) };
+        assert_eq!(four.samples_per_pair(), 4);
+        let drawn: std::collections::BTreeSet<u32> = (0..200).map(|_| (four.draw_t(&mut rng) * 4.0).to_bits()).collect();
+        assert_eq!(drawn, [0.0f32, 1.0, 2.0, 3.0].iter().map(|v| v.to_bits()).collect());
+        let uniform = TrainConfig::default();
+        assert_eq!(uniform.following_sampler(10).t_grid_steps, None);
+        let ts: Vec<f32> = (0..200).map(|_| TrainConfig::default().draw_t(&mut rng)).collect();
+        assert!(ts.iter().all(|t| (0.0..1.0).contains(t)) && ts.iter().filter(|&&t| t > 0.5).count() > 50);
+        let err = one.check_sampler(10).unwrap_err();
+        assert_eq!((err.field, err.value.as_str()), ("t_grid_steps", "1"));
+        assert!(one.check_sampler(1).is_ok() && TrainConfig::default().check_sampler(10).is_ok());
+        assert_eq!(TrainConfig { t_grid_steps: Some(0), ..one }.validate().unwrap_err().field, "t_grid_steps");
     }
 }

@@ -181,8 +181,9 @@ pub fn train_from(
         step += 1;
         let t_step = Instant::now();
         let (x0, x1) = draw_batch(&data, &spec, &mut rng);
-        let (x0, x1) = (x0.repeat([cfg.k_t as i64, 1, 1, 1]), x1.repeat([cfg.k_t as i64, 1, 1, 1]));
-        let t: Vec<f32> = (0..x0.size()[0]).map(|_| rng.random::<f32>()).collect(); // U[0, 1)
+        let reps = cfg.samples_per_pair() as i64;
+        let (x0, x1) = (x0.repeat([reps, 1, 1, 1]), x1.repeat([reps, 1, 1, 1]));
+        let t: Vec<f32> = (0..x0.size()[0]).map(|_| cfg.draw_t(&mut rng)).collect();
         let t = Tensor::from_slice(&t).to_device(device);
         let loss = flow_matching_loss(&model, &x0, &x1, &t, weights);
         opt.backward_step_clip_norm(&loss.total, cfg.clip_grad_norm);
