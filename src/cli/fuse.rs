@@ -52,7 +52,7 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
         None => ConfigSections::default(),
     };
     let reconstruct = reconstruct_config(&sections, None, None);
-    let mut train = sections.train.clone().unwrap_or_else(|| TrainConfig::cpu_dry_run().following_sampler(reconstruct.steps));
+    let mut train = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
     if train.crop_px.is_some_and(|c| c > args.tile_px) {
         train.crop_px = None;
     }

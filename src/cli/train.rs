@@ -106,7 +106,7 @@ pub enum Preset {
     Paper,
 }
 
-fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px: usize, euler_steps: usize) -> TrainConfig {
+fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px: usize) -> TrainConfig {
     let preset = match (&sections.train, args.preset) {
         (Some(_), None) => None,
         (_, Some(p)) => Some(p),
@@ -115,7 +115,7 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
     };
     let mut cfg = match (preset, &sections.train) {
         (Some(Preset::Paper), _) => TrainConfig::default(),
-        (Some(Preset::Cpu), _) => TrainConfig::cpu_dry_run().following_sampler(euler_steps),
+        (Some(Preset::Cpu), _) => TrainConfig::cpu_dry_run(),
         (None, Some(t)) => t.clone(),
         (None, None) => TrainConfig::default(),
     };
@@ -198,7 +198,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let tile_px = (hr.points / select.grid.max(1)).min(hr.lines / select.grid.max(1));
     let reconstruct = reconstruct_config(&sections, args.steps_infer, args.infer_batch_size);
     reconstruct.validate()?;
-    let train = train_config(&args, &sections, cuda, tile_px, reconstruct.steps);
+    let train = train_config(&args, &sections, cuda, tile_px);
     train.validate()?;
     train.check_sampler(reconstruct.steps)?;
     let model_input =
