@@ -51,7 +51,6 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
         Some(path) => ConfigSections::load(path)?,
         None => ConfigSections::default(),
     };
-    let reconstruct = reconstruct_config(&sections, None, None);
     let mut train = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
     if train.crop_px.is_some_and(|c| c > args.tile_px) {
         train.crop_px = None;
@@ -62,7 +61,7 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
         level: sections.level.unwrap_or_default(),
         register: sections.register.clone().unwrap_or_default(),
         train,
-        reconstruct,
+        reconstruct: reconstruct_config(&sections, None, None),
         model_input: sections.lr.as_ref().map(|l| l.model_input).unwrap_or(Interpolation::Bicubic),
         device: device(args.device, &sections)?,
         score_folds: args.score,
