@@ -87,6 +87,7 @@ fn train_then_reconstruct_on_a_npy_pair() {
     assert!(res.status.success(), "{}", text(&res.stderr));
     let stdout = text(&res.stdout);
     assert!(stdout.contains("strided: LR pixel k on HR pixel 4·k (LR = HR[::4, ::4])"), "{stdout}");
+    assert!(stdout.contains("registration off: the LR is the HR's own decimation"), "{stdout}");
     assert!(text(&res.stderr).contains("--amp has no effect"), "the ignored flag must be said: {}", text(&res.stderr));
     for f in ["options.json", "selection.csv", "picks.png", "summary.csv"] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -165,7 +166,10 @@ fn train_then_reconstruct_on_a_npy_pair() {
             assert!(v.is_finite() && v > 0.0, "psnr.{method}.{region} = {v}");
         }
     }
-    assert_eq!(metrics["registration"].as_array().map(Vec::len), Some(3));
+    // the LR is the HR's own decimation: the patches lie where they were cut and are not searched
+    let registrations = metrics["registration"].as_array().unwrap();
+    assert_eq!(registrations.len(), 3);
+    assert!(registrations.iter().all(|r| r["searched"] == serde_json::Value::Bool(false) && r["shift_x_m"] == 0.0), "{registrations:?}");
     // SR with the patches pasted is better on the whole image than without, identical off the patches
     assert!(metrics["psnr"]["sr"]["whole"].as_f64() > metrics["psnr"]["sr_unpasted"]["whole"].as_f64());
     assert!(out.join("inference").join("n6").join("panels.png").is_file());
@@ -348,5 +352,44 @@ fn cross_fitted_networks_are_both_kept_and_reconstructed_together() {
         "the run's reconstruction is {} from the networks' mean ({apart} apart)",
         diff(&mean, &both)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An image on which no patch registers (white noise: its point-sampled LR says nothing about where a
+/// patch lies, so every correlation peak is low): nothing can be trained on without learning a
+/// misalignment, and the run still succeeds and delivers the fair baseline with the measured patches,
+/// saying why, instead of failing after the acquisition.
+#[test]
+fn no_registrable_patch_delivers_the_fair_baseline_instead_of_failing() {
+    let dir = temp_dir("noise");
+    // a deterministic stand-in for white noise (three incommensurate sines of the pixel index), 0.1 nm
+    let hr = Array2::from_shape_fn((128, 128), |(r, c)| {
+        let k = (r * 128 + c) as f64;
+        (((k * 12.9898).sin() + (k * 78.233).sin() + (k * 37.719).sin()) * 1e-10) as f32
+    });
+    let (hr_path, lr_path) = (dir.join("hr.npy"), dir.join("lr.npy"));
+    write_array(&hr_path, &hr).unwrap();
+    write_array(&lr_path, &hr.slice(s![..;4, ..;4]).to_owned()).unwrap();
+    // the LR is the HR's decimation, where patches are not registered unless a config asks for it
+    let config = dir.join("register.toml");
+    std::fs::write(&config, "[register]\nenabled = true\n").unwrap();
+    let out = dir.join("run");
+    let args = ["train", "--grid", "4", "--n-select", "4", "--preset", "cpu", "--max-steps", "2", "--device", "cpu"];
+    let res = afm(&args, &[("--hr", &hr_path), ("--lr", &lr_path), ("--config", &config), ("--out-dir", &out)]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let metrics = json(&out.join("n4").join("metrics.json"));
+    let registrations = metrics["registration"].as_array().unwrap();
+    assert_eq!(registrations.len(), 4);
+    assert!(registrations.iter().all(|r| r["ambiguous"] == serde_json::Value::Bool(true)), "{registrations:?}");
+    assert_eq!(metrics["output"].as_str(), Some("baseline"));
+    assert!(
+        metrics["output_reason"].as_str().is_some_and(|r| r.contains("no acquired piece can be trained on")),
+        "{}",
+        metrics["output_reason"]
+    );
+    assert!(metrics["training"].is_null(), "nothing was trained: {}", metrics["training"]);
+    let delivered = metrics["psnr"]["delivered"]["unacquired"].as_f64().unwrap();
+    let fair = metrics["psnr"]["fair_baseline"]["unacquired"].as_f64().unwrap();
+    assert!(delivered.is_finite() && delivered == fair, "delivered {delivered} dB, fair baseline {fair} dB");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -102,7 +102,7 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         };
         let out = if ck.name.is_empty() { root.clone() } else { root.join(&ck.name) };
         let level = sections.level.unwrap_or_default();
-        let prepare_cfg = PrepareConfig { level, register: sections.register.clone().unwrap_or_default(), model_input };
+        let prepare_cfg = PrepareConfig { level, register: sections.register_for(pair), model_input };
         let prepared =
             prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
         // A cross-fitted run left its second network beside the first: the run delivered their mean.

@@ -205,12 +205,20 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         args.model_input.map(Interpolation::from).or(sections.lr.as_ref().map(|l| l.model_input)).unwrap_or(Interpolation::Bicubic);
     let n_list = if args.n_list.is_empty() { vec![select.n_picks()] } else { args.n_list.clone() };
     let level = sections.level.unwrap_or_default();
-    let register = sections.register.clone().unwrap_or_default();
+    let register = sections.register_for(&pair);
     let opts = TrainOptions { n_list, select, train, reconstruct, model_input, level, register, device, amp_requested: args.amp };
     let out_dir = args.out_dir.clone().unwrap_or_else(timestamp_dir);
     println!("HR           {} ({}, {}×{} px)", pair.hr.path.display(), pair.hr.channel, hr.points, hr.lines);
     println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, pair.lr.raster.points, pair.lr.raster.lines);
     println!("geometry     {}", pair.describe_geometry());
+    if !opts.register.enabled {
+        let why = if pair.lr_is_the_decimation() && sections.register.is_none() {
+            "the LR is the HR's own decimation, so every patch lies exactly where it is cut ([register] in --config turns it on)"
+        } else {
+            "[register] enabled = false"
+        };
+        println!("registration off: {why}");
+    }
 
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);

@@ -143,6 +143,13 @@ impl ImagePair {
         self.hr.raster
     }
 
+    /// Whether the LR is the HR's own decimation `HR[::f, ::f]`, value for value (strided geometry):
+    /// then every patch cut from the HR lies exactly where it is cut, and there is nothing to register.
+    pub fn lr_is_the_decimation(&self) -> bool {
+        let Some(f) = self.step.filter(|_| self.geometry == LrGeometry::Strided) else { return false };
+        self.lr.data.indexed_iter().all(|((r, c), &v)| self.hr.data.get((f * r, f * c)).is_some_and(|&h| h == v))
+    }
+
     /// One line saying how the LR was placed, e.g. "strided: LR pixel k on HR pixel 4k (HR[::4, ::4])".
     pub fn describe_geometry(&self) -> String {
         match (self.geometry, self.step) {
@@ -198,5 +205,19 @@ mod tests {
         lr.region = image(64, true).region;
         let known = ImagePair::new(image(64, true), lr, LrGeometry::Auto).unwrap();
         assert_eq!(known.geometry, LrGeometry::Physical);
+    }
+
+    #[test]
+    fn an_lr_is_the_decimation_only_when_it_holds_the_hrs_own_values_on_the_strided_grid() {
+        let mut hr = image(64, false);
+        hr.data = Array2::from_shape_fn((64, 64), |(r, c)| (r * 64 + c) as f32);
+        let mut lr = image(16, false);
+        lr.data = hr.data.slice(ndarray::s![..;4, ..;4]).to_owned();
+        assert!(ImagePair::new(hr.clone(), lr.clone(), LrGeometry::Auto).unwrap().lr_is_the_decimation());
+        // the same values taken as an LR scanned over the HR's area: not the decimation
+        assert!(!ImagePair::new(hr.clone(), lr.clone(), LrGeometry::Corner).unwrap().lr_is_the_decimation());
+        // one value differs (another scan of the area, noise): registration has something to find
+        lr.data[[3, 5]] += 0.5;
+        assert!(!ImagePair::new(hr, lr, LrGeometry::Auto).unwrap().lr_is_the_decimation());
     }
 }

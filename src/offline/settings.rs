@@ -37,6 +37,18 @@ pub struct ConfigSections {
 }
 
 impl ConfigSections {
+    /// `[register]` for an HR/LR `pair`: the section when given, else the defaults — except for an LR
+    /// that is the HR's own decimation, whose patches lie exactly where they are cut: a search there
+    /// finds only the LR's aliasing and the levelling's differences (a few tenths of an HR pixel, more
+    /// on noisy channels) and would move the patches off their true place, so it is off.
+    pub fn register_for(&self, pair: &super::ImagePair) -> crate::register::RegisterConfig {
+        match &self.register {
+            Some(r) => r.clone(),
+            None if pair.lr_is_the_decimation() => crate::register::RegisterConfig { enabled: false, ..Default::default() },
+            None => crate::register::RegisterConfig::default(),
+        }
+    }
+
     /// Reads the sections from a TOML run configuration.
     pub fn load(path: &Path) -> Result<Self, OfflineError> {
         let text = std::fs::read_to_string(path)

@@ -205,6 +205,7 @@ pub fn train_models(
             tracing::warn!("n{n}: {n} patches cannot hold out n_val = {}; holding out {}", opts.train.n_val, cfg.n_val);
         }
         tracing::info!("n{n}: training on {} acquired patches, {} held out for validation by reconstruction", n - cfg.n_val, cfg.n_val);
+        std::fs::create_dir_all(&dir).map_err(|e| OfflineError::output(&dir, e))?;
         let (outcome, _) = train_and_reconstruct(&prepared, &cfg, &opts.reconstruct, opts.device, &dir, None, &mut |p| progress(n, p))
             .map_err(|e| OfflineError::stage(format!("training n{n}"), e))?;
         tracing::info!("n{n}: {}", outcome.reason);

@@ -190,7 +190,7 @@ pub fn run_closed_loop(
                 None => spec.config.train.clone(),
             };
             let init = warm.as_ref().map(|w| &w.model);
-            let (mut outcome, _) =
+            let (mut outcome, model) =
                 train_and_reconstruct(&prepared, &train_cfg, &spec.config.reconstruct, device, &dir.join("model"), init, &mut |p| {
                     let _ = events.send(ProgressEvent::Training {
                         step: p.step,
@@ -209,7 +209,9 @@ pub fn run_closed_loop(
                     record.steps
                 );
             }
-            session.write_checkpoint_path(&dir.join("model"))?;
+            if model.is_some() {
+                session.write_checkpoint_path(&dir.join("model"))?;
+            }
             tracing::info!("{}", outcome.reason);
             Some(outcome)
         };

@@ -205,7 +205,9 @@ pub fn paired_t(d: &[f64]) -> f64 {
 /// than `recon_cfg.guard_min_gain_db` pooled and no piece loses more than
 /// `recon_cfg.guard_max_patch_loss_db`. Training starts from `init`'s weights when given (training
 /// that ran during acquisition), else from a fresh initialisation; with `train_cfg.cross_fit` (and no
-/// `init`) two networks are cross-fitted instead ([`cross_fit_and_reconstruct`]).
+/// `init`) two networks are cross-fitted instead ([`cross_fit_and_reconstruct`]). Without a trainable
+/// piece nothing is trained: the fair baseline with the measured pieces is delivered, and no model
+/// returned.
 pub fn train_and_reconstruct(
     prepared: &Prepared,
     train_cfg: &TrainConfig,
@@ -214,14 +216,19 @@ pub fn train_and_reconstruct(
     model_dir: &Path,
     init: Option<&TrainedModel>,
     progress: &mut dyn FnMut(TrainProgress),
-) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
+) -> Result<(ModelOutcome, Option<TrainedModel>), PipelineError> {
     train_cfg.check_sampler(recon_cfg.steps).map_err(crate::train::TrainError::from)?;
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     if trainable.is_empty() {
-        return Err(PipelineError::NoTraining("no acquired piece can be trained on (none, or every registration was ambiguous)".into()));
+        // Nothing the network could learn from without learning a misalignment: the measurement is
+        // still worth delivering, as the fair baseline with the pieces pasted.
+        let reason = "no acquired piece can be trained on (none, or every registration was ambiguous): delivering the fair baseline with the measured patches";
+        tracing::warn!("{reason}");
+        return Ok((baseline_outcome(prepared, recon_cfg, device, reason)?, None));
     }
     if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
-        return cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, progress);
+        let (result, model) = cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, progress)?;
+        return Ok((result, Some(model)));
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
@@ -234,7 +241,29 @@ pub fn train_and_reconstruct(
     errors.add(&outcome.model, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
     let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
     let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR")?;
-    Ok((result, outcome.model))
+    Ok((result, Some(outcome.model)))
+}
+
+/// The outcome without a model: the fair baseline with the measured pieces pasted, delivered for
+/// `reason` (SR is the same image, so scores "had SR been delivered" equal the baseline's).
+fn baseline_outcome(
+    prepared: &Prepared,
+    recon_cfg: &ReconstructConfig,
+    device: Device,
+    reason: &str,
+) -> Result<ModelOutcome, PipelineError> {
+    let pasted = prepared.fair_pasted(recon_cfg.seam_px)?;
+    Ok(ModelOutcome {
+        output: OutputChoice::Baseline,
+        reason: reason.to_string(),
+        delivered: pasted.clone(),
+        sr: pasted,
+        sr_unpasted: prepared.fair.clone(),
+        uncertainty: Array2::zeros(prepared.fair.dim()),
+        training: None,
+        reconstruct_s: 0.0,
+        device: device_name(device).to_string(),
+    })
 }
 
 /// What a training run and the errors `held` of its kept weights on the held-out pieces give the
