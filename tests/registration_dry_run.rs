@@ -5,6 +5,10 @@
 //! the content cannot tell a shift — the aperture problem — and that component comes from the drift
 //! and creep model fitted to all patches, with the components along edges weighted by a precision
 //! estimated from the data, which pins it down less well. The figures are printed.)
+//!
+//! To measure other cases by hand, the first test reads `REG_CONFIG` (a run config instead of
+//! configs/dry-run.toml) and `REG_TRUTH` (+ `REG_CHANNEL`): a real image to replay as the surface, as
+//! `run --ground-truth` does; its assertions are the dry run's and may fail there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::backend;
@@ -36,6 +40,14 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dry-run.toml")),
     )
     .unwrap();
+    let spec = match std::env::var("REG_TRUTH") {
+        Ok(truth) => {
+            let mut config = spec.config.clone();
+            RunSpec::replay(&mut config, Path::new(&truth), std::env::var("REG_CHANNEL").ok().as_deref()).unwrap();
+            RunSpec::from_config(config, &spec.source).unwrap()
+        }
+        Err(_) => spec,
+    };
     let Figures { ambiguous, before, after, across_mean, across_worst, lines_mean_only, lines_with_shifts, .. } =
         register_against_truth(spec, "default");
     assert!(ambiguous <= 2, "{ambiguous} ambiguous registrations");
@@ -129,12 +141,14 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             None => ex.hypot(ey),
         };
         eprintln!(
-            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), curvature ratio {:.3}, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
+            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), peak {:.3} (ratio {:.2}), curvature ratio {:.3}, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
             frame.label,
             r.measured_lr_px[0] * d as f64,
             r.measured_lr_px[1] * d as f64,
             r.shift_x_m / hr_px,
             r.shift_y_m / hr_py,
+            r.peak,
+            r.peak_ratio,
             r.curvature_ratio,
             ex.hypot(ey),
             if r.from_motion_model { ", along them from the drift and creep model" } else { "" },
