@@ -30,6 +30,11 @@ pub struct RegisterConfig {
     pub min_peak: f64,
     /// A peak less than this many times the best competing peak (more than 1 LR px away) is ambiguous.
     pub min_peak_ratio: f64,
+    /// A peak so flat that the shift can move more than this many LR pixels before the correlation
+    /// falls by the mismatch it already has (`√(2·(1 − peak) / curvature)`, along the direction the
+    /// content pins down) is ambiguous: a nearly featureless frame correlates highly with any nearby
+    /// shift of the LR, and the best of them is as good as a guess.
+    pub max_shift_spread_lr_px: f64,
     /// A direction along which the correlation's curvature is less than this fraction of the
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
     /// motion model of drift and creep fitted to every patch, when there is one.
@@ -42,7 +47,15 @@ pub struct RegisterConfig {
 
 impl Default for RegisterConfig {
     fn default() -> Self {
-        Self { enabled: true, max_shift_lr_px: 2.0, min_peak: 0.5, min_peak_ratio: 1.05, min_curvature_ratio: 0.1, undo_line_motion: true }
+        Self {
+            enabled: true,
+            max_shift_lr_px: 2.0,
+            min_peak: 0.5,
+            min_peak_ratio: 1.05,
+            max_shift_spread_lr_px: 1.0,
+            min_curvature_ratio: 0.1,
+            undo_line_motion: true,
+        }
     }
 }
 
@@ -57,6 +70,12 @@ impl RegisterConfig {
         }
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
+        }
+        if !(self.max_shift_spread_lr_px > 0.0) {
+            return Err(format!(
+                "register.max_shift_spread_lr_px = {}: must be > 0 LR pixels (inf: no limit)",
+                self.max_shift_spread_lr_px
+            ));
         }
         if !(self.min_curvature_ratio.is_finite() && (0.0..=1.0).contains(&self.min_curvature_ratio)) {
             return Err(format!("register.min_curvature_ratio = {}: must lie in [0, 1]", self.min_curvature_ratio));
@@ -90,6 +109,11 @@ pub struct Registration {
     pub weak_axis: Option<[f64; 2]>,
     /// Smallest over largest curvature of the correlation peak (1: a round peak, 0: a ridge).
     pub curvature_ratio: f64,
+    /// How far, LR pixels, the shift can move along the direction the content pins down (across the
+    /// edges when there is a weak axis, else the flattest direction) before the correlation falls by
+    /// the mismatch `1 − peak` it already has: a scale of the shift's uncertainty.
+    #[serde(default)]
+    pub spread_lr_px: f64,
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
     /// The correlation ridge along a straight edge ran into the search window's border: the measured
@@ -104,7 +128,7 @@ pub struct Registration {
     pub weak_from_stated: bool,
     /// Whether the shift was searched at all (false: registration off, the shift is 0).
     pub searched: bool,
-    /// Low or non-unique peak, or a peak on the border of the search window: not trained on.
+    /// Low, non-unique or flat peak, or a peak on the border of the search window: not trained on.
     pub ambiguous: bool,
 }
 
@@ -122,6 +146,7 @@ impl Registration {
             measured_lr_px: [0.0; 2],
             weak_axis: None,
             curvature_ratio: 0.0,
+            spread_lr_px: 0.0,
             from_motion_model: false,
             ridge_at_border: false,
             weak_from_stated: false,
@@ -168,7 +193,10 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         Some(w) => on_border && (-w[1] * sx + w[0] * sy).abs() >= cfg.max_shift_lr_px - 0.25,
         None => on_border,
     };
-    let ambiguous = found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || across_on_border;
+    let pinned = if weak_axis.is_some() { strong } else { weak };
+    let spread_lr_px = shift_spread_lr_px(found.peak, pinned);
+    let ambiguous =
+        found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || across_on_border || spread_lr_px > cfg.max_shift_spread_lr_px;
     let mut r = Registration {
         shift_x_m: 0.0,
         shift_y_m: 0.0,
@@ -180,6 +208,7 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         measured_lr_px: found.shift_lr_px,
         weak_axis,
         curvature_ratio,
+        spread_lr_px,
         from_motion_model: false,
         ridge_at_border: on_border && !across_on_border,
         weak_from_stated: false,
@@ -216,6 +245,17 @@ impl Registration {
         self.shift_lr_px = shift;
         (self.shift_x_m, self.shift_y_m) = (shift[0] * lr_px, shift[1] * lr_py);
         self.shift_frame_px = [if f_px > 0.0 { self.shift_x_m / f_px } else { 0.0 }, if f_py > 0.0 { self.shift_y_m / f_py } else { 0.0 }];
+    }
+}
+
+/// How far (LR pixels) a shift can move before a correlation peak of height `peak` and curvature
+/// `curvature` (1/LR px²) falls by the mismatch `1 − peak`: `√(2·(1 − peak) / curvature)`, infinite for
+/// a peak without curvature.
+pub fn shift_spread_lr_px(peak: f64, curvature: f64) -> f64 {
+    if curvature > 0.0 {
+        (2.0 * (1.0 - peak).max(0.0) / curvature).sqrt()
+    } else {
+        f64::INFINITY
     }
 }
 
@@ -264,6 +304,52 @@ mod tests {
     /// The LR shows the surface where it is; the frame's content is displaced by (dx, dy).
     fn frame_shifted_by(dx_m: f64, dy_m: f64) -> (GeoImage, GeoImage) {
         (sampled(ScanRegion::square(0.0, 0.0, 4e-6), 64, (0.0, 0.0)), sampled(ScanRegion::square(0.3e-6, -0.2e-6, 1e-6), 64, (dx_m, dy_m)))
+    }
+
+    /// `f` sampled `n` × `n` over `region`, with fine pseudo-noise of amplitude `noise` that depends on
+    /// the sampling position (so the LR and the frame see independent noise).
+    fn sample(f: impl Fn(f64, f64) -> f64, region: ScanRegion, n: usize, noise: f64) -> GeoImage {
+        let raster = Raster::square(n);
+        let data = Array2::from_shape_fn((n, n), |(r, c)| {
+            let (x, y) = region.pixel_position_m(&raster, c as f64, r as f64);
+            let k = (x * 1e9).round() * 7.0 + (y * 1e9).round() * 13.0;
+            (f(x, y) + noise * ((k * 12.9898).sin() + (k * 78.233).sin() + (k * 37.719).sin())) as f32
+        });
+        GeoImage::new(data, region, "m")
+    }
+
+    #[test]
+    fn the_config_check_names_the_field_and_value() {
+        assert_eq!(RegisterConfig::default().validate(), Ok(()));
+        let unlimited = RegisterConfig { max_shift_spread_lr_px: f64::INFINITY, ..Default::default() };
+        assert_eq!(unlimited.validate(), Ok(()));
+        for bad in [0.0, -1.0, f64::NAN] {
+            let err = RegisterConfig { max_shift_spread_lr_px: bad, ..Default::default() }.validate().unwrap_err();
+            assert!(err.starts_with(&format!("register.max_shift_spread_lr_px = {bad}")), "{err}");
+        }
+        let err = RegisterConfig { max_shift_lr_px: 0.1, ..Default::default() }.validate().unwrap_err();
+        assert!(err.contains("register.max_shift_lr_px = 0.1"), "{err}");
+    }
+
+    #[test]
+    fn a_flat_correlation_peak_is_ambiguous_but_a_sharp_one_under_the_same_noise_is_not() {
+        let cfg = RegisterConfig::default();
+        let k = 2.0 * std::f64::consts::PI / 1e-6;
+        // one slow swell (wavelengths 4–5 µm over a 1 µm frame): next to featureless at the LR's pitch
+        let swell = |x: f64, y: f64| (k * x / 4.0).sin() * (k * y / 5.0 + 0.3).cos();
+        // the same amplitude in features of about 1 µm
+        let texture = |x: f64, y: f64| (k * 1.3 * x + 0.4).sin() * (k * 0.9 * y).cos() + 0.6 * (k * (0.7 * x + 1.7 * y)).sin();
+        let (lr_region, frame_region) = (ScanRegion::square(0.0, 0.0, 4e-6), ScanRegion::square(0.3e-6, -0.2e-6, 1e-6));
+        let flat = register(&sample(swell, lr_region, 64, 0.01), &sample(swell, frame_region, 64, 0.01), &cfg).unwrap();
+        let sharp = register(&sample(texture, lr_region, 64, 0.01), &sample(texture, frame_region, 64, 0.01), &cfg).unwrap();
+        eprintln!(
+            "flat: peak {:.4}, spread {:.2} LR px; sharp: peak {:.4}, spread {:.2} LR px",
+            flat.peak, flat.spread_lr_px, sharp.peak, sharp.spread_lr_px
+        );
+        assert!(flat.peak > cfg.min_peak && flat.peak_ratio > cfg.min_peak_ratio, "the peak tests alone pass it: {flat:?}");
+        assert!(flat.spread_lr_px > cfg.max_shift_spread_lr_px && flat.ambiguous, "{flat:?}");
+        assert!(sharp.spread_lr_px < 0.5 * cfg.max_shift_spread_lr_px && !sharp.ambiguous, "{sharp:?}");
+        assert!((shift_spread_lr_px(0.98, 0.5) - 0.2832).abs() < 1e-3 && shift_spread_lr_px(0.9, 0.0).is_infinite());
     }
 
     #[test]
