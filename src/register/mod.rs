@@ -71,7 +71,7 @@ impl RegisterConfig {
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
         }
-        if !(self.max_shift_spread_lr_px > 0.0) {
+        if self.max_shift_spread_lr_px.is_nan() || self.max_shift_spread_lr_px <= 0.0 {
             return Err(format!(
                 "register.max_shift_spread_lr_px = {}: must be > 0 LR pixels (inf: no limit)",
                 self.max_shift_spread_lr_px
