@@ -57,8 +57,9 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
     assert!(across_worst < 0.4, "across edges the worst error must stay small: {across_worst:.2} HR px");
     // Along the edges the drift and creep model fills in: on average the whole shift meets a quarter
     // of an HR pixel too, with room to spare since each patch is measured again with the model's
-    // line shifts undone (0.21 → 0.18 HR px).
-    assert!(after < 0.2, "the mean misalignment must stay below 0.2 HR px: {before:.2} → {after:.2} HR px");
+    // line shifts undone (0.21 → 0.18 HR px) and each component counts in the model by the inverse of
+    // its spread (0.18 → 0.13 HR px).
+    assert!(after < 0.16, "the mean misalignment must stay below 0.16 HR px: {before:.2} → {after:.2} HR px");
     // Within a patch creep moves the content while its lines are scanned (fastest right after the
     // move): the model's shift of each line takes most of that out.
     assert!(

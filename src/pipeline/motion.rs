@@ -91,14 +91,16 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         if !r.searched || r.ambiguous {
             continue;
         }
-        // Within its group each component is weighted by the square root of the correlation's
-        // curvature along it (its information); a clipped ridge's weak component says nothing.
-        let dirs: Vec<([f64; 2], f64, bool)> = match r.weak_axis {
-            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], 1.0, false)],
-            Some(w) => vec![([-w[1], w[0]], 1.0, false), (w, r.curvature_ratio.max(0.0).sqrt(), true)],
-            None => vec![([1.0, 0.0], 1.0, false), ([0.0, 1.0], 1.0, false)],
+        // Within its group each component is weighted by the inverse of the shift's spread along it
+        // (√(curvature / 2(1 − peak)): a sharp peak with little mismatch counts more); a clipped
+        // ridge's weak component says nothing.
+        let dirs: Vec<([f64; 2], bool)> = match r.weak_axis {
+            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], false)],
+            Some(w) => vec![([-w[1], w[0]], false), (w, true)],
+            None => vec![([1.0, 0.0], false), ([0.0, 1.0], false)],
         };
-        for (u, weight, weak) in dirs {
+        for (u, weak) in dirs {
+            let weight = spread_weight(r, u);
             let x = [u[0], u[1], u[0] * t, u[1] * t, u[0] * creep[0] + u[1] * creep[1], u[0] * pos[0] + u[1] * pos[1]];
             rows.push(Row { x, y: u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1], weight, weak });
             row_frame.push(k);
@@ -152,6 +154,21 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
     }
     changed
 }
+
+/// The weight of a frame's shift component along `u`: the inverse of its spread there,
+/// `√(curvature / 2(1 − peak))`, with the mismatch floored at [`MIN_MISMATCH`] (a perfect match is not
+/// infinitely precise); 0 without curvature.
+fn spread_weight(r: &crate::register::Registration, u: [f64; 2]) -> f64 {
+    let curvature = r.curvature_along(u);
+    if curvature > 0.0 {
+        (curvature / (2.0 * (1.0 - r.peak).max(MIN_MISMATCH))).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// The smallest correlation mismatch `1 − peak` a weight assumes.
+const MIN_MISMATCH: f64 = 1e-4;
 
 /// How far each of a frame's `lines` lies from the frame's mean displacement under the fitted model
 /// `theta`, in the frame's pixels (points, lines): drift over the time from the frame's middle, and
@@ -364,6 +381,24 @@ mod tests {
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), Some(6));
         excluded[6] = true;
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), None);
+    }
+
+    #[test]
+    fn a_component_counts_by_the_inverse_of_its_spread() {
+        let mut r = crate::register::Registration::identity();
+        r.peak = 0.98;
+        r.curvature = [[2.0, 0.0], [0.0, 0.5]];
+        // along x: √(2 / (2 · 0.02)) = √50; along y a quarter of the curvature, half the weight
+        assert!((spread_weight(&r, [1.0, 0.0]) - 50f64.sqrt()).abs() < 1e-9);
+        assert!((spread_weight(&r, [0.0, 1.0]) - 0.5 * 50f64.sqrt()).abs() < 1e-9);
+        // a closer match counts more, a perfect one as much as the floor of the mismatch allows
+        let closer = crate::register::Registration { peak: 0.995, ..r };
+        assert!(spread_weight(&closer, [1.0, 0.0]) > 1.9 * spread_weight(&r, [1.0, 0.0]));
+        let perfect = crate::register::Registration { peak: 1.0, ..r };
+        assert!((spread_weight(&perfect, [1.0, 0.0]) - (2.0 / (2.0 * MIN_MISMATCH)).sqrt()).abs() < 1e-6);
+        // no curvature along a direction: it says nothing there
+        let flat = crate::register::Registration { curvature: [[0.0; 2]; 2], ..r };
+        assert_eq!(spread_weight(&flat, [0.6, 0.8]), 0.0);
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub struct Registration {
     /// the mismatch `1 − peak` it already has: a scale of the shift's uncertainty.
     #[serde(default)]
     pub spread_lr_px: f64,
+    /// Curvature of the correlation at its peak, `−Hessian` in 1/LR px² (points, lines).
+    #[serde(default)]
+    pub curvature: [[f64; 2]; 2],
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
     /// The correlation ridge along a straight edge ran into the search window's border: the measured
@@ -147,6 +150,7 @@ impl Registration {
             weak_axis: None,
             curvature_ratio: 0.0,
             spread_lr_px: 0.0,
+            curvature: [[0.0; 2]; 2],
             from_motion_model: false,
             ridge_at_border: false,
             weak_from_stated: false,
@@ -209,6 +213,7 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         weak_axis,
         curvature_ratio,
         spread_lr_px,
+        curvature: found.curvature,
         from_motion_model: false,
         ridge_at_border: on_border && !across_on_border,
         weak_from_stated: false,
@@ -228,6 +233,12 @@ impl Registration {
         let across = u[0] * self.measured_lr_px[0] + u[1] * self.measured_lr_px[1];
         self.shift_lr_px = [across * u[0] + along_lr_px * w[0], across * u[1] + along_lr_px * w[1]];
         true
+    }
+
+    /// The correlation's curvature at its peak along the unit direction `u`, 1/LR px².
+    pub fn curvature_along(&self, u: [f64; 2]) -> f64 {
+        let c = self.curvature;
+        u[0] * (c[0][0] * u[0] + c[0][1] * u[1]) + u[1] * (c[1][0] * u[0] + c[1][1] * u[1])
     }
 
     /// Takes the stated position (0) along `weak_axis`, keeping the measured component across it;
