@@ -159,9 +159,9 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
 /// `√(curvature / 2(1 − peak))`, with the mismatch floored at [`MIN_MISMATCH`] (a perfect match is not
 /// infinitely precise); 0 without curvature.
 fn spread_weight(r: &crate::register::Registration, u: [f64; 2]) -> f64 {
-    let curvature = r.curvature_along(u);
-    if curvature > 0.0 {
-        (curvature / (2.0 * (1.0 - r.peak).max(MIN_MISMATCH))).sqrt()
+    let spread = crate::register::shift_spread_lr_px(r.peak.min(1.0 - MIN_MISMATCH), r.curvature_along(u));
+    if spread.is_finite() {
+        1.0 / spread
     } else {
         0.0
     }
