@@ -30,11 +30,13 @@ pub struct RegisterConfig {
     pub min_peak: f64,
     /// A peak less than this many times the best competing peak (more than 1 LR px away) is ambiguous.
     pub min_peak_ratio: f64,
-    /// A peak so flat that the shift can move more than this many LR pixels before the correlation
-    /// falls by the mismatch it already has (`√(2·(1 − peak) / curvature)`, along the direction the
-    /// content pins down) is ambiguous: a nearly featureless frame correlates highly with any nearby
-    /// shift of the LR, and the best of them is as good as a guess.
-    pub max_shift_spread_lr_px: f64,
+    /// When set, a peak so flat that the shift can move more than this many LR pixels before the
+    /// correlation falls by the mismatch it already has (`√(2·(1 − peak) / curvature)`, along the
+    /// direction the content pins down) is ambiguous: a nearly featureless frame correlates highly with
+    /// any nearby shift of the LR. Off by default: the spread ignores how many pixels the frame has, so a
+    /// whole zoom of smooth content (the real overview + zoom pair: 1.03 LR px) would be refused as
+    /// readily as an 8 × 8 LR px patch.
+    pub max_shift_spread_lr_px: Option<f64>,
     /// A direction along which the correlation's curvature is less than this fraction of the
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
     /// motion model of drift and creep fitted to every patch, when there is one.
@@ -52,7 +54,7 @@ impl Default for RegisterConfig {
             max_shift_lr_px: 2.0,
             min_peak: 0.5,
             min_peak_ratio: 1.05,
-            max_shift_spread_lr_px: 1.0,
+            max_shift_spread_lr_px: None,
             min_curvature_ratio: 0.1,
             undo_line_motion: true,
         }
@@ -71,11 +73,8 @@ impl RegisterConfig {
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
         }
-        if self.max_shift_spread_lr_px.is_nan() || self.max_shift_spread_lr_px <= 0.0 {
-            return Err(format!(
-                "register.max_shift_spread_lr_px = {}: must be > 0 LR pixels (inf: no limit)",
-                self.max_shift_spread_lr_px
-            ));
+        if let Some(v) = self.max_shift_spread_lr_px.filter(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(format!("register.max_shift_spread_lr_px = {v}: must be > 0 LR pixels (omit it for no limit)"));
         }
         if !(self.min_curvature_ratio.is_finite() && (0.0..=1.0).contains(&self.min_curvature_ratio)) {
             return Err(format!("register.min_curvature_ratio = {}: must lie in [0, 1]", self.min_curvature_ratio));
@@ -199,8 +198,10 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
     };
     let pinned = if weak_axis.is_some() { strong } else { weak };
     let spread_lr_px = shift_spread_lr_px(found.peak, pinned);
-    let ambiguous =
-        found.peak < cfg.min_peak || peak_ratio < cfg.min_peak_ratio || across_on_border || spread_lr_px > cfg.max_shift_spread_lr_px;
+    let ambiguous = found.peak < cfg.min_peak
+        || peak_ratio < cfg.min_peak_ratio
+        || across_on_border
+        || cfg.max_shift_spread_lr_px.is_some_and(|max| spread_lr_px > max);
     let mut r = Registration {
         shift_x_m: 0.0,
         shift_y_m: 0.0,
@@ -332,10 +333,10 @@ mod tests {
     #[test]
     fn the_config_check_names_the_field_and_value() {
         assert_eq!(RegisterConfig::default().validate(), Ok(()));
-        let unlimited = RegisterConfig { max_shift_spread_lr_px: f64::INFINITY, ..Default::default() };
-        assert_eq!(unlimited.validate(), Ok(()));
-        for bad in [0.0, -1.0, f64::NAN] {
-            let err = RegisterConfig { max_shift_spread_lr_px: bad, ..Default::default() }.validate().unwrap_err();
+        let limited = RegisterConfig { max_shift_spread_lr_px: Some(1.0), ..Default::default() };
+        assert_eq!(limited.validate(), Ok(()));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let err = RegisterConfig { max_shift_spread_lr_px: Some(bad), ..Default::default() }.validate().unwrap_err();
             assert!(err.starts_with(&format!("register.max_shift_spread_lr_px = {bad}")), "{err}");
         }
         let err = RegisterConfig { max_shift_lr_px: 0.1, ..Default::default() }.validate().unwrap_err();
@@ -344,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_flat_correlation_peak_is_ambiguous_but_a_sharp_one_under_the_same_noise_is_not() {
-        let cfg = RegisterConfig::default();
+        let cfg = RegisterConfig { max_shift_spread_lr_px: Some(1.0), ..Default::default() };
         let k = 2.0 * std::f64::consts::PI / 1e-6;
         // one slow swell (wavelengths 4–5 µm over a 1 µm frame): next to featureless at the LR's pitch
         let swell = |x: f64, y: f64| (k * x / 4.0).sin() * (k * y / 5.0 + 0.3).cos();
@@ -358,8 +359,11 @@ mod tests {
             flat.peak, flat.spread_lr_px, sharp.peak, sharp.spread_lr_px
         );
         assert!(flat.peak > cfg.min_peak && flat.peak_ratio > cfg.min_peak_ratio, "the peak tests alone pass it: {flat:?}");
-        assert!(flat.spread_lr_px > cfg.max_shift_spread_lr_px && flat.ambiguous, "{flat:?}");
-        assert!(sharp.spread_lr_px < 0.5 * cfg.max_shift_spread_lr_px && !sharp.ambiguous, "{sharp:?}");
+        assert!(flat.spread_lr_px > 1.0 && flat.ambiguous, "{flat:?}");
+        assert!(sharp.spread_lr_px < 0.5 && !sharp.ambiguous, "{sharp:?}");
+        // by default the spread is reported, not acted on
+        let reported = register(&sample(swell, lr_region, 64, 0.01), &sample(swell, frame_region, 64, 0.01), &RegisterConfig::default());
+        assert!(reported.is_ok_and(|r| !r.ambiguous && (r.spread_lr_px - flat.spread_lr_px).abs() < 1e-12));
         assert!((shift_spread_lr_px(0.98, 0.5) - 0.2832).abs() < 1e-3 && shift_spread_lr_px(0.9, 0.0).is_infinite());
     }
 
