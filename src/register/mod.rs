@@ -35,7 +35,9 @@ pub struct RegisterConfig {
     /// direction the content pins down) is ambiguous: a nearly featureless frame correlates highly with
     /// any nearby shift of the LR. Off by default: the spread ignores how many pixels the frame has, so a
     /// whole zoom of smooth content (the real overview + zoom pair: 1.03 LR px) would be refused as
-    /// readily as an 8 × 8 LR px patch.
+    /// readily as an 8 × 8 LR px patch. (Left out of the serialised config when unset, so that a
+    /// session journaled before it existed keeps its config hash and can be resumed.)
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_shift_spread_lr_px: Option<f64>,
     /// A direction along which the correlation's curvature is less than this fraction of the
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
