@@ -212,7 +212,8 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, pair.lr.raster.points, pair.lr.raster.lines);
     println!("geometry     {}", pair.describe_geometry());
     if !opts.register.enabled {
-        let why = if pair.lr_is_the_decimation() && sections.register.is_none() {
+        // without a [register] section only a decimated LR turns it off (`register_for`)
+        let why = if sections.register.is_none() {
             "the LR is the HR's own decimation, so every patch lies exactly where it is cut ([register] in --config turns it on)"
         } else {
             "[register] enabled = false"
