@@ -142,7 +142,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             None => ex.hypot(ey),
         };
         eprintln!(
-            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), peak {:.3} (ratio {:.2}), curvature ratio {:.3}, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
+            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), peak {:.3} (ratio {:.2}), curvature ratio {:.3}, standard error {:.2} HR px, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
             frame.label,
             r.measured_lr_px[0] * d as f64,
             r.measured_lr_px[1] * d as f64,
@@ -151,6 +151,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             r.peak,
             r.peak_ratio,
             r.curvature_ratio,
+            r.sigma_frame_px,
             ex.hypot(ey),
             if r.from_motion_model { ", along them from the drift and creep model" } else { "" },
             if r.ambiguous { ", AMBIGUOUS" } else { "" }

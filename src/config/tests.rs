@@ -44,11 +44,12 @@ fn hash_changes_with_any_setting_and_is_stable() {
     assert_ne!(a.hash(), b.hash());
     let round = RunSpec::from_toml(&a.to_toml().unwrap(), Path::new("x")).unwrap();
     assert_eq!(round.hash(), a.hash());
-    // an optional setting left unset is not serialised (configs journaled before it existed keep their
-    // hash); set, it is part of the identity
-    assert!(!a.to_toml().unwrap().contains("max_shift_spread_lr_px"));
-    let c = parse(&format!("{MINIMAL}[register]\nmax_shift_spread_lr_px = 1.0\n")).unwrap();
+    // a setting added later is not serialised at its default (configs journaled before it existed keep
+    // their hash); set otherwise, it is part of the identity
+    assert!(!a.to_toml().unwrap().contains("max_shift_sigma_frame_px"));
+    let c = parse(&format!("{MINIMAL}[register]\nmax_shift_sigma_frame_px = 0.5\n")).unwrap();
     assert_ne!(a.hash(), c.hash());
+    assert_eq!(parse(&format!("{MINIMAL}[register]\nmax_shift_sigma_frame_px = 0.25\n")).unwrap().hash(), a.hash());
 }
 
 #[test]

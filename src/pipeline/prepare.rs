@@ -306,10 +306,10 @@ fn register_image(lr: &GeoImage, label: &str, image: &GeoImage, cfg: &PrepareCon
     };
     if registration.ambiguous {
         tracing::warn!(
-            "{label}: registration ambiguous (peak {:.3}, ratio {:.2}, spread {:.2} LR px, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
+            "{label}: registration ambiguous (peak {:.3}, ratio {:.2}, standard error {:.2} px, shift {:.2}/{:.2} LR px): kept at its returned position and not trained on",
             registration.peak,
             registration.peak_ratio,
-            registration.spread_lr_px,
+            registration.sigma_frame_px,
             registration.shift_lr_px[0],
             registration.shift_lr_px[1]
         );

@@ -30,15 +30,17 @@ pub struct RegisterConfig {
     pub min_peak: f64,
     /// A peak less than this many times the best competing peak (more than 1 LR px away) is ambiguous.
     pub min_peak_ratio: f64,
-    /// When set, a peak so flat that the shift can move more than this many LR pixels before the
-    /// correlation falls by the mismatch it already has (`√(2·(1 − peak) / curvature)`, along the
-    /// direction the content pins down) is ambiguous: a nearly featureless frame correlates highly with
-    /// any nearby shift of the LR. Off by default: the spread ignores how many pixels the frame has, so a
-    /// whole zoom of smooth content (the real overview + zoom pair: 1.03 LR px) would be refused as
-    /// readily as an 8 × 8 LR px patch. (Left out of the serialised config when unset, so that a
-    /// session journaled before it existed keeps its config hash and can be resumed.)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_shift_spread_lr_px: Option<f64>,
+    /// A shift less certain than this, as a standard error in the frame's own pixels, is ambiguous: a
+    /// nearly featureless frame correlates highly with any nearby shift of the LR. The standard error is
+    /// the peak's spread (how far the shift can move before the correlation falls by the mismatch
+    /// `1 − peak` it already has, `√(2·(1 − peak) / curvature)`, along the direction the content pins
+    /// down) over the square root of the number of LR pixels compared: the Cramér–Rao bound of a
+    /// correlation whose mismatch is independent from one LR pixel to the next. The mismatch is
+    /// correlated in practice, so the true error runs larger (about 2× on the dry run). Default ¼ of a
+    /// pixel, the precision registration aims at. (Left out of the serialised config at its default,
+    /// so that a session journaled before it existed keeps its config hash and can be resumed.)
+    #[serde(skip_serializing_if = "is_default_max_shift_sigma")]
+    pub max_shift_sigma_frame_px: f64,
     /// A direction along which the correlation's curvature is less than this fraction of the
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
     /// motion model of drift and creep fitted to every patch, when there is one.
@@ -49,6 +51,13 @@ pub struct RegisterConfig {
     pub undo_line_motion: bool,
 }
 
+/// The default of [`RegisterConfig::max_shift_sigma_frame_px`], frame pixels.
+pub const DEFAULT_MAX_SHIFT_SIGMA_FRAME_PX: f64 = 0.25;
+
+fn is_default_max_shift_sigma(v: &f64) -> bool {
+    *v == DEFAULT_MAX_SHIFT_SIGMA_FRAME_PX
+}
+
 impl Default for RegisterConfig {
     fn default() -> Self {
         Self {
@@ -56,7 +65,7 @@ impl Default for RegisterConfig {
             max_shift_lr_px: 2.0,
             min_peak: 0.5,
             min_peak_ratio: 1.05,
-            max_shift_spread_lr_px: None,
+            max_shift_sigma_frame_px: DEFAULT_MAX_SHIFT_SIGMA_FRAME_PX,
             min_curvature_ratio: 0.1,
             undo_line_motion: true,
         }
@@ -75,8 +84,11 @@ impl RegisterConfig {
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
         }
-        if let Some(v) = self.max_shift_spread_lr_px.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(format!("register.max_shift_spread_lr_px = {v}: must be > 0 LR pixels (omit it for no limit)"));
+        if !(self.max_shift_sigma_frame_px > 0.0) {
+            return Err(format!(
+                "register.max_shift_sigma_frame_px = {}: must be > 0 frame pixels (inf for no limit)",
+                self.max_shift_sigma_frame_px
+            ));
         }
         if !(self.min_curvature_ratio.is_finite() && (0.0..=1.0).contains(&self.min_curvature_ratio)) {
             return Err(format!("register.min_curvature_ratio = {}: must lie in [0, 1]", self.min_curvature_ratio));
@@ -115,6 +127,11 @@ pub struct Registration {
     /// the mismatch `1 − peak` it already has: a scale of the shift's uncertainty.
     #[serde(default)]
     pub spread_lr_px: f64,
+    /// The shift's standard error along that direction, in the frame's own pixels: `spread_lr_px` over
+    /// the square root of the LR pixels compared, brought to the frame's pitch (see
+    /// [`RegisterConfig::max_shift_sigma_frame_px`]).
+    #[serde(default)]
+    pub sigma_frame_px: f64,
     /// Curvature of the correlation at its peak, `−Hessian` in 1/LR px² (points, lines).
     #[serde(default)]
     pub curvature: [[f64; 2]; 2],
@@ -151,6 +168,7 @@ impl Registration {
             weak_axis: None,
             curvature_ratio: 0.0,
             spread_lr_px: 0.0,
+            sigma_frame_px: 0.0,
             curvature: [[0.0; 2]; 2],
             from_motion_model: false,
             ridge_at_border: false,
@@ -188,9 +206,9 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
     let found = find_shift(lr, frame, cfg.max_shift_lr_px)?;
     let [sx, sy] = found.shift_lr_px;
     let peak_ratio = (found.peak / found.second_peak.max(0.01)).min(100.0);
-    let ((strong, weak), weak_axis) = eigen(found.curvature);
+    let ((strong, weak), eigen_vector_of_smallest) = eigen(found.curvature);
     let curvature_ratio = if strong > 0.0 { (weak / strong).max(0.0) } else { 0.0 };
-    let weak_axis = (curvature_ratio < cfg.min_curvature_ratio).then_some(weak_axis);
+    let weak_axis = (curvature_ratio < cfg.min_curvature_ratio).then_some(eigen_vector_of_smallest);
     let on_border = sx.abs() >= cfg.max_shift_lr_px - 0.25 || sy.abs() >= cfg.max_shift_lr_px - 0.25;
     // Along a straight edge the peak is a ridge and where the search stopped along it means nothing:
     // only a border reached across the edge makes the shift unknown.
@@ -198,12 +216,16 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         Some(w) => on_border && (-w[1] * sx + w[0] * sy).abs() >= cfg.max_shift_lr_px - 0.25,
         None => on_border,
     };
-    let pinned = if weak_axis.is_some() { strong } else { weak };
+    let (pinned, pinned_axis) = match weak_axis {
+        Some(w) => (strong, [-w[1], w[0]]),
+        None => (weak, eigen_vector_of_smallest),
+    };
     let spread_lr_px = shift_spread_lr_px(found.peak, pinned);
+    let sigma_frame_px = shift_sigma_frame_px(spread_lr_px, found.compared_lr_px2, pinned_axis, lr, frame);
     let ambiguous = found.peak < cfg.min_peak
         || peak_ratio < cfg.min_peak_ratio
         || across_on_border
-        || cfg.max_shift_spread_lr_px.is_some_and(|max| spread_lr_px > max);
+        || !(sigma_frame_px <= cfg.max_shift_sigma_frame_px);
     let mut r = Registration {
         shift_x_m: 0.0,
         shift_y_m: 0.0,
@@ -216,6 +238,7 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         weak_axis,
         curvature_ratio,
         spread_lr_px,
+        sigma_frame_px,
         curvature: found.curvature,
         from_motion_model: false,
         ridge_at_border: on_border && !across_on_border,
@@ -271,6 +294,18 @@ pub fn shift_spread_lr_px(peak: f64, curvature: f64) -> f64 {
     } else {
         f64::INFINITY
     }
+}
+
+/// The standard error (frame pixels) of a shift whose spread is `spread_lr_px` along the unit direction
+/// `u` (LR pixel axes), measured over `compared_lr_px2` LR pixels: `spread / √compared`, brought from
+/// the LR's pitch to the frame's along `u`. Infinite when nothing was compared.
+pub fn shift_sigma_frame_px(spread_lr_px: f64, compared_lr_px2: f64, u: [f64; 2], lr: &GeoImage, frame: &GeoImage) -> f64 {
+    let ((lr_px, lr_py), (f_px, f_py)) = (lr.pitch_m(), frame.pitch_m());
+    if compared_lr_px2 <= 0.0 || f_px <= 0.0 || f_py <= 0.0 {
+        return f64::INFINITY;
+    }
+    let frame_px_per_lr_px = (u[0] * lr_px / f_px).hypot(u[1] * lr_py / f_py);
+    spread_lr_px / compared_lr_px2.sqrt() * frame_px_per_lr_px
 }
 
 /// Eigenvalues (largest, smallest) of a symmetric 2 × 2 matrix and the unit eigenvector of the smallest.
@@ -335,19 +370,19 @@ mod tests {
     #[test]
     fn the_config_check_names_the_field_and_value() {
         assert_eq!(RegisterConfig::default().validate(), Ok(()));
-        let limited = RegisterConfig { max_shift_spread_lr_px: Some(1.0), ..Default::default() };
-        assert_eq!(limited.validate(), Ok(()));
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let err = RegisterConfig { max_shift_spread_lr_px: Some(bad), ..Default::default() }.validate().unwrap_err();
-            assert!(err.starts_with(&format!("register.max_shift_spread_lr_px = {bad}")), "{err}");
+        let unlimited = RegisterConfig { max_shift_sigma_frame_px: f64::INFINITY, ..Default::default() };
+        assert_eq!(unlimited.validate(), Ok(()));
+        for bad in [0.0, -1.0, f64::NAN] {
+            let err = RegisterConfig { max_shift_sigma_frame_px: bad, ..Default::default() }.validate().unwrap_err();
+            assert!(err.starts_with(&format!("register.max_shift_sigma_frame_px = {bad}")), "{err}");
         }
         let err = RegisterConfig { max_shift_lr_px: 0.1, ..Default::default() }.validate().unwrap_err();
         assert!(err.contains("register.max_shift_lr_px = 0.1"), "{err}");
     }
 
     #[test]
-    fn a_flat_correlation_peak_is_ambiguous_but_a_sharp_one_under_the_same_noise_is_not() {
-        let cfg = RegisterConfig { max_shift_spread_lr_px: Some(1.0), ..Default::default() };
+    fn a_flat_correlation_peak_is_ambiguous_by_default_but_a_sharp_one_under_the_same_noise_is_not() {
+        let cfg = RegisterConfig::default();
         let k = 2.0 * std::f64::consts::PI / 1e-6;
         // one slow swell (wavelengths 4–5 µm over a 1 µm frame): next to featureless at the LR's pitch
         let swell = |x: f64, y: f64| (k * x / 4.0).sin() * (k * y / 5.0 + 0.3).cos();
@@ -357,16 +392,32 @@ mod tests {
         let flat = register(&sample(swell, lr_region, 64, 0.01), &sample(swell, frame_region, 64, 0.01), &cfg).unwrap();
         let sharp = register(&sample(texture, lr_region, 64, 0.01), &sample(texture, frame_region, 64, 0.01), &cfg).unwrap();
         eprintln!(
-            "flat: peak {:.4}, spread {:.2} LR px; sharp: peak {:.4}, spread {:.2} LR px",
-            flat.peak, flat.spread_lr_px, sharp.peak, sharp.spread_lr_px
+            "flat: peak {:.4}, spread {:.2} LR px, σ {:.2} frame px; sharp: peak {:.4}, spread {:.2} LR px, σ {:.2} frame px",
+            flat.peak, flat.spread_lr_px, flat.sigma_frame_px, sharp.peak, sharp.spread_lr_px, sharp.sigma_frame_px
         );
         assert!(flat.peak > cfg.min_peak && flat.peak_ratio > cfg.min_peak_ratio, "the peak tests alone pass it: {flat:?}");
-        assert!(flat.spread_lr_px > 1.0 && flat.ambiguous, "{flat:?}");
-        assert!(sharp.spread_lr_px < 0.5 && !sharp.ambiguous, "{sharp:?}");
-        // by default the spread is reported, not acted on
-        let reported = register(&sample(swell, lr_region, 64, 0.01), &sample(swell, frame_region, 64, 0.01), &RegisterConfig::default());
-        assert!(reported.is_ok_and(|r| !r.ambiguous && (r.spread_lr_px - flat.spread_lr_px).abs() < 1e-12));
+        assert!(flat.sigma_frame_px > cfg.max_shift_sigma_frame_px && flat.ambiguous, "{flat:?}");
+        assert!(sharp.sigma_frame_px < 0.5 * cfg.max_shift_sigma_frame_px && !sharp.ambiguous, "{sharp:?}");
+        // with no limit the standard error is reported, not acted on
+        let unlimited = RegisterConfig { max_shift_sigma_frame_px: f64::INFINITY, ..Default::default() };
+        let reported = register(&sample(swell, lr_region, 64, 0.01), &sample(swell, frame_region, 64, 0.01), &unlimited);
+        assert!(reported.is_ok_and(|r| !r.ambiguous && (r.sigma_frame_px - flat.sigma_frame_px).abs() < 1e-12));
         assert!((shift_spread_lr_px(0.98, 0.5) - 0.2832).abs() < 1e-3 && shift_spread_lr_px(0.9, 0.0).is_infinite());
+    }
+
+    #[test]
+    fn the_standard_error_falls_with_the_root_of_the_compared_area_and_is_counted_in_frame_pixels() {
+        // LR pitch 4 µm / 63, frame pitch 1 µm / 63: four frame pixels per LR pixel on both axes
+        let lr = sample(|_, _| 0.0, ScanRegion::square(0.0, 0.0, 4e-6), 64, 0.0);
+        let frame = sample(|_, _| 0.0, ScanRegion::square(0.0, 0.0, 1e-6), 64, 0.0);
+        let diagonal = [std::f64::consts::FRAC_1_SQRT_2; 2];
+        for u in [[1.0, 0.0], [0.0, 1.0], diagonal] {
+            let small = shift_sigma_frame_px(0.5, 100.0, u, &lr, &frame);
+            assert!((small - 0.5 / 10.0 * 4.0).abs() < 1e-9, "{small}");
+            let large = shift_sigma_frame_px(0.5, 1600.0, u, &lr, &frame);
+            assert!((large - small / 4.0).abs() < 1e-9, "16× the area: a quarter of the error, {large} vs {small}");
+        }
+        assert!(shift_sigma_frame_px(0.5, 0.0, [1.0, 0.0], &lr, &frame).is_infinite());
     }
 
     #[test]

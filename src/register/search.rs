@@ -30,6 +30,9 @@ pub struct ShiftSearch {
     /// the correlation falls off along each direction. A small eigenvalue is a direction the content
     /// does not pin down (a straight edge: the aperture problem).
     pub curvature: [[f64; 2]; 2],
+    /// How many LR pixels (area, LR px²) the compared part of the frame covers: the number of roughly
+    /// independent samples of the mismatch, since the frame is compared at the LR's resolution.
+    pub compared_lr_px2: f64,
 }
 
 /// Finds the shift of `frame` against `lr` within ±`max_shift_lr_px` LR pixels on each axis.
@@ -109,7 +112,8 @@ pub fn find_shift(lr: &GeoImage, frame: &GeoImage, max_shift_lr_px: f64) -> Resu
     let dy = parabola_vertex(ym, peak, yp) * h;
     let cross = (ncc_at(sx + h, sy + h)? - ncc_at(sx + h, sy - h)? - ncc_at(sx - h, sy + h)? + ncc_at(sx - h, sy - h)?) / (4.0 * h * h);
     let curvature = [[-(xm - 2.0 * peak + xp) / (h * h), -cross], [-cross, -(ym - 2.0 * peak + yp) / (h * h)]];
-    Ok(ShiftSearch { shift_lr_px: [sx + dx, sy + dy], peak, second_peak, curvature })
+    let compared_lr_px2 = ((r1 - r0) * (c1 - c0)) as f64 * (f_px * f_py) / (lr_px * lr_py);
+    Ok(ShiftSearch { shift_lr_px: [sx + dx, sy + dy], peak, second_peak, curvature, compared_lr_px2 })
 }
 
 /// `a` minus its least-squares plane: the comparison ignores tilt (the frame's own tilt differs from
