@@ -8,6 +8,7 @@ use super::train::{device, reconstruct_config};
 use afm_spark::engine::ProgressEvent;
 use afm_spark::offline::fuse::{fuse, FuseOptions};
 use afm_spark::offline::ConfigSections;
+use afm_spark::register::RegisterConfig;
 use afm_spark::train::TrainConfig;
 use afm_spark::upsample::Interpolation;
 use anyhow::Context;
@@ -26,6 +27,10 @@ pub struct FuseArgs {
     /// Channel, by label (AmplitudeRetrace) or name (Amplitude); default: the first height channel.
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
+    /// Register the zooms in this channel of the same files (label or name), e.g. DeflectionRetrace for
+    /// a flat film's height [default: [register] channel of --config, else the fused channel].
+    #[arg(long, value_name = "NAME")]
+    pub register_channel: Option<String>,
     /// Take [train], [reconstruct], [level], [register], [lr] model_input and [run] device from this run
     /// configuration [default: the CPU dry-run training setting].
     #[arg(long, value_name = "FILE")]
@@ -59,7 +64,10 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
         channel: args.channel.clone(),
         tile_px: args.tile_px,
         level: sections.level.unwrap_or_default(),
-        register: sections.register.clone().unwrap_or_default(),
+        register: RegisterConfig {
+            channel: args.register_channel.clone().or(sections.register.as_ref().and_then(|r| r.channel.clone())),
+            ..sections.register.clone().unwrap_or_default()
+        },
         train,
         reconstruct: reconstruct_config(&sections, None, None),
         model_input: sections.lr.as_ref().map(|l| l.model_input).unwrap_or(Interpolation::Bicubic),

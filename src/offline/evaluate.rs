@@ -27,7 +27,7 @@ pub fn pair_input(pair: &ImagePair, rects: &[PixelRect], tiles: &[usize]) -> Pip
         .enumerate()
         .map(|(k, (rect, tile))| HrFrameInput::whole(format!("pick {} (tile {tile})", k + 1), hr.crop(rect), None))
         .collect();
-    PipelineInput { lr, channel: pair.hr.channel.clone(), hr_region: pair.hr.region, hr_raster: pair.hr.raster, frames, motion: None }
+    PipelineInput { lr, channel: pair.hr.channel.clone(), hr_region: pair.hr.region, hr_raster: pair.hr.raster, frames, motion: None, register_on: None }
 }
 
 /// Scores `model`'s reconstruction of `prepared` against the HR file of `pair` and writes the run

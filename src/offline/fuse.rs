@@ -15,7 +15,9 @@ use crate::geo_image::GeoImage;
 use crate::io;
 use crate::level::LevelConfig;
 use crate::metrics::{psnr, ssim};
-use crate::pipeline::{prepare, train_and_reconstruct, write_outputs, HrFrameInput, OutputChoice, PipelineInput, PrepareConfig, Prepared};
+use crate::pipeline::{
+    prepare, train_and_reconstruct, write_outputs, HrFrameInput, OutputChoice, PipelineInput, PrepareConfig, Prepared, RegistrationImages,
+};
 use crate::reconstruct::{mask_as_f32, paste_patches, ReconstructConfig};
 use crate::register::RegisterConfig;
 use crate::report::{MetricsReport, Timing};
@@ -35,7 +37,8 @@ pub struct FuseOptions {
     pub tile_px: usize,
     /// Levelling.
     pub level: LevelConfig,
-    /// Registration (the search window, in overview pixels).
+    /// Registration (the search window, in overview pixels; `channel`: register the zooms in another
+    /// channel of the same files).
     pub register: RegisterConfig,
     /// Training.
     pub train: TrainConfig,
@@ -165,33 +168,54 @@ pub fn zoom_tiles(zoom: &GeoImage, tile: usize) -> Vec<PixelRect> {
     (0..nr).flat_map(|r| (0..nc).map(move |c| PixelRect { col: c * tile, row: r * tile, cols: tile, rows: tile })).collect()
 }
 
-/// Runs `fuse` into `out` and returns its report.
-pub fn fuse(
-    overview_path: &Path,
-    zoom_paths: &[PathBuf],
-    opts: &FuseOptions,
-    out: &Path,
-    progress: &mut dyn FnMut(Option<usize>, TrainProgress),
-) -> Result<FuseReport, OfflineError> {
-    if zoom_paths.is_empty() {
-        return Err(OfflineError::invalid("--zoom", "(none)", "give at least one zoom"));
+/// The overview and its zooms as read, in the fused channel (and in `[register] channel` when
+/// another), with the HR grid and the zoom tiles.
+struct FuseData<'a> {
+    overview: GeoImage,
+    channel: String,
+    zoom_paths: &'a [PathBuf],
+    zooms: Vec<GeoImage>,
+    register_on: Option<RegistrationImages>,
+    hr_region: ScanRegion,
+    hr_raster: Raster,
+    tiles: Vec<Vec<PixelRect>>,
+}
+
+impl<'a> FuseData<'a> {
+    fn load(overview_path: &Path, zoom_paths: &'a [PathBuf], opts: &FuseOptions) -> Result<Self, OfflineError> {
+        if zoom_paths.is_empty() {
+            return Err(OfflineError::invalid("--zoom", "(none)", "give at least one zoom"));
+        }
+        if opts.tile_px < 8 || opts.tile_px % 4 != 0 {
+            return Err(OfflineError::invalid("--tile-px", opts.tile_px, "must be a multiple of 4, at least 8"));
+        }
+        let (overview, channel) = load_image(overview_path, opts.channel.as_deref())?;
+        let zooms = zoom_paths.iter().map(|p| load_image(p, opts.channel.as_deref()).map(|z| z.0)).collect::<Result<Vec<_>, _>>()?;
+        // The same files in the channel registration runs on, when another one is asked for.
+        let register_on = match opts.register.channel.as_deref() {
+            Some(name) => {
+                let (lr, label) = load_image(overview_path, Some(name))?;
+                let frames = zoom_paths.iter().map(|p| load_image(p, Some(name)).map(|z| z.0)).collect::<Result<Vec<_>, _>>()?;
+                (label != channel).then_some(RegistrationImages { channel: label, lr, frames })
+            }
+            None => None,
+        };
+        let (hr_region, hr_raster) = hr_grid(&overview, &zooms[0])?;
+        let tiles: Vec<Vec<PixelRect>> = zooms.iter().map(|z| zoom_tiles(z, opts.tile_px)).collect();
+        if tiles.iter().all(Vec::is_empty) {
+            return Err(OfflineError::invalid("--tile-px", opts.tile_px, "larger than every zoom"));
+        }
+        Ok(Self { overview, channel, zoom_paths, zooms, register_on, hr_region, hr_raster, tiles })
     }
-    if opts.tile_px < 8 || opts.tile_px % 4 != 0 {
-        return Err(OfflineError::invalid("--tile-px", opts.tile_px, "must be a multiple of 4, at least 8"));
-    }
-    let (overview, channel) = load_image(overview_path, opts.channel.as_deref())?;
-    let zooms = zoom_paths.iter().map(|p| load_image(p, opts.channel.as_deref()).map(|z| z.0)).collect::<Result<Vec<_>, _>>()?;
-    let (hr_region, hr_raster) = hr_grid(&overview, &zooms[0])?;
-    let tiles: Vec<Vec<PixelRect>> = zooms.iter().map(|z| zoom_tiles(z, opts.tile_px)).collect();
-    if tiles.iter().all(Vec::is_empty) {
-        return Err(OfflineError::invalid("--tile-px", opts.tile_px, "larger than every zoom"));
-    }
-    let input = |keep: &dyn Fn(usize) -> bool| {
+
+    /// The pipeline's input with the zoom tiles `keep` accepts (numbered over all zooms in order).
+    fn input(&self, keep: &dyn Fn(usize) -> bool) -> PipelineInput {
         let mut index = 0;
-        let frames = zooms
+        let frames = self
+            .zooms
             .iter()
-            .zip(zoom_paths)
-            .zip(&tiles)
+            .zip(self.zoom_paths)
+            .zip(&self.tiles)
             .map(|((z, p), t)| {
                 let pieces = t.iter().copied().filter(|_| {
                     let k = keep(index);
@@ -201,9 +225,40 @@ pub fn fuse(
                 HrFrameInput { label: p.display().to_string(), image: z.clone(), requested: None, pieces: pieces.collect() }
             })
             .collect();
-        PipelineInput { lr: overview.clone(), channel: channel.clone(), hr_region, hr_raster, frames, motion: None }
-    };
-    let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
+        PipelineInput {
+            lr: self.overview.clone(),
+            channel: self.channel.clone(),
+            hr_region: self.hr_region,
+            hr_raster: self.hr_raster,
+            frames,
+            motion: None,
+            register_on: self.register_on.clone(),
+        }
+    }
+}
+
+/// The first stages of `fuse` alone: the overview and every zoom tile levelled and registered (no
+/// training), e.g. to see where the zooms lie.
+pub fn prepare_fused(overview_path: &Path, zoom_paths: &[PathBuf], opts: &FuseOptions) -> Result<Prepared, OfflineError> {
+    let data = FuseData::load(overview_path, zoom_paths, opts)?;
+    prepare(&data.input(&|_| true), &prepare_config(opts)).map_err(|e| OfflineError::stage("levelling and registration", e))
+}
+
+fn prepare_config(opts: &FuseOptions) -> PrepareConfig {
+    PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input }
+}
+
+/// Runs `fuse` into `out` and returns its report.
+pub fn fuse(
+    overview_path: &Path,
+    zoom_paths: &[PathBuf],
+    opts: &FuseOptions,
+    out: &Path,
+    progress: &mut dyn FnMut(Option<usize>, TrainProgress),
+) -> Result<FuseReport, OfflineError> {
+    let data = FuseData::load(overview_path, zoom_paths, opts)?;
+    let input = |keep: &dyn Fn(usize) -> bool| data.input(keep);
+    let prepare_cfg = prepare_config(opts);
     let stage = |what: &str, e: &dyn std::fmt::Display| OfflineError::stage(what.to_string(), e);
     std::fs::create_dir_all(out).map_err(|e| OfflineError::output(out, e))?;
 
@@ -220,7 +275,7 @@ pub fn fuse(
         .map_err(|e| stage("writing the outputs", &e))?;
     let mut run = MetricsReport::new(None, Timing::default());
     run.record(&all, Some(&outcome), None);
-    let zooms_report = placements(&overview, &zooms, zoom_paths, &all);
+    let zooms_report = placements(&data.overview, &data.zooms, zoom_paths, &all);
 
     let mut folds = Vec::new();
     if let Some(k) = opts.score_folds {

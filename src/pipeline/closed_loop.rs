@@ -3,7 +3,7 @@
 //! reconstruction, reconstruct under the guard, score against the ground truth where one exists —
 //! and write the run folder. This front end adds only how frames arrive: from an instrument.
 
-use super::input::{HrFrameInput, PipelineInput};
+use super::input::{HrFrameInput, PipelineInput, RegistrationImages};
 use super::model_stage::train_and_reconstruct;
 use super::motion::{MotionLog, ScanTiming};
 use super::outputs::write_outputs;
@@ -73,6 +73,14 @@ pub fn closed_loop_input(spec: &RunSpec, plan: &AcquisitionPlan, acq: &Acquisiti
     journal_input(spec, plan, &acq.lr, &acq.patches)
 }
 
+/// `channel` of `frame` (the mean of its trace and retrace when both were recorded) with the frame's
+/// geometry; `label` names the frame in the error when the channel is missing.
+fn channel_image(frame: &afm_drivers::Frame, channel: &str, label: &str) -> Result<GeoImage, EngineError> {
+    let data = channel_data(frame, channel, label)?;
+    let unit = frame.channel_any(channel).map(|c| c.unit.clone()).unwrap_or_default();
+    Ok(GeoImage { data, region: frame.region, raster: frame.raster, unit })
+}
+
 /// The pipeline's input from the LR frame and the patches journaled so far (in pick order).
 pub fn journal_input(
     spec: &RunSpec,
@@ -81,11 +89,7 @@ pub fn journal_input(
     patches: &[PatchRecord],
 ) -> Result<PipelineInput, EngineError> {
     let channel = &spec.config.frame.channel;
-    let image = |frame: &afm_drivers::Frame, label: &str| -> Result<GeoImage, EngineError> {
-        let data = channel_data(frame, channel, label)?;
-        let unit = frame.channel_any(channel).map(|c| c.unit.clone()).unwrap_or_default();
-        Ok(GeoImage { data, region: frame.region, raster: frame.raster, unit })
-    };
+    let image = |frame: &afm_drivers::Frame, label: &str| channel_image(frame, channel, label);
     let lr_image = image(lr, "LR frame")?;
     let n = spec.n_patches();
     let frames = patches
@@ -97,7 +101,25 @@ pub fn journal_input(
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
     let motion = Some(motion_log(spec, plan, lr, patches));
-    Ok(PipelineInput { lr: lr_image, channel: channel.clone(), hr_region: plan.hr_region, hr_raster: plan.hr_raster, frames, motion })
+    let register_on = match spec.config.register.channel.as_deref().filter(|c| c != channel) {
+        Some(other) => {
+            let frames = patches
+                .iter()
+                .map(|p| channel_image(&p.frame, other, &format!("patch {}/{n} (tile {}), [register] channel", p.pick_order + 1, p.tile_index)))
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            Some(RegistrationImages { channel: other.to_string(), lr: channel_image(lr, other, "LR frame, [register] channel")?, frames })
+        }
+        None => None,
+    };
+    Ok(PipelineInput {
+        lr: lr_image,
+        channel: channel.clone(),
+        hr_region: plan.hr_region,
+        hr_raster: plan.hr_raster,
+        frames,
+        motion,
+        register_on,
+    })
 }
 
 /// The instrument clock of every frame, from the frames' own reported instrument times in

@@ -73,6 +73,21 @@ pub struct PipelineInput {
     /// When and where each frame was scanned (frames from an instrument): lets a motion model of
     /// drift and creep fill in shift components the image content cannot pin down.
     pub motion: Option<super::motion::MotionLog>,
+    /// Another channel of the same frames to register with (`[register] channel`), when not the one
+    /// reconstructed.
+    pub register_on: Option<RegistrationImages>,
+}
+
+/// The LR frame and every HR frame in the channel registration runs on, index-aligned with
+/// [`PipelineInput::frames`] and with the same geometry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationImages {
+    /// The channel's name (decides how it is levelled).
+    pub channel: String,
+    /// The LR frame in that channel, raw.
+    pub lr: GeoImage,
+    /// Every HR frame in that channel, raw.
+    pub frames: Vec<GeoImage>,
 }
 
 impl PipelineInput {

@@ -15,7 +15,7 @@ mod training_during_acquisition;
 
 pub use active_picking::{choose_tile, decide_next_pick, tile_means, TileBook};
 pub use closed_loop::{closed_loop_input, journal_input, prepare_config, run_closed_loop, scans_take_real_time, RunError, RunOptions};
-pub use input::{ChannelKind, HrFrameInput, PipelineInput};
+pub use input::{ChannelKind, HrFrameInput, PipelineInput, RegistrationImages};
 pub use model_stage::{
     reconstruct_mean, reconstruct_only, train_and_reconstruct, ModelOutcome, OutputChoice, TrainingRecord, CROSS_FIT_SECOND_DIR,
 };

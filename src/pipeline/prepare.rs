@@ -160,14 +160,18 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     let height = kind.is_height();
     let level_mode = cfg.level.mode_for(height);
     let lr = input.lr.with_data(cfg.level.apply(input.lr.view(), height).data);
-    // Register every frame, fill weak components from the motion model, then place and adjust.
+    // Register every frame (in the registration channel), fill weak components from the motion
+    // model, then place and adjust.
+    let other_lr = registration_lr(input, cfg)?;
+    let register_lr = other_lr.as_ref().unwrap_or(&lr);
     let mut frames = Vec::with_capacity(input.frames.len());
-    for f in &input.frames {
-        frames.push(register_frame(&lr, f, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
+    for (k, f) in input.frames.iter().enumerate() {
+        let registered = register_frame(register_lr, f, registration_image(input, k), cfg);
+        frames.push(registered.map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?);
     }
     if let Some(log) = &input.motion {
         let mut changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
-        if cfg.register.undo_line_motion && remeasure_unsheared(&lr, &mut frames, input, cfg)? > 0 {
+        if cfg.register.undo_line_motion && remeasure_unsheared(register_lr, &mut frames, input, cfg)? > 0 {
             changed = refine_with_motion(&mut frames, log, &lr.region, lr.pitch_m());
         }
         if changed > 0 {
@@ -248,6 +252,31 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     })
 }
 
+/// The levelled LR of `[register] channel` (levelled by its own kind), after checking that it has the
+/// same frames and geometry as the reconstructed channel; None when registration runs on the
+/// reconstructed channel.
+fn registration_lr(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Option<GeoImage>, PipelineError> {
+    let Some(other) = &input.register_on else { return Ok(None) };
+    let wrong = |what: String| PipelineError::Frame { label: format!("[register] channel {}", other.channel), reason: what };
+    if other.frames.len() != input.frames.len() {
+        return Err(wrong(format!("{} frames in it, {} in {}", other.frames.len(), input.frames.len(), input.channel)));
+    }
+    let same = |a: &GeoImage, b: &GeoImage| a.region == b.region && a.raster == b.raster;
+    if !same(&other.lr, &input.lr) {
+        return Err(wrong(format!("its LR frame's geometry differs from {}'s", input.channel)));
+    }
+    if let Some((f, _)) = input.frames.iter().zip(&other.frames).find(|(f, o)| !same(&f.image, o)) {
+        return Err(wrong(format!("{}: its geometry differs from {}'s", f.label, input.channel)));
+    }
+    let height = super::input::ChannelKind::of(&other.channel).is_height();
+    Ok(Some(other.lr.with_data(cfg.level.apply(other.lr.view(), height).data)))
+}
+
+/// Frame `k` as registration sees it: in `[register] channel` when one is given.
+fn registration_image(input: &PipelineInput, k: usize) -> &GeoImage {
+    input.register_on.as_ref().map_or(&input.frames[k].image, |o| &o.frames[k])
+}
+
 /// Creep shears a frame while its lines are scanned, and a correlation weighs the lines by their
 /// content, so the shift it finds is not quite the mean over the lines that the motion model and the
 /// placing assume. Registers every frame again with the model's line shifts undone (the frame as it
@@ -259,10 +288,11 @@ fn remeasure_unsheared(
     cfg: &PrepareConfig,
 ) -> Result<usize, PipelineError> {
     let mut remeasured = 0;
-    for (f, input_frame) in frames.iter_mut().zip(&input.frames) {
+    for (k, f) in frames.iter_mut().enumerate() {
         let Some(shifts) = &f.line_shifts_px else { continue };
-        let Some(data) = undo_line_shifts(input_frame.image.view(), shifts) else { continue };
-        let unsheared = input_frame.image.with_data(data);
+        let image = registration_image(input, k);
+        let Some(data) = undo_line_shifts(image.view(), shifts) else { continue };
+        let unsheared = image.with_data(data);
         f.registration =
             register_image(lr, &f.label, &unsheared, cfg).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
         remeasured += 1;
@@ -272,8 +302,9 @@ fn remeasure_unsheared(
 
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
 /// per-line offsets barely move a correlation peak).
-fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
-    let registration = register_image(lr, &f.label, &f.image, cfg)?;
+/// `compared` is the frame as registration sees it (another channel with `[register] channel`).
+fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, compared: &GeoImage, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
+    let registration = register_image(lr, &f.label, compared, cfg)?;
     // Where the returned centre falls on the requested frame's pixels, relative to its middle.
     let returned_minus_requested_px = f.requested.map(|req| {
         let r = &f.image.raster;

@@ -69,7 +69,9 @@ impl AcquisitionPlan {
         let c = &spec.config;
         let hr_region = spec.hr_region();
         let hr_raster = spec.hr_raster();
-        let channels = vec![c.frame.channel.clone()];
+        // The reconstructed channel, and the one registration runs on when it is another.
+        let mut channels = vec![c.frame.channel.clone()];
+        channels.extend(c.register.channel.clone().filter(|r| *r != c.frame.channel));
         let lr = ScanRequest {
             region: hr_region,
             raster: spec.lr_raster(),

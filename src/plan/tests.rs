@@ -67,3 +67,24 @@ fn too_few_eligible_tiles_is_a_plan_error() {
         other => panic!("expected TooFewEligible, got {other:?}"),
     }
 }
+
+#[test]
+fn a_registration_channel_is_acquired_beside_the_reconstructed_one() {
+    // an instrument that cannot record it refuses the plan before anything moves, naming it
+    let err = AcquisitionPlan::build(&spec("[register]\nchannel = \"Amplitude\"\n"), &MockInstrument::default_limits()).unwrap_err();
+    assert!(err.to_string().contains("Amplitude"), "{err}");
+    let mut limits = MockInstrument::default_limits();
+    limits.channels = vec!["Height".into(), "Amplitude".into()];
+    let channels = |plan: &AcquisitionPlan| {
+        let mut all = vec![plan.lr.channels.clone()];
+        all.extend(plan.tiles.iter().map(|t| t.request.channels.clone()));
+        all
+    };
+    let plain = AcquisitionPlan::build(&spec(""), &limits).unwrap();
+    assert!(channels(&plain).iter().all(|c| c == &["Height"]), "{:?}", plain.lr.channels);
+    let amplitude = AcquisitionPlan::build(&spec("[register]\nchannel = \"Amplitude\"\n"), &limits).unwrap();
+    assert!(channels(&amplitude).iter().all(|c| c == &["Height", "Amplitude"]), "{:?}", amplitude.lr.channels);
+    // naming the reconstructed channel asks for nothing more
+    let same = AcquisitionPlan::build(&spec("[register]\nchannel = \"Height\"\n"), &limits).unwrap();
+    assert!(channels(&same).iter().all(|c| c == &["Height"]));
+}

@@ -41,6 +41,12 @@ pub struct RegisterConfig {
     /// so that a session journaled before it existed keeps its config hash and can be resumed.)
     #[serde(skip_serializing_if = "is_default_max_shift_sigma")]
     pub max_shift_sigma_frame_px: f64,
+    /// The channel whose images are registered, when not the one reconstructed: one with more contrast
+    /// at the LR's resolution (amplitude or deflection for a flat film's height). Its LR and frames are
+    /// levelled by their own kind; the shifts found move the reconstructed channel's frames. The closed
+    /// loop then acquires this channel too. (Left out of the serialised config when unset.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// A direction along which the correlation's curvature is less than this fraction of the
     /// strongest is not pinned down by the content (a straight edge): its component comes from the
     /// motion model of drift and creep fitted to every patch, when there is one.
@@ -66,6 +72,7 @@ impl Default for RegisterConfig {
             min_peak: 0.5,
             min_peak_ratio: 1.05,
             max_shift_sigma_frame_px: DEFAULT_MAX_SHIFT_SIGMA_FRAME_PX,
+            channel: None,
             min_curvature_ratio: 0.1,
             undo_line_motion: true,
         }
@@ -89,6 +96,9 @@ impl RegisterConfig {
                 "register.max_shift_sigma_frame_px = {}: must be > 0 frame pixels (inf for no limit)",
                 self.max_shift_sigma_frame_px
             ));
+        }
+        if self.channel.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err("register.channel = \"\": name a channel (e.g. \"Amplitude\"), or leave it out to register the reconstructed one".into());
         }
         if !(self.min_curvature_ratio.is_finite() && (0.0..=1.0).contains(&self.min_curvature_ratio)) {
             return Err(format!("register.min_curvature_ratio = {}: must lie in [0, 1]", self.min_curvature_ratio));
