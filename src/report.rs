@@ -89,6 +89,9 @@ pub struct MetricsReport {
     /// How the images were levelled ("none", "plane", "plane+lines").
     #[serde(default)]
     pub level_mode: String,
+    /// The channel the frames were registered in (the reconstructed one unless `[register] channel`).
+    #[serde(default)]
+    pub registration_channel: String,
     /// Every HR frame's registration against the LR.
     #[serde(default)]
     pub registration: Vec<FrameRegistration>,
@@ -122,6 +125,7 @@ impl MetricsReport {
             quality: None,
             acquisition,
             level_mode: String::new(),
+            registration_channel: String::new(),
             registration: Vec::new(),
             lr_mapping: GainOffset::default(),
             truth_fit: None,
@@ -140,6 +144,7 @@ impl MetricsReport {
         self.truth_fit = scored.map(|s| s.fit);
         self.uncertainty_calibration = scored.and_then(|s| s.calibration);
         self.level_mode = prepared.level_mode.name().into();
+        self.registration_channel = prepared.registration_channel.clone();
         self.registration = prepared.registrations();
         self.lr_mapping = prepared.mapping;
         self.stage = "reconstructed".into();

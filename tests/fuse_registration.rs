@@ -65,7 +65,7 @@ fn a_flat_height_zoom_is_placed_by_its_deflection_channel() {
     // … and the height's zoom takes exactly that shift, and its tiles are trained on.
     assert_eq!(placed, deflection);
     assert!(by_deflection.pieces.iter().all(|p| p.trainable) && !by_deflection.pieces.is_empty());
-    assert_eq!(by_deflection.channel, "HeightRetrace");
+    assert_eq!((by_deflection.channel.as_str(), by_deflection.registration_channel.as_str()), ("HeightRetrace", "DeflectionRetrace"));
     // the same channel named as the registration channel changes nothing
     assert_eq!(prepared("DeflectionRetrace", Some("DeflectionRetrace")).frames[0].registration, deflection);
 }

@@ -220,7 +220,8 @@ fn patches_are_registered_in_the_configured_channel_and_the_height_is_placed_by_
     let mut height_only = by_amplitude.clone();
     height_only.register_on = None;
     let height = prepare(&height_only, &prepare_config(&spec)).unwrap();
-    assert_eq!(amplitude.channel, "Height");
+    assert_eq!((amplitude.channel.as_str(), amplitude.registration_channel.as_str()), ("Height", "Amplitude"));
+    assert_eq!(height.registration_channel, "Height");
     let differ = amplitude.frames.iter().zip(&height.frames).filter(|(a, h)| a.registration.measured_lr_px != h.registration.measured_lr_px);
     assert_eq!(differ.count(), amplitude.frames.len(), "every patch is measured in the amplitude, not in the height");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -88,10 +88,11 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
     let report = result.with_context(|| format!("fuse into {}", args.out.display()))?;
     for z in &report.zooms {
         println!(
-            "zoom {}: metadata centre at overview px ({:.2}, {:.2}); registered shift ({:+.2}, {:+.2}) overview px, peak {:.3}, ratio {:.2}{}",
+            "zoom {}: metadata centre at overview px ({:.2}, {:.2}); registered in {}: shift ({:+.2}, {:+.2}) overview px, peak {:.3}, ratio {:.2}{}",
             z.file.display(),
             z.metadata_center_overview_px[0],
             z.metadata_center_overview_px[1],
+            report.run.registration_channel,
             z.shift_overview_px[0],
             z.shift_overview_px[1],
             z.peak,

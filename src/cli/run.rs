@@ -183,7 +183,8 @@ fn print_summary(dir: &Path, r: &MetricsReport) {
     if !shifts.is_empty() {
         let ambiguous = r.registration.iter().filter(|g| g.registration.ambiguous).count();
         println!(
-            "registration: {} patches, shift up to {:.2} HR px (mean {:.2}), {ambiguous} ambiguous; levelling {}",
+            "registration ({}): {} patches, shift up to {:.2} HR px (mean {:.2}), {ambiguous} ambiguous; levelling {}",
+            r.registration_channel,
             shifts.len(),
             shifts.iter().copied().fold(0.0, f64::max),
             shifts.iter().sum::<f64>() / shifts.len() as f64,

@@ -91,6 +91,8 @@ pub struct Prepared {
     pub kind: ChannelKind,
     /// The levelling mode used.
     pub level_mode: LevelMode,
+    /// The channel the frames were registered in (`channel`, or `[register] channel`).
+    pub registration_channel: String,
     /// The HR grid.
     pub hr_region: ScanRegion,
     /// Its raster.
@@ -239,6 +241,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         channel: input.channel.clone(),
         kind,
         level_mode,
+        registration_channel: input.register_on.as_ref().map_or(&input.channel, |o| &o.channel).clone(),
         hr_region: input.hr_region,
         hr_raster: input.hr_raster,
         mapping,
