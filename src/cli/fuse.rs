@@ -60,13 +60,14 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
     if train.crop_px.is_some_and(|c| c > args.tile_px) {
         train.crop_px = None;
     }
+    let register = sections.register.clone().unwrap_or_default();
     let opts = FuseOptions {
         channel: args.channel.clone(),
         tile_px: args.tile_px,
         level: sections.level.unwrap_or_default(),
         register: RegisterConfig {
-            channel: args.register_channel.clone().or(sections.register.as_ref().and_then(|r| r.channel.clone())),
-            ..sections.register.clone().unwrap_or_default()
+            channel: args.register_channel.clone().or(register.channel),
+            ..register
         },
         train,
         reconstruct: reconstruct_config(&sections, None, None),

@@ -116,8 +116,9 @@ pub struct ZoomPlacement {
     pub ambiguous: bool,
 }
 
-/// Reads `channel` of a data file as a [`GeoImage`] (its own geometry; an error without one).
-pub fn load_image(path: &Path, channel: Option<&str>) -> Result<(GeoImage, String), OfflineError> {
+/// Reads each of `channels` of a data file (read once) as a [`GeoImage`] with its label, in order (its
+/// own geometry; an error without one).
+fn load_images(path: &Path, channels: &[Option<&str>]) -> Result<Vec<(GeoImage, String)>, OfflineError> {
     let loaded = io::load(path)?;
     if !loaded.geometry_known {
         return Err(OfflineError::invalid(
@@ -126,8 +127,14 @@ pub fn load_image(path: &Path, channel: Option<&str>) -> Result<(GeoImage, Strin
             "fuse needs files that carry their scan region (.ibw, pyNSID .h5)",
         ));
     }
-    let ch = loaded.channel(channel)?;
-    Ok((GeoImage { data: ch.data.clone(), region: loaded.frame.region, raster: loaded.frame.raster, unit: ch.unit.clone() }, ch.label()))
+    channels
+        .iter()
+        .map(|&channel| {
+            let ch = loaded.channel(channel)?;
+            let image = GeoImage { data: ch.data.clone(), region: loaded.frame.region, raster: loaded.frame.raster, unit: ch.unit.clone() };
+            Ok((image, ch.label()))
+        })
+        .collect()
 }
 
 /// The HR grid: the overview's area at the first zoom's pitch, placed so that the zoom's pixels (by
@@ -189,17 +196,18 @@ impl<'a> FuseData<'a> {
         if opts.tile_px < 8 || opts.tile_px % 4 != 0 {
             return Err(OfflineError::invalid("--tile-px", opts.tile_px, "must be a multiple of 4, at least 8"));
         }
-        let (overview, channel) = load_image(overview_path, opts.channel.as_deref())?;
-        let zooms = zoom_paths.iter().map(|p| load_image(p, opts.channel.as_deref()).map(|z| z.0)).collect::<Result<Vec<_>, _>>()?;
-        // The same files in the channel registration runs on, when another one is asked for.
-        let register_on = match opts.register.channel.as_deref() {
-            Some(name) => {
-                let (lr, label) = load_image(overview_path, Some(name))?;
-                let frames = zoom_paths.iter().map(|p| load_image(p, Some(name)).map(|z| z.0)).collect::<Result<Vec<_>, _>>()?;
-                (label != channel).then_some(RegistrationImages { channel: label, lr, frames })
-            }
-            None => None,
-        };
+        // Each file read once: the fused channel, and the one registration runs on when one is named.
+        let wanted: Vec<Option<&str>> = std::iter::once(opts.channel.as_deref()).chain(opts.register.channel.as_deref().map(Some)).collect();
+        let mut overview_channels = load_images(overview_path, &wanted)?;
+        let mut zoom_channels = zoom_paths.iter().map(|p| load_images(p, &wanted)).collect::<Result<Vec<_>, _>>()?;
+        let (overview, channel) = overview_channels.remove(0);
+        let zooms: Vec<GeoImage> = zoom_channels.iter_mut().map(|z| z.remove(0).0).collect();
+        // What is left is the registration channel, when one was named and it is another.
+        let register_on = overview_channels.pop().filter(|(_, label)| *label != channel).map(|(lr, label)| RegistrationImages {
+            channel: label,
+            lr,
+            frames: zoom_channels.into_iter().map(|mut z| z.remove(0).0).collect(),
+        });
         let (hr_region, hr_raster) = hr_grid(&overview, &zooms[0])?;
         let tiles: Vec<Vec<PixelRect>> = zooms.iter().map(|z| zoom_tiles(z, opts.tile_px)).collect();
         if tiles.iter().all(Vec::is_empty) {
@@ -235,17 +243,18 @@ impl<'a> FuseData<'a> {
             register_on: self.register_on.clone(),
         }
     }
+
+    /// Levels and registers the zoom tiles `keep` accepts against the overview.
+    fn prepare(&self, keep: &dyn Fn(usize) -> bool, opts: &FuseOptions) -> Result<Prepared, crate::pipeline::PipelineError> {
+        prepare(&self.input(keep), &PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input })
+    }
 }
 
 /// The first stages of `fuse` alone: the overview and every zoom tile levelled and registered (no
 /// training), e.g. to see where the zooms lie.
 pub fn prepare_fused(overview_path: &Path, zoom_paths: &[PathBuf], opts: &FuseOptions) -> Result<Prepared, OfflineError> {
     let data = FuseData::load(overview_path, zoom_paths, opts)?;
-    prepare(&data.input(&|_| true), &prepare_config(opts)).map_err(|e| OfflineError::stage("levelling and registration", e))
-}
-
-fn prepare_config(opts: &FuseOptions) -> PrepareConfig {
-    PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input }
+    data.prepare(&|_| true, opts).map_err(|e| OfflineError::stage("levelling and registration", e))
 }
 
 /// Runs `fuse` into `out` and returns its report.
@@ -257,13 +266,11 @@ pub fn fuse(
     progress: &mut dyn FnMut(Option<usize>, TrainProgress),
 ) -> Result<FuseReport, OfflineError> {
     let data = FuseData::load(overview_path, zoom_paths, opts)?;
-    let input = |keep: &dyn Fn(usize) -> bool| data.input(keep);
-    let prepare_cfg = prepare_config(opts);
     let stage = |what: &str, e: &dyn std::fmt::Display| OfflineError::stage(what.to_string(), e);
     std::fs::create_dir_all(out).map_err(|e| OfflineError::output(out, e))?;
 
     // The whole overview, trained on every zoom tile.
-    let all = prepare(&input(&|_| true), &prepare_cfg).map_err(|e| stage("levelling and registration", &e))?;
+    let all = data.prepare(&|_| true, opts).map_err(|e| stage("levelling and registration", &e))?;
     let (outcome, _) =
         train_and_reconstruct(&all, &opts.train, &opts.reconstruct, opts.device, &out.join("model"), None, &mut |p| progress(None, p))
             .map_err(|e| stage("training on every zoom tile", &e))?;
@@ -284,7 +291,7 @@ pub fn fuse(
         }
         let truth = paste_patches(all.fair.view(), &all.measured(), 0).map_err(|e| stage("the measured mosaic", &e))?;
         for fold in 0..k {
-            let prepared = prepare(&input(&|i| i % k != fold), &prepare_cfg).map_err(|e| stage(&format!("fold {fold}: preparing"), &e))?;
+            let prepared = data.prepare(&|i| i % k != fold, opts).map_err(|e| stage(&format!("fold {fold}: preparing"), &e))?;
             let dir = out.join("folds").join(fold.to_string());
             let (outcome, _) =
                 train_and_reconstruct(&prepared, &opts.train, &opts.reconstruct, opts.device, &dir.join("model"), None, &mut |p| {
