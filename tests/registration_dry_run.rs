@@ -11,12 +11,14 @@
 //! `run --ground-truth` does; its assertions are the dry run's and may fail there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use afm_sim::SimulatedAfm;
 use afm_spark::backend;
 use afm_spark::config::RunSpec;
+use afm_spark::engine::AcquisitionOutcome;
 use afm_spark::io::session::Session;
 use afm_spark::pipeline::{closed_loop_input, prepare, prepare_config, run_closed_loop, RunOptions};
 use afm_spark::plan::AcquisitionPlan;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Registration figures of one dry run against the simulator's truth, HR px.
 struct Figures {
@@ -84,29 +86,41 @@ fn a_wrong_correlation_peak_is_caught_by_the_motion_model() {
     assert!(after < 0.3, "mean misalignment {after:.2} HR px");
 }
 
-/// Runs `spec`'s acquisition, registers it and compares every patch with the simulator's truth.
-fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
+/// One acquisition of `spec` (no model) in a temporary folder, as the pipeline sees it, with the
+/// simulator that made it (its truth) and the plan.
+struct Acquired {
+    dir: PathBuf,
+    sim: SimulatedAfm,
+    plan: AcquisitionPlan,
+    acq: AcquisitionOutcome,
+}
+
+fn acquire(spec: &RunSpec, tag: &str) -> Acquired {
     let dir = std::env::temp_dir().join(format!("afm-spark-registration-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let session = Session::create(&dir.join("session.h5"), &spec.to_toml().unwrap(), &spec.hash()).unwrap();
     let (tx, _rx) = crossbeam::channel::unbounded();
-    run_closed_loop(&spec, &session, &dir, RunOptions { acquire_only: true, no_model: false, sequential: false }, &tx).unwrap();
-
-    // The acquisition as the pipeline sees it, and the simulator's truth of every frame.
-    let sim = backend::simulator(&spec, backend::run_surface(&spec).unwrap()).unwrap();
-    let plan = AcquisitionPlan::build(&spec, sim.instrument_limits()).unwrap();
-    let lr = session.lr().unwrap().unwrap();
-    let patches = session.patches().unwrap();
-    let truths = sim.truths_of(std::iter::once(&lr).chain(patches.iter().map(|p| &p.frame)));
-    let acq = afm_spark::engine::AcquisitionOutcome {
-        lr: lr.clone(),
+    run_closed_loop(spec, &session, &dir, RunOptions { acquire_only: true, no_model: false, sequential: false }, &tx).unwrap();
+    let sim = backend::simulator(spec, backend::run_surface(spec).unwrap()).unwrap();
+    let plan = AcquisitionPlan::build(spec, sim.instrument_limits()).unwrap();
+    let acq = AcquisitionOutcome {
+        lr: session.lr().unwrap().unwrap(),
         selection: session.selection().unwrap().unwrap(),
-        patches: patches.clone(),
+        patches: session.patches().unwrap(),
         accounting: plan.accounting(&[]),
         measured_instrument_s: 0.0,
         scans_now: 0,
     };
+    Acquired { dir, sim, plan, acq }
+}
+
+/// Runs `spec`'s acquisition, registers it and compares every patch with the simulator's truth.
+fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
+    // The acquisition as the pipeline sees it, and the simulator's truth of every frame.
+    let Acquired { dir, sim, plan, acq } = acquire(&spec, tag);
+    let (lr, patches) = (&acq.lr, &acq.patches);
+    let truths = sim.truths_of(std::iter::once(lr).chain(patches.iter().map(|p| &p.frame)));
     let input = closed_loop_input(&spec, &plan, &acq).unwrap();
     let prepared = prepare(&input, &prepare_config(&spec)).unwrap();
     let (hr_px, hr_py) = plan.hr_region.pitch_m(&plan.hr_raster);
@@ -194,23 +208,7 @@ fn patches_are_registered_in_the_configured_channel_and_the_height_is_placed_by_
     let with_amplitude = text.replacen("[register]\n", "[register]\nchannel = \"Amplitude\"\n", 1);
     assert_ne!(with_amplitude, text, "configs/dry-run.toml should have a [register] section");
     let spec = RunSpec::from_toml(&with_amplitude, &path).unwrap();
-    let dir = std::env::temp_dir().join(format!("afm-spark-registration-channel-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let session = Session::create(&dir.join("session.h5"), &spec.to_toml().unwrap(), &spec.hash()).unwrap();
-    let (tx, _rx) = crossbeam::channel::unbounded();
-    run_closed_loop(&spec, &session, &dir, RunOptions { acquire_only: true, no_model: false, sequential: false }, &tx).unwrap();
-
-    let sim = backend::simulator(&spec, backend::run_surface(&spec).unwrap()).unwrap();
-    let plan = AcquisitionPlan::build(&spec, sim.instrument_limits()).unwrap();
-    let acq = afm_spark::engine::AcquisitionOutcome {
-        lr: session.lr().unwrap().unwrap(),
-        selection: session.selection().unwrap().unwrap(),
-        patches: session.patches().unwrap(),
-        accounting: plan.accounting(&[]),
-        measured_instrument_s: 0.0,
-        scans_now: 0,
-    };
+    let Acquired { dir, plan, acq, .. } = acquire(&spec, "channel");
     let by_amplitude = closed_loop_input(&spec, &plan, &acq).unwrap();
     let on = by_amplitude.register_on.as_ref().expect("the amplitude images are handed to registration");
     assert_eq!((by_amplitude.channel.as_str(), on.channel.as_str()), ("Height", "Amplitude"));
