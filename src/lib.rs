@@ -13,6 +13,7 @@ pub mod geo_image;
 pub mod ground_truth;
 pub mod io;
 pub mod level;
+pub mod linear_input;
 pub mod metrics;
 pub mod model;
 pub mod offline;

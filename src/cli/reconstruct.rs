@@ -5,6 +5,7 @@
 
 use super::select::{interp_name, Interp};
 use super::train::{device, reconstruct_config};
+use afm_spark::linear_input::InputFilter;
 use afm_spark::model::TrainedModel;
 use afm_spark::offline::{
     find_checkpoints, pair_input, score_and_write, AcquiredTiles, ConfigSections, ImagePair, LrGeometry, OfflineError,
@@ -105,6 +106,12 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let prepare_cfg = PrepareConfig { level, register: sections.register_for(pair), model_input };
         let prepared =
             prepare(&pair_input(pair, &rects, &picks), &prepare_cfg).map_err(|e| OfflineError::stage("levelling and registration", e))?;
+        // A model trained with a learned input filter saved it beside its weights: its input is the filtered fair baseline.
+        let filter = InputFilter::load(&ck.dir).map_err(|e| OfflineError::Checkpoint { path: ck.dir.clone(), why: e.to_string() })?;
+        let prepared = match &filter {
+            Some(f) => prepared.with_input_filter(f).map_err(|e| OfflineError::stage("the input filter", e))?,
+            None => prepared,
+        };
         // A cross-fitted run left its second network beside the first: the run delivered their mean.
         let second_dir = ck.dir.join(CROSS_FIT_SECOND_DIR);
         let second = match second_dir.is_dir() {

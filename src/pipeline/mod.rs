@@ -6,6 +6,7 @@
 mod active_picking;
 mod closed_loop;
 mod input;
+mod input_filter;
 mod model_stage;
 mod motion;
 mod outputs;

@@ -6,6 +6,7 @@
 use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::device::device_name;
+use crate::linear_input::InputFilter;
 use crate::model::{TrainedModel, VelocityField};
 use crate::reconstruct::{anchor_low_frequencies, paste_patches, reconstruct_with, sigma_on_grid, ReconstructConfig};
 use crate::train::{
@@ -129,27 +130,33 @@ impl HeldOutErrors {
             let rec =
                 reconstruct_with(field, normalizer, tile, p.x0.view(), &[], &ReconstructConfig { tile_px: None, ..cfg.clone() }, device)?;
             let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, lr_pitch_m, p.image.pitch_m());
-            let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.fair.view(), sigma);
-            let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
-            let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
-            let cols = tile.1.div_ceil(block.1);
-            let first_block = self.block_se.len();
-            self.block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
-            for (((r, c), &sr), (&fair, &truth)) in inferred.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
-                let t = truth as f64;
-                let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
-                piece_sr += e_sr;
-                piece_fair += e_fair;
-                let sums = &mut self.block_se[first_block + (r / block.0) * cols + c / block.1];
-                (sums.0, sums.1) = (sums.0 + e_sr, sums.1 + e_fair);
-                self.lo = self.lo.min(t);
-                self.hi = self.hi.max(t);
-                self.n += 1;
-            }
-            (self.se_sr, self.se_fair) = (self.se_sr + piece_sr, self.se_fair + piece_fair);
-            self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
+            let inferred = anchor_low_frequencies(rec.inferred_m.view(), p.reference.view(), sigma);
+            self.add_prediction(p, inferred.view(), lr_pitch_m);
         }
         Ok(())
+    }
+
+    /// Adds the errors of `prediction` (on the piece's own pixels) and of the fair baseline on `p`.
+    fn add_prediction(&mut self, p: &Piece, prediction: ndarray::ArrayView2<f32>, lr_pitch_m: (f64, f64)) {
+        let tile = p.image.data.dim();
+        let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
+        let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
+        let cols = tile.1.div_ceil(block.1);
+        let first_block = self.block_se.len();
+        self.block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
+        for (((r, c), &sr), (&fair, &truth)) in prediction.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
+            let t = truth as f64;
+            let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
+            piece_sr += e_sr;
+            piece_fair += e_fair;
+            let sums = &mut self.block_se[first_block + (r / block.0) * cols + c / block.1];
+            (sums.0, sums.1) = (sums.0 + e_sr, sums.1 + e_fair);
+            self.lo = self.lo.min(t);
+            self.hi = self.hi.max(t);
+            self.n += 1;
+        }
+        (self.se_sr, self.se_fair) = (self.se_sr + piece_sr, self.se_fair + piece_fair);
+        self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
     }
 
     /// The pooled validation of everything added: PSNR of SR and of the fair baseline over all the
@@ -227,10 +234,22 @@ pub fn train_and_reconstruct(
         return Ok((baseline_outcome(prepared, recon_cfg, device, reason)?, None));
     }
     if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
+        // one input filter for both networks, fitted on every trainable piece
+        let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
+        let filtered = filtered_for_model(prepared, &all, &[], train_cfg, recon_cfg, model_dir)?;
+        let prepared = filtered.as_ref().unwrap_or(prepared);
+        let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
         let (result, model) = cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, progress)?;
         return Ok((result, Some(model)));
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
+    let pieces_where = |held_out: bool| -> Vec<usize> {
+        trainable.iter().enumerate().filter(|(k, _)| held.contains(k) == held_out).map(|(_, (i, _))| *i).collect()
+    };
+    let (held_pieces, fit_on) = (pieces_where(true), pieces_where(false));
+    let filtered = filtered_for_model(prepared, &fit_on, &held_pieces, train_cfg, recon_cfg, model_dir)?;
+    let prepared = filtered.as_ref().unwrap_or(prepared);
+    let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
     let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
     let val_pieces: Vec<&Piece> = val.iter().map(|(_, (_, p))| *p).collect();
@@ -242,6 +261,67 @@ pub fn train_and_reconstruct(
     let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
     let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR")?;
     Ok((result, Some(outcome.model)))
+}
+
+/// With `[train] input_filter_radius_px` > 0: `prepared` with the network's input and anchor run
+/// through the input filter fitted on the pieces `fit_on` (never the held-out ones), and the filter.
+/// None when the filter is off, cannot be fitted (too few pixels), or does not clearly beat the fair
+/// baseline on the pieces `held_out` by the guard's own test (pooled gain above
+/// `guard_min_gain_db`, t above `guard_min_t`; a channel whose LR a linear filter cannot improve keeps
+/// the fair baseline as the network's input). Without held-out pieces the filter is used.
+pub fn with_fitted_input_filter(
+    prepared: &Prepared,
+    fit_on: &[usize],
+    held_out: &[usize],
+    train_cfg: &TrainConfig,
+    recon_cfg: &ReconstructConfig,
+) -> Result<Option<(Prepared, InputFilter)>, PipelineError> {
+    let radius = train_cfg.input_filter_radius_px;
+    if radius == 0 {
+        return Ok(None);
+    }
+    let filter = match prepared.fit_input_filter(fit_on, radius) {
+        Ok(filter) => filter,
+        Err(e) => {
+            tracing::warn!("{e}: the network's input is the fair baseline");
+            return Ok(None);
+        }
+    };
+    let filtered = prepared.with_input_filter(&filter)?;
+    let mut held = HeldOutErrors::new();
+    for piece in held_out.iter().filter_map(|&i| filtered.pieces.get(i)) {
+        held.add_prediction(piece, piece.x0.view(), prepared.lr.pitch_m());
+    }
+    if held.n > 0 {
+        let v = held.validation();
+        let (g, t) = (v.gain_db, v.gain_t);
+        if !(g > recon_cfg.guard_min_gain_db && t > recon_cfg.guard_min_t) {
+            tracing::info!(
+                "input filter not used: on {} held-out pieces it gives {g:+.2} dB over the fair baseline (t = {t:.1}), not clearly more",
+                held_out.len()
+            );
+            return Ok(None);
+        }
+        tracing::info!("input filter: {g:+.2} dB over the fair baseline on {} held-out pieces (t = {t:.1})", held_out.len());
+    }
+    Ok(Some((filtered, filter)))
+}
+
+/// [`with_fitted_input_filter`] for the final model: the filter is saved beside its weights in
+/// `model_dir`, where `reconstruct` finds it.
+fn filtered_for_model(
+    prepared: &Prepared,
+    fit_on: &[usize],
+    held_out: &[usize],
+    train_cfg: &TrainConfig,
+    recon_cfg: &ReconstructConfig,
+    model_dir: &Path,
+) -> Result<Option<Prepared>, PipelineError> {
+    let Some((filtered, filter)) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else { return Ok(None) };
+    std::fs::create_dir_all(model_dir).map_err(|e| PipelineError::Output(format!("{}: {e}", model_dir.display())))?;
+    filter.save(model_dir).map_err(|e| PipelineError::Output(e.to_string()))?;
+    tracing::info!("input filter: {0}×{0} taps fitted on {1} px of {2} pieces", filter.side(), filter.fitted_px, fit_on.len());
+    Ok(Some(filtered))
 }
 
 /// The outcome without a model: the fair baseline with the measured pieces pasted, delivered for
@@ -496,7 +576,7 @@ pub fn reconstruct_mean(prepared: &Prepared, models: &[&TrainedModel], cfg: &Rec
         });
     }
     let sigma = sigma_on_grid(cfg.lr_anchor_sigma_lr_px, prepared.lr.pitch_m(), prepared.hr_region.pitch_m(&prepared.hr_raster));
-    let sr_unpasted = anchor_low_frequencies(sum.view(), prepared.fair.view(), sigma);
+    let sr_unpasted = anchor_low_frequencies(sum.view(), prepared.reference.view(), sigma);
     let sr = paste_patches(sr_unpasted.view(), &prepared.measured(), cfg.seam_px)?;
     Ok(ModelOutcome {
         output: OutputChoice::Sr,

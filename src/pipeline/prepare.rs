@@ -60,6 +60,9 @@ pub struct Piece {
     pub x0: Array2<f32>,
     /// The fair baseline at the same pixels (bicubic of the levelled LR, on the acquired scale).
     pub fair: Array2<f32>,
+    /// What the reconstruction takes its low frequencies from at the same pixels: the fair baseline,
+    /// or with a learned input filter the filtered fair baseline.
+    pub reference: Array2<f32>,
     /// False when its frame's registration is ambiguous: pasted, but not trained on.
     pub trainable: bool,
     /// The piece resampled onto the HR grid over the pixels it covers (None: outside the grid).
@@ -103,6 +106,9 @@ pub struct Prepared {
     pub x0: Array2<f32>,
     /// The fair baseline before pasting: bicubic of the levelled LR, mapped.
     pub fair: Array2<f32>,
+    /// What the reconstruction takes its low frequencies from: `fair`, or with a learned input filter
+    /// the filtered `fair` (see [`crate::linear_input`]).
+    pub reference: Array2<f32>,
     /// Bicubic of the levelled LR, not mapped (reference).
     pub bicubic: Array2<f32>,
     /// Nearest of the levelled LR, not mapped (reference).
@@ -230,7 +236,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
                 m => mapping.apply(lr.resample_onto(&image.region, &image.raster, m)?.view()),
             };
             let on_hr = onto_hr_grid(&image, &input.hr_region, &input.hr_raster)?;
-            Ok(Piece { frame, image, x0, fair, trainable, on_hr })
+            Ok(Piece { frame, image, x0, reference: fair.clone(), fair, trainable, on_hr })
         })
         .collect::<Result<Vec<_>, PipelineError>>()?;
     let acquired =
@@ -246,6 +252,7 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
         hr_raster: input.hr_raster,
         mapping,
         x0,
+        reference: fair.clone(),
         fair,
         bicubic,
         nearest,
@@ -306,7 +313,12 @@ fn remeasure_unsheared(
 /// Registers one HR frame against the levelled LR (not yet placed; the comparison ignores tilt, and
 /// per-line offsets barely move a correlation peak).
 /// `compared` is the frame as registration sees it (another channel with `[register] channel`).
-fn register_frame(lr: &GeoImage, f: &super::input::HrFrameInput, compared: &GeoImage, cfg: &PrepareConfig) -> Result<PreparedFrame, String> {
+fn register_frame(
+    lr: &GeoImage,
+    f: &super::input::HrFrameInput,
+    compared: &GeoImage,
+    cfg: &PrepareConfig,
+) -> Result<PreparedFrame, String> {
     let registration = register_image(lr, &f.label, compared, cfg)?;
     // Where the returned centre falls on the requested frame's pixels, relative to its middle.
     let returned_minus_requested_px = f.requested.map(|req| {

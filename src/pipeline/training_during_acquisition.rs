@@ -16,9 +16,9 @@
 
 use super::active_picking::{decide_next_pick, TileBook};
 use super::closed_loop::{journal_input, prepare_config};
-use super::model_stage::held_out_positions;
 use super::model_stage::reconstruct_only;
-use super::prepare::Prepared;
+use super::model_stage::{held_out_positions, with_fitted_input_filter};
+use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::config::RunSpec;
 use crate::engine::{selection_from_lr, Journaled, LatestReconstruction, PickRequest, ProgressEvent, WorkerLink};
@@ -110,12 +110,19 @@ fn pairs_so_far(
 ) -> Result<(Vec<TilePair>, Normalizer, Prepared), PipelineError> {
     let input = journal_input(spec, plan, lr, patches).map_err(|e| PipelineError::NoTraining(e.to_string()))?;
     let prepared = super::prepare(&input, &prepare_config(spec))?;
-    let pairs = prepared
+    let used = |piece: &Piece| piece.trainable && patches.get(piece.frame).is_some_and(|p| !held_out.contains(&p.pick_order));
+    let fit_on: Vec<usize> = prepared.pieces.iter().enumerate().filter(|(_, piece)| used(piece)).map(|(i, _)| i).collect();
+    let held: Vec<usize> = prepared
         .pieces
         .iter()
-        .filter(|piece| piece.trainable && patches.get(piece.frame).is_some_and(|p| !held_out.contains(&p.pick_order)))
-        .map(|piece| piece.training_pair())
+        .enumerate()
+        .filter(|(_, piece)| piece.trainable && patches.get(piece.frame).is_some_and(|p| held_out.contains(&p.pick_order)))
+        .map(|(i, _)| i)
         .collect();
+    // The input filter as the final phase fits and checks it, on the pieces so far.
+    let (train, reconstruct) = (&spec.config.train, &spec.config.reconstruct);
+    let prepared = with_fitted_input_filter(&prepared, &fit_on, &held, train, reconstruct)?.map_or(prepared, |(filtered, _)| filtered);
+    let pairs = prepared.pieces.iter().filter(|piece| used(piece)).map(|piece| piece.training_pair()).collect();
     Ok((pairs, prepared.normalizer()?, prepared))
 }
 

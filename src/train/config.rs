@@ -73,6 +73,17 @@ pub struct TrainConfig {
     /// delivers the mean of the two reconstructions. Twice the training time. Ignored when training
     /// continues from weights trained during acquisition, or with fewer than 4 trainable pieces.
     pub cross_fit: bool,
+    /// Half-width (pixels of the HR grid) of the learned linear input filter
+    /// ([`crate::linear_input`]): a (2r + 1)² kernel fitted by least squares on the training pieces,
+    /// from the fair baseline to what they measured, makes the network's input and the anchor's
+    /// reference, so the network learns only what a linear filter cannot. 0: off (the original).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub input_filter_radius_px: usize,
+}
+
+/// serde's skip test for a field whose 0 is its old, implicit value (older configs hash alike).
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for TrainConfig {
@@ -101,6 +112,7 @@ impl Default for TrainConfig {
             during_acquisition: true,
             final_steps: 50,
             cross_fit: false,
+            input_filter_radius_px: 0,
         }
     }
 }
@@ -157,6 +169,7 @@ impl TrainConfig {
             n_val: 4,
             ema_decay: Some(0.99),
             flip_slow_axis: true,
+            input_filter_radius_px: 3,
             ..Self::default()
         }
     }
