@@ -317,7 +317,14 @@ fn filtered_for_model(
     recon_cfg: &ReconstructConfig,
     model_dir: &Path,
 ) -> Result<Option<Prepared>, PipelineError> {
-    let Some((filtered, filter)) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else { return Ok(None) };
+    let Some((filtered, filter)) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else {
+        // a filter left by an earlier model in the same folder must not be applied to this one
+        let stale = model_dir.join(crate::linear_input::INPUT_FILTER_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| PipelineError::Output(format!("{}: {e}", stale.display())))?;
+        }
+        return Ok(None);
+    };
     std::fs::create_dir_all(model_dir).map_err(|e| PipelineError::Output(format!("{}: {e}", model_dir.display())))?;
     filter.save(model_dir).map_err(|e| PipelineError::Output(e.to_string()))?;
     tracing::info!("input filter: {0}×{0} taps fitted on {1} px of {2} pieces", filter.side(), filter.fitted_px, fit_on.len());
