@@ -110,19 +110,14 @@ fn pairs_so_far(
 ) -> Result<(Vec<TilePair>, Normalizer, Prepared), PipelineError> {
     let input = journal_input(spec, plan, lr, patches).map_err(|e| PipelineError::NoTraining(e.to_string()))?;
     let prepared = super::prepare(&input, &prepare_config(spec))?;
-    let used = |piece: &Piece| piece.trainable && patches.get(piece.frame).is_some_and(|p| !held_out.contains(&p.pick_order));
-    let fit_on: Vec<usize> = prepared.pieces.iter().enumerate().filter(|(_, piece)| used(piece)).map(|(i, _)| i).collect();
-    let held: Vec<usize> = prepared
-        .pieces
-        .iter()
-        .enumerate()
-        .filter(|(_, piece)| piece.trainable && patches.get(piece.frame).is_some_and(|p| held_out.contains(&p.pick_order)))
-        .map(|(i, _)| i)
-        .collect();
+    // Trainable pieces split by whether the final validation holds their pick out.
+    let held_out_piece = |piece: &Piece| patches.get(piece.frame).is_some_and(|p| held_out.contains(&p.pick_order));
+    let (held, fit_on): (Vec<usize>, Vec<usize>) =
+        (0..prepared.pieces.len()).filter(|&i| prepared.pieces[i].trainable).partition(|&i| held_out_piece(&prepared.pieces[i]));
     // The input filter as the final phase fits and checks it, on the pieces so far.
     let (train, reconstruct) = (&spec.config.train, &spec.config.reconstruct);
     let prepared = with_fitted_input_filter(&prepared, &fit_on, &held, train, reconstruct)?.map_or(prepared, |(filtered, _)| filtered);
-    let pairs = prepared.pieces.iter().filter(|piece| used(piece)).map(|piece| piece.training_pair()).collect();
+    let pairs = fit_on.iter().map(|&i| prepared.pieces[i].training_pair()).collect();
     Ok((pairs, prepared.normalizer()?, prepared))
 }
 
