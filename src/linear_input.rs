@@ -70,56 +70,9 @@ impl InputFilter {
     /// `samples`: (input, target) pairs whose input is the target's window grown by `radius_px` on
     /// each side. The taps are constrained to sum to 1 (the centre tap takes what the others leave).
     pub fn fit(samples: &[(ArrayView2<f32>, ArrayView2<f32>)], radius_px: usize) -> Result<Self, InputFilterError> {
-        let side = 2 * radius_px + 1;
-        let centre = side * side / 2;
-        let m = side * side - 1; // the free taps: every one but the centre
-        let mut ata = vec![0.0f64; m * m];
-        let mut atb = vec![0.0f64; m];
-        let mut n = 0usize;
-        let mut d = vec![0.0f64; m];
-        for (input, target) in samples {
-            let (rows, cols) = target.dim();
-            if input.dim() != (rows + 2 * radius_px, cols + 2 * radius_px) {
-                return Err(InputFilterError::Shape { input: input.dim(), target: target.dim(), radius: radius_px });
-            }
-            for r in 0..rows {
-                for c in 0..cols {
-                    let window = input.slice(s![r..r + side, c..c + side]);
-                    let xc = window[[radius_px, radius_px]] as f64;
-                    let mut j = 0;
-                    for (k, &v) in window.iter().enumerate() {
-                        if k != centre {
-                            d[j] = v as f64 - xc;
-                            j += 1;
-                        }
-                    }
-                    let y = target[[r, c]] as f64 - xc;
-                    for a in 0..m {
-                        atb[a] += d[a] * y;
-                        let row = &mut ata[a * m..(a + 1) * m];
-                        for b in a..m {
-                            row[b] += d[a] * d[b];
-                        }
-                    }
-                    n += 1;
-                }
-            }
-        }
-        if n < 4 * (m + 1) {
-            return Err(InputFilterError::Fit(format!("{n} pixels are too few to fit a {side}×{side} kernel")));
-        }
-        for a in 0..m {
-            for b in 0..a {
-                ata[a * m + b] = ata[b * m + a];
-            }
-        }
-        let ridge = RIDGE_RELATIVE * (0..m).map(|a| ata[a * m + a]).sum::<f64>() / m as f64;
-        let free = solve_ridge(&ata, &atb, m, ridge.max(f64::MIN_POSITIVE))?;
-        let mut taps = Vec::with_capacity(side * side);
-        taps.extend_from_slice(&free[..centre]);
-        taps.push(1.0 - free.iter().sum::<f64>());
-        taps.extend_from_slice(&free[centre..]);
-        Ok(Self { radius_px, taps, fitted_px: n })
+        let parts =
+            samples.iter().map(|(input, target)| NormalEquations::of_sample(*input, *target, radius_px)).collect::<Result<Vec<_>, _>>()?;
+        NormalEquations::sum(parts.iter(), radius_px).solve()
     }
 
     /// The kernel run over `input` (valid part only): the output is `input` less the margin of
@@ -154,6 +107,100 @@ impl InputFilter {
             return Err(InputFilterError::File { path, why });
         }
         Ok(Some(filter))
+    }
+}
+
+/// The normal equations of the constrained least-squares fit over some samples (the free taps:
+/// every one but the centre, taken relative to the centre pixel). They add up, so that the fit
+/// leaving out one sample is the sum of the others' ([`crate::pipeline`] cross-validates the filter
+/// that way, one acquired piece at a time).
+#[derive(Debug, Clone)]
+pub struct NormalEquations {
+    radius_px: usize,
+    /// AᵀA, m × m row-major, upper triangle filled.
+    ata: Vec<f64>,
+    /// Aᵀb, m values.
+    atb: Vec<f64>,
+    /// Pixels summed.
+    n: usize,
+}
+
+impl NormalEquations {
+    /// None summed yet, for a kernel of half-width `radius_px`.
+    pub fn empty(radius_px: usize) -> Self {
+        let m = (2 * radius_px + 1).pow(2) - 1;
+        Self { radius_px, ata: vec![0.0; m * m], atb: vec![0.0; m], n: 0 }
+    }
+
+    /// The equations of one (input, target) pair; `input` is `target`'s window grown by `radius_px`
+    /// on each side.
+    pub fn of_sample(input: ArrayView2<f32>, target: ArrayView2<f32>, radius_px: usize) -> Result<Self, InputFilterError> {
+        let side = 2 * radius_px + 1;
+        let centre = side * side / 2;
+        let mut eq = Self::empty(radius_px);
+        let m = eq.atb.len();
+        let (rows, cols) = target.dim();
+        if input.dim() != (rows + 2 * radius_px, cols + 2 * radius_px) {
+            return Err(InputFilterError::Shape { input: input.dim(), target: target.dim(), radius: radius_px });
+        }
+        let mut d = vec![0.0f64; m];
+        for r in 0..rows {
+            for c in 0..cols {
+                let window = input.slice(s![r..r + side, c..c + side]);
+                let xc = window[[radius_px, radius_px]] as f64;
+                let mut j = 0;
+                for (k, &v) in window.iter().enumerate() {
+                    if k != centre {
+                        d[j] = v as f64 - xc;
+                        j += 1;
+                    }
+                }
+                let y = target[[r, c]] as f64 - xc;
+                for a in 0..m {
+                    eq.atb[a] += d[a] * y;
+                    let row = &mut eq.ata[a * m..(a + 1) * m];
+                    for b in a..m {
+                        row[b] += d[a] * d[b];
+                    }
+                }
+                eq.n += 1;
+            }
+        }
+        Ok(eq)
+    }
+
+    /// The sum of `parts` (all of half-width `radius_px`).
+    pub fn sum<'a>(parts: impl Iterator<Item = &'a Self>, radius_px: usize) -> Self {
+        let mut total = Self::empty(radius_px);
+        for p in parts.filter(|p| p.radius_px == radius_px) {
+            total.ata.iter_mut().zip(&p.ata).for_each(|(t, v)| *t += v);
+            total.atb.iter_mut().zip(&p.atb).for_each(|(t, v)| *t += v);
+            total.n += p.n;
+        }
+        total
+    }
+
+    /// The filter these equations fit (ridge least squares, taps summing to 1).
+    pub fn solve(&self) -> Result<InputFilter, InputFilterError> {
+        let (radius_px, m) = (self.radius_px, self.atb.len());
+        let side = 2 * radius_px + 1;
+        let centre = side * side / 2;
+        if self.n < 4 * (m + 1) {
+            return Err(InputFilterError::Fit(format!("{} pixels are too few to fit a {side}×{side} kernel", self.n)));
+        }
+        let mut ata = self.ata.clone();
+        for a in 0..m {
+            for b in 0..a {
+                ata[a * m + b] = ata[b * m + a];
+            }
+        }
+        let ridge = RIDGE_RELATIVE * (0..m).map(|a| ata[a * m + a]).sum::<f64>() / m as f64;
+        let free = solve_ridge(&ata, &self.atb, m, ridge.max(f64::MIN_POSITIVE))?;
+        let mut taps = Vec::with_capacity(side * side);
+        taps.extend_from_slice(&free[..centre]);
+        taps.push(1.0 - free.iter().sum::<f64>());
+        taps.extend_from_slice(&free[centre..]);
+        Ok(InputFilter { radius_px, taps, fitted_px: self.n })
     }
 }
 

@@ -73,8 +73,9 @@ pub struct Timing {
 /// The whole `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsReport {
-    /// What the run delivers (`sr.npy`): "sr", or "baseline" when SR did not beat the fair baseline on
-    /// the held-out patches; absent before reconstruction.
+    /// What the run delivers (`sr.npy`): "sr"; "filtered_baseline" when the learned input filter alone
+    /// did better than SR; "baseline" when neither beat the fair baseline on held-out patches; absent
+    /// before reconstruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputChoice>,
     /// Why, in one line.

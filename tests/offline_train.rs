@@ -122,7 +122,7 @@ fn train_then_reconstruct_on_a_npy_pair() {
         assert!(metrics["training"]["steps"].as_u64().is_some_and(|s| s <= 12));
         assert_eq!(metrics["training"]["n_train"].as_u64(), Some(n as u64 - n_val));
         assert_eq!(metrics["training"]["held_out"].as_array().map(Vec::len), Some(n_val as usize));
-        assert!(matches!(metrics["output"].as_str(), Some("sr" | "baseline")), "{}", metrics["output"]);
+        assert!(matches!(metrics["output"].as_str(), Some("sr" | "filtered_baseline" | "baseline")), "{}", metrics["output"]);
     }
 
     // a second training into the same folder must not overwrite the checkpoints

@@ -80,7 +80,7 @@ fn training_overlaps_acquisition_unless_asked_not_to() {
     assert!((1..=6).contains(&n_train), "8 patches, 2 held out, ambiguous ones not trained on: {n_train}");
     let ready = overlapped["timing"]["ready_after_last_patch_s"].as_f64().unwrap();
     assert!(ready > 0.0 && ready < overlapped["timing"]["total_s"].as_f64().unwrap());
-    assert!(matches!(overlapped["output"].as_str(), Some("sr" | "baseline")));
+    assert!(matches!(overlapped["output"].as_str(), Some("sr" | "filtered_baseline" | "baseline")));
 
     let sequential = run(&dir, "sequential", CONFIG, &["--sequential"]);
     assert!(sequential["training"].get("during_acquisition_steps").is_none(), "{}", sequential["training"]);

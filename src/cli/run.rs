@@ -192,7 +192,7 @@ fn print_summary(dir: &Path, r: &MetricsReport) {
         );
     }
     if let (Some(output), Some(reason)) = (r.output, &r.output_reason) {
-        println!("output: {} — {reason}", if output == afm_spark::pipeline::OutputChoice::Sr { "SR" } else { "fair baseline" });
+        println!("output: {} — {reason}", output.describe());
     }
     if let Some(q) = &r.quality {
         let (p, s) = (&q.psnr, &q.ssim);

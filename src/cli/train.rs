@@ -253,7 +253,7 @@ fn print_results(results: &[ModelResult]) {
     for r in results {
         let m = &r.metrics;
         let t = m.training.as_ref();
-        let output = m.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default();
+        let output = m.output.map(|o| o.name().to_string()).unwrap_or_default();
         let gain = t.and_then(|t| t.val_gain_db).map(|g| format!("{g:+.2} dB")).unwrap_or_else(|| "–".into());
         let Some(q) = &m.quality else { continue };
         let (p, s) = (&q.psnr, &q.ssim);

@@ -28,7 +28,7 @@ pub struct EvalRow {
     pub plan_s: Option<f64>,
     /// Instrument time of one full HR frame, seconds.
     pub full_hr_s: Option<f64>,
-    /// What the run delivered: "sr", or "baseline" (the guard, or no model).
+    /// What the run delivered: "sr", "filtered_baseline" or "baseline" (the guard, or no model).
     pub output: String,
     /// PSNR of the delivered image (patches pasted), whole image, dB.
     pub psnr_sr_whole_db: Option<f64>,
@@ -192,7 +192,7 @@ impl EvalRow {
         if let Some(q) = &report.quality {
             row.set_scores(&q.psnr, &q.ssim);
         }
-        row.output = report.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default();
+        row.output = report.output.map(|o| o.name().to_string()).unwrap_or_default();
         row.train_steps = report.training.as_ref().map(|t| t.steps);
         row.train_s = report.training.as_ref().map(|_| report.timing.train_s);
         row.device = report.device.clone();

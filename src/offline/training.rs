@@ -249,7 +249,7 @@ fn summary_csv(results: &[ModelResult]) -> String {
             r.n,
             t.map_or(0, |t| t.steps),
             t.map_or(0.0, |t| t.train_s),
-            m.output.map(|o| format!("{o:?}").to_ascii_lowercase()).unwrap_or_default(),
+            m.output.map(|o| o.name().to_string()).unwrap_or_default(),
             t.and_then(|t| t.val_gain_db).map(|g| format!("{g:.4}")).unwrap_or_default(),
             p(&|q| q.psnr.delivered.unacquired),
             p(&|q| q.psnr.sr.map_or(f64::NAN, |s| s.unacquired)),

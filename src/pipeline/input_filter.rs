@@ -4,7 +4,7 @@
 
 use super::prepare::Prepared;
 use super::PipelineError;
-use crate::linear_input::InputFilter;
+use crate::linear_input::{InputFilter, NormalEquations};
 use crate::upsample::Interpolation;
 use afm_drivers::{Raster, ScanRegion};
 use ndarray::Array2;
@@ -31,6 +31,31 @@ impl Prepared {
             .collect::<Result<Vec<_>, PipelineError>>()?;
         let samples: Vec<_> = inputs.iter().map(|(input, p)| (input.view(), p.image.data.view())).collect();
         InputFilter::fit(&samples, radius_px).map_err(|e| PipelineError::NoTraining(format!("fitting the input filter: {e}")))
+    }
+
+    /// Each of the pieces `pieces` (indices into `pieces`) predicted by the input filter fitted on
+    /// the others — leave one piece out — as (index, prediction on the piece's pixels): what the
+    /// filter does on data it has not seen, for every piece. A piece whose fit fails (too few pixels
+    /// without it) is left out.
+    pub fn input_filter_left_out(&self, pieces: &[usize], radius_px: usize) -> Result<Vec<(usize, Array2<f32>)>, PipelineError> {
+        let fit_error = |e: crate::linear_input::InputFilterError| PipelineError::NoTraining(format!("fitting the input filter: {e}"));
+        let mut inputs = Vec::with_capacity(pieces.len());
+        let mut equations = Vec::with_capacity(pieces.len());
+        for &i in pieces.iter().filter(|&&i| i < self.pieces.len()) {
+            let piece = &self.pieces[i];
+            let input = self.fair_with_margin(&piece.image.region, &piece.image.raster, radius_px)?;
+            equations.push(NormalEquations::of_sample(input.view(), piece.image.data.view(), radius_px).map_err(fit_error)?);
+            inputs.push((i, input));
+        }
+        let mut left_out = Vec::with_capacity(inputs.len());
+        for (k, (i, input)) in inputs.iter().enumerate() {
+            let others = equations.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, e)| e);
+            match NormalEquations::sum(others, radius_px).solve() {
+                Ok(filter) => left_out.push((*i, filter.apply(input.view()))),
+                Err(e) => tracing::debug!("input filter without piece {i}: {e}"),
+            }
+        }
+        Ok(left_out)
     }
 
     /// A copy whose model input x0 and anchor reference — on the HR grid and on every piece — are

@@ -24,8 +24,32 @@ use tch::Device;
 pub enum OutputChoice {
     /// The model's reconstruction with the measured pieces pasted.
     Sr,
+    /// The fair baseline run through the learned input filter, with the measured pieces pasted: the
+    /// filter alone beat the fair baseline on every piece left out of its fit one at a time, and SR
+    /// did not beat the filter.
+    FilteredBaseline,
     /// The fair baseline with the measured pieces pasted (SR did not beat it on held-out pieces).
     Baseline,
+}
+
+impl OutputChoice {
+    /// Its name in reports and `metrics.json`: `sr`, `filtered_baseline` or `baseline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputChoice::Sr => "sr",
+            OutputChoice::FilteredBaseline => "filtered_baseline",
+            OutputChoice::Baseline => "baseline",
+        }
+    }
+
+    /// What it is, for a person: "SR", "filtered fair baseline" or "fair baseline".
+    pub fn describe(self) -> &'static str {
+        match self {
+            OutputChoice::Sr => "SR",
+            OutputChoice::FilteredBaseline => "filtered fair baseline",
+            OutputChoice::Baseline => "fair baseline",
+        }
+    }
 }
 
 /// How training went, as reports carry it.
@@ -55,6 +79,13 @@ pub struct TrainingRecord {
     /// Student's t of that gain over blocks of the held-out pixels (how sure it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_gain_t: Option<f64>,
+    /// The learned input filter's gain over the fair baseline, each trainable piece predicted by the
+    /// filter fitted on the others, dB (absent when no filter is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_filter_gain_db: Option<f64>,
+    /// Student's t of that gain over blocks of those pieces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_filter_gain_t: Option<f64>,
     /// Steps trained during acquisition, before the final phase (absent when training ran after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during_acquisition_steps: Option<usize>,
@@ -159,6 +190,17 @@ impl HeldOutErrors {
         self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
     }
 
+    /// What the guard weighs (nothing when no piece was added).
+    fn evidence(&self) -> Evidence {
+        let v = (self.n > 0).then(|| self.validation());
+        Evidence {
+            gain_db: v.map(|v| v.gain_db),
+            worst_gain_db: v.map(|v| v.worst_gain_db),
+            gain_t: v.map(|v| v.gain_t),
+            piece_gains_db: self.piece_gains_db.clone(),
+        }
+    }
+
     /// The pooled validation of everything added: PSNR of SR and of the fair baseline over all the
     /// pixels (data range of the measured pieces), the pooled gain, the smallest gain of any one
     /// piece, dB, and the t of the gain over blocks.
@@ -236,19 +278,21 @@ pub fn train_and_reconstruct(
     if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
         // one input filter for both networks, fitted on every trainable piece
         let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
-        let filtered = filtered_for_model(prepared, &all, &[], train_cfg, recon_cfg, model_dir)?;
-        let prepared = filtered.as_ref().unwrap_or(prepared);
+        let filtered = filtered_for_model(prepared, &all, &all, train_cfg, recon_cfg, model_dir)?;
+        let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
         let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
-        let (result, model) = cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, progress)?;
+        let (result, model) =
+            cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, filtered.as_ref(), progress)?;
         return Ok((result, Some(model)));
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
     let pieces_where = |held_out: bool| -> Vec<usize> {
         trainable.iter().enumerate().filter(|(k, _)| held.contains(k) == held_out).map(|(_, (i, _))| *i).collect()
     };
-    let (held_pieces, fit_on) = (pieces_where(true), pieces_where(false));
-    let filtered = filtered_for_model(prepared, &fit_on, &held_pieces, train_cfg, recon_cfg, model_dir)?;
-    let prepared = filtered.as_ref().unwrap_or(prepared);
+    let fit_on = pieces_where(false);
+    let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
+    let filtered = filtered_for_model(prepared, &fit_on, &all, train_cfg, recon_cfg, model_dir)?;
+    let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
     let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
@@ -259,27 +303,53 @@ pub fn train_and_reconstruct(
     let mut errors = HeldOutErrors::new();
     errors.add(&outcome.model, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
     let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
-    let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR")?;
+    let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR", filtered.as_ref())?;
     Ok((result, Some(outcome.model)))
 }
 
-/// With `[train] input_filter_radius_px` > 0: `prepared` with the network's input and anchor run
-/// through the input filter fitted on the pieces `fit_on` (never the held-out ones), and the filter.
-/// None when the filter is off, cannot be fitted (too few pixels), or does not clearly beat the fair
-/// baseline on the pieces `held_out` by the guard's own test (pooled gain above
-/// `guard_min_gain_db`, t above `guard_min_t`; a channel whose LR a linear filter cannot improve keeps
-/// the fair baseline as the network's input). Without held-out pieces the filter is used.
+/// A learned input filter in use: the prepared data it filters, and what shows that it helps.
+pub struct FittedInputFilter {
+    /// The prepared data with the network's input and the anchor's reference run through `filter`.
+    pub prepared: Prepared,
+    /// The filter, fitted on the training pieces only.
+    pub filter: InputFilter,
+    /// Every checked piece predicted by the filter fitted on the other checked pieces (index, prediction).
+    left_out: Vec<(usize, Array2<f32>)>,
+}
+
+impl FittedInputFilter {
+    /// The errors of the left-out predictions on the pieces `on` (every checked piece when None).
+    fn errors_on(&self, on: Option<&[usize]>) -> HeldOutErrors {
+        let mut held = HeldOutErrors::new();
+        for (i, prediction) in self.left_out.iter().filter(|(i, _)| on.is_none_or(|on| on.contains(i))) {
+            if let Some(piece) = self.prepared.pieces.get(*i) {
+                held.add_prediction(piece, prediction.view(), self.prepared.lr.pitch_m());
+            }
+        }
+        held
+    }
+}
+
+/// With `[train] input_filter_radius_px` > 0: the input filter fitted on the pieces `fit_on` (never
+/// the network's held-out ones) and `prepared` with the network's input and anchor run through it.
+/// It is used only when it passes the guard's own test against the fair baseline (pooled gain above
+/// `guard_min_gain_db`, t above `guard_min_t`, at most a quarter of the pieces clearly losing) on the
+/// pieces `check_on`, each predicted by the filter fitted on the others (leave one piece out: every
+/// piece is evidence, none is judged by a fit that saw it). None when the filter is off, cannot be
+/// fitted (too few pixels) or fails that test (a channel whose LR a linear filter cannot improve
+/// keeps the fair baseline as the network's input).
 pub fn with_fitted_input_filter(
     prepared: &Prepared,
     fit_on: &[usize],
-    held_out: &[usize],
+    check_on: &[usize],
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
-) -> Result<Option<(Prepared, InputFilter)>, PipelineError> {
+) -> Result<Option<FittedInputFilter>, PipelineError> {
     let radius = train_cfg.input_filter_radius_px;
     if radius == 0 {
         return Ok(None);
     }
+    let left_out = prepared.input_filter_left_out(check_on, radius)?;
     let filter = match prepared.fit_input_filter(fit_on, radius) {
         Ok(filter) => filter,
         Err(e) => {
@@ -287,24 +357,15 @@ pub fn with_fitted_input_filter(
             return Ok(None);
         }
     };
-    let filtered = prepared.with_input_filter(&filter)?;
-    let mut held = HeldOutErrors::new();
-    for piece in held_out.iter().filter_map(|&i| filtered.pieces.get(i)) {
-        held.add_prediction(piece, piece.x0.view(), prepared.lr.pitch_m());
+    let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out };
+    let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
+    let (choice, reason) = guard(&fitted.errors_on(None).evidence(), recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
+    if choice != OutputChoice::Sr {
+        tracing::info!("input filter not used: {reason}");
+        return Ok(None);
     }
-    if held.n > 0 {
-        let v = held.validation();
-        let (g, t) = (v.gain_db, v.gain_t);
-        if !(g > recon_cfg.guard_min_gain_db && t > recon_cfg.guard_min_t) {
-            tracing::info!(
-                "input filter not used: on {} held-out pieces it gives {g:+.2} dB over the fair baseline (t = {t:.1}), not clearly more",
-                held_out.len()
-            );
-            return Ok(None);
-        }
-        tracing::info!("input filter: {g:+.2} dB over the fair baseline on {} held-out pieces (t = {t:.1})", held_out.len());
-    }
-    Ok(Some((filtered, filter)))
+    tracing::info!("input filter used: {reason}");
+    Ok(Some(fitted))
 }
 
 /// [`with_fitted_input_filter`] for the final model: the filter is saved beside its weights in
@@ -312,12 +373,12 @@ pub fn with_fitted_input_filter(
 fn filtered_for_model(
     prepared: &Prepared,
     fit_on: &[usize],
-    held_out: &[usize],
+    check_on: &[usize],
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
     model_dir: &Path,
-) -> Result<Option<Prepared>, PipelineError> {
-    let Some((filtered, filter)) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else {
+) -> Result<Option<FittedInputFilter>, PipelineError> {
+    let Some(fitted) = with_fitted_input_filter(prepared, fit_on, check_on, train_cfg, recon_cfg)? else {
         // a filter left by an earlier model in the same folder must not be applied to this one
         let stale = model_dir.join(crate::linear_input::INPUT_FILTER_FILE);
         if stale.exists() {
@@ -326,9 +387,14 @@ fn filtered_for_model(
         return Ok(None);
     };
     std::fs::create_dir_all(model_dir).map_err(|e| PipelineError::Output(format!("{}: {e}", model_dir.display())))?;
-    filter.save(model_dir).map_err(|e| PipelineError::Output(e.to_string()))?;
-    tracing::info!("input filter: {0}×{0} taps fitted on {1} px of {2} pieces", filter.side(), filter.fitted_px, fit_on.len());
-    Ok(Some(filtered))
+    fitted.filter.save(model_dir).map_err(|e| PipelineError::Output(e.to_string()))?;
+    tracing::info!(
+        "input filter: {0}×{0} taps fitted on {1} px of {2} pieces",
+        fitted.filter.side(),
+        fitted.filter.fitted_px,
+        fit_on.len()
+    );
+    Ok(Some(fitted))
 }
 
 /// The outcome without a model: the fair baseline with the measured pieces pasted, delivered for
@@ -369,29 +435,84 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
         val_worst_gain_db: pooled.map(|v| v.worst_gain_db),
         val_piece_gains_db: held.piece_gains_db,
         val_gain_t: pooled.map(|v| v.gain_t),
+        input_filter_gain_db: None,
+        input_filter_gain_t: None,
         during_acquisition_steps: None,
         history: outcome.history.clone(),
     }
 }
 
 /// Applies the guard to `record` (at most `losing_share` of the held-out pieces may lose clearly) and
-/// reconstructs with the mean of `models`: SR, or the fair baseline with the measured pieces when the
-/// guard refuses it. `what` names the reconstruction in the reason.
+/// reconstructs with the mean of `models`: SR, or — when the guard refuses it — the fair baseline
+/// with the measured pieces. With an input `filter` in use, the rung between them is the filtered fair
+/// baseline (which passed the same test on every piece left out of its fit): delivered when SR fails
+/// the guard, or when the filter alone does at least as well as SR on SR's own held-out pieces. `what`
+/// names the reconstruction in the reason.
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     prepared: &Prepared,
     models: &[&TrainedModel],
-    record: TrainingRecord,
+    mut record: TrainingRecord,
     recon_cfg: &ReconstructConfig,
     losing_share: f64,
     what: &str,
+    filter: Option<&FittedInputFilter>,
 ) -> Result<ModelOutcome, PipelineError> {
-    let (output, reason) = guard(&record, recon_cfg, losing_share, what);
+    let filter_check = filter.map(|f| {
+        let check = f.errors_on(None).evidence();
+        (record.input_filter_gain_db, record.input_filter_gain_t) = (check.gain_db, check.gain_t);
+        (check, f.errors_on(Some(&record.held_out)).evidence().gain_db)
+    });
+    let (output, reason) = choose_output(&record.evidence(), filter_check.as_ref(), recon_cfg, losing_share, what);
     let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
-    if output == OutputChoice::Baseline {
-        result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?;
+    match output {
+        OutputChoice::Sr => {}
+        // with a filter in use, the prepared data's reference is the filtered fair baseline
+        OutputChoice::FilteredBaseline => {
+            result.delivered = paste_patches(prepared.reference.view(), &prepared.measured(), recon_cfg.seam_px)?
+        }
+        OutputChoice::Baseline => result.delivered = prepared.fair_pasted(recon_cfg.seam_px)?,
     }
     (result.output, result.reason, result.training) = (output, reason, Some(record));
     Ok(result)
+}
+
+/// The delivered rung: the guard's choice between SR (its held-out `evidence`) and the fair
+/// baseline, or — with an input filter in use, `filter` = (its evidence on every piece left out of
+/// its fit, its pooled gain on SR's own held-out pieces) — the filtered fair baseline, when SR fails
+/// the guard or the filter alone does at least as well on the same pieces. With the reason.
+fn choose_output(
+    evidence: &Evidence,
+    filter: Option<&(Evidence, Option<f64>)>,
+    recon_cfg: &ReconstructConfig,
+    losing_share: f64,
+    what: &str,
+) -> (OutputChoice, String) {
+    let (output, reason) = guard(evidence, recon_cfg, losing_share, what);
+    let Some((check, on_same)) = filter else {
+        return (output, reason);
+    };
+    match (output, evidence.gain_db, on_same) {
+        (OutputChoice::Sr, Some(sr), Some(alone)) if *alone >= sr => (
+            OutputChoice::FilteredBaseline,
+            format!(
+                "{what} ({sr:+.2} dB) does not beat the input filter alone ({alone:+.2} dB) on the same {} held-out patches: \
+                 delivering the filtered fair baseline with the measured patches",
+                evidence.piece_gains_db.len()
+            ),
+        ),
+        (OutputChoice::Sr, ..) => (output, reason),
+        _ => (
+            OutputChoice::FilteredBaseline,
+            format!(
+                "{reason} — but the input filter alone gives {:+.2} dB (t = {:.1}) over the fair baseline on the {} patches each left out of its fit: \
+                 delivering the filtered fair baseline with the measured patches instead",
+                check.gain_db.unwrap_or(f64::NAN),
+                check.gain_t.unwrap_or(f64::NAN),
+                check.piece_gains_db.len()
+            ),
+        ),
+    }
 }
 
 /// Fewer trainable pieces than this: no cross-fitting (each network would train on one piece).
@@ -417,6 +538,7 @@ fn cross_fit_and_reconstruct(
     recon_cfg: &ReconstructConfig,
     device: Device,
     model_dir: &Path,
+    filter: Option<&FittedInputFilter>,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<(ModelOutcome, TrainedModel), PipelineError> {
     let half = |parity: usize| -> Vec<(usize, &Piece)> {
@@ -459,6 +581,7 @@ fn cross_fit_and_reconstruct(
         recon_cfg,
         CROSS_FIT_MAX_LOSING_SHARE,
         "SR (the mean of two cross-fitted networks)",
+        filter,
     )?;
     let model = outcomes.swap_remove(0).model;
     Ok((result, model))
@@ -516,19 +639,40 @@ fn train_validated(
 /// none may.
 pub const CROSS_FIT_MAX_LOSING_SHARE: f64 = 0.25;
 
+/// What the guard weighs: the pooled gain over the fair baseline on held-out pieces, the least gain
+/// of any one, the t over blocks (None when nothing was held out) and every piece's gain, dB.
+struct Evidence {
+    gain_db: Option<f64>,
+    worst_gain_db: Option<f64>,
+    gain_t: Option<f64>,
+    piece_gains_db: Vec<f64>,
+}
+
+impl TrainingRecord {
+    /// Its validation figures as the guard weighs them.
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            gain_db: self.val_gain_db,
+            worst_gain_db: self.val_worst_gain_db,
+            gain_t: self.val_gain_t,
+            piece_gains_db: self.val_piece_gains_db.clone(),
+        }
+    }
+}
+
 /// The guard: a pooled gain beyond the margin, sure block by block, and no held-out piece clearly
 /// worse — or at most `losing_share` of them (a pooled gain over a few patches can hide content SR
 /// gets wrong). `what` names the reconstruction in the reason.
-fn guard(record: &TrainingRecord, recon_cfg: &ReconstructConfig, losing_share: f64, what: &str) -> (OutputChoice, String) {
+fn guard(evidence: &Evidence, recon_cfg: &ReconstructConfig, losing_share: f64, what: &str) -> (OutputChoice, String) {
     let (min_gain, max_loss, min_t) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db, recon_cfg.guard_min_t);
-    let n_held = record.held_out.len();
-    let losing = record.val_piece_gains_db.iter().filter(|&&g| g.is_nan() || g <= -max_loss).count();
-    let allowed = (losing_share * record.val_piece_gains_db.len() as f64).floor() as usize;
+    let n_held = evidence.piece_gains_db.len();
+    let losing = evidence.piece_gains_db.iter().filter(|&&g| g.is_nan() || g <= -max_loss).count();
+    let allowed = (losing_share * n_held as f64).floor() as usize;
     let losers = match allowed {
         0 => String::new(),
         _ => format!(", {losing} of {n_held} below −{max_loss} dB, {allowed} allowed"),
     };
-    match (record.val_gain_db, record.val_worst_gain_db, record.val_gain_t) {
+    match (evidence.gain_db, evidence.worst_gain_db, evidence.gain_t) {
         (Some(g), Some(w), Some(t)) if g > min_gain && losing <= allowed && t > min_t => (
             OutputChoice::Sr,
             format!(
@@ -626,20 +770,11 @@ mod tests {
 
     #[test]
     fn a_few_losing_pieces_are_tolerated_only_among_cross_fitted_ones() {
-        let record = |gains: &[f64]| TrainingRecord {
-            steps: 1,
-            best_step: 1,
-            stop: StopReason::MaxSteps,
-            train_s: 0.0,
-            step_ms: 0.0,
-            n_train: 1,
-            held_out: (0..gains.len()).collect(),
-            val_gain_db: Some(1.0),
-            val_worst_gain_db: Some(gains.iter().copied().fold(f64::INFINITY, f64::min)),
-            val_piece_gains_db: gains.to_vec(),
-            val_gain_t: Some(5.0),
-            during_acquisition_steps: None,
-            history: LossHistory::default(),
+        let record = |gains: &[f64]| Evidence {
+            gain_db: Some(1.0),
+            worst_gain_db: Some(gains.iter().copied().fold(f64::INFINITY, f64::min)),
+            gain_t: Some(5.0),
+            piece_gains_db: gains.to_vec(),
         };
         let cfg = ReconstructConfig::default(); // margin 0.5 dB, t 2, a patch may lose at most 0.5 dB
         let cross_fit = |gains: &[f64]| guard(&record(gains), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").0;
@@ -656,6 +791,32 @@ mod tests {
         assert_eq!(cross_fit(&[f64::NAN, 1.0, -3.0, 0.5, -1.0, 1.5, 0.2, 0.8]), OutputChoice::Baseline);
         // the reason says how many lost among many
         assert!(guard(&record(&eight), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").1.contains("2 of 8 below −0.5 dB, 2 allowed"));
+    }
+
+    #[test]
+    fn the_filtered_baseline_is_the_rung_between_sr_and_the_fair_baseline() {
+        let evidence = |gain: f64, t: f64, pieces: &[f64]| Evidence {
+            gain_db: Some(gain),
+            worst_gain_db: Some(pieces.iter().copied().fold(f64::INFINITY, f64::min)),
+            gain_t: Some(t),
+            piece_gains_db: pieces.to_vec(),
+        };
+        let cfg = ReconstructConfig::default();
+        let filter = (evidence(1.2, 6.0, &[1.0, 1.5, 0.8, 1.4]), Some(1.1));
+        let choose = |sr: &Evidence, f: Option<&(Evidence, Option<f64>)>| choose_output(sr, f, &cfg, 0.0, "SR");
+        // SR passes the guard and beats the filter on its own held-out pieces: SR
+        assert_eq!(choose(&evidence(2.0, 5.0, &[2.0, 2.0]), Some(&filter)).0, OutputChoice::Sr);
+        // SR passes the guard but the filter alone does as well on those pieces: the filtered baseline
+        let (choice, reason) = choose(&evidence(0.9, 5.0, &[0.9, 0.9]), Some(&filter));
+        assert_eq!(choice, OutputChoice::FilteredBaseline);
+        assert!(reason.contains("+0.90 dB") && reason.contains("+1.10 dB"), "{reason}");
+        // SR fails the guard: the filtered baseline when a filter is in use, else the fair baseline
+        let failing = evidence(0.2, 1.0, &[0.3, 0.1]);
+        let (choice, reason) = choose(&failing, Some(&filter));
+        assert_eq!(choice, OutputChoice::FilteredBaseline);
+        assert!(reason.contains("+1.20 dB (t = 6.0)") && reason.contains("4 patches"), "{reason}");
+        assert_eq!(choose(&failing, None).0, OutputChoice::Baseline);
+        assert_eq!(choose(&evidence(2.0, 5.0, &[2.0, 2.0]), None).0, OutputChoice::Sr);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn write_outputs(
         session.write_arrays(&with_units).map_err(|e| PipelineError::Output(e.to_string()))?;
     }
     let unit = prepared.lr.unit.as_str();
-    let output = model.map_or("baseline", |m| if m.output == OutputChoice::Sr { "sr" } else { "baseline" });
+    let output = model.map_or(OutputChoice::Baseline.name(), |m| m.output.name());
     for (stem, data, title) in [
         ("sr", delivered, format!("afm-spark reconstruction (delivered: {output})")),
         (
