@@ -320,14 +320,20 @@ pub struct FittedInputFilter {
 impl FittedInputFilter {
     /// The errors of the left-out predictions on the pieces `on` (every checked piece when None).
     fn errors_on(&self, on: Option<&[usize]>) -> HeldOutErrors {
-        let mut held = HeldOutErrors::new();
-        for (i, prediction) in self.left_out.iter().filter(|(i, _)| on.is_none_or(|on| on.contains(i))) {
-            if let Some(piece) = self.prepared.pieces.get(*i) {
-                held.add_prediction(piece, prediction.view(), self.prepared.lr.pitch_m());
-            }
-        }
-        held
+        left_out_errors(&self.prepared, &self.left_out, on)
     }
+}
+
+/// The errors of left-out predictions `(piece index, prediction)` of `prepared`'s pieces against what
+/// they measured, and of the fair baseline, on the pieces `on` (all of them when None).
+fn left_out_errors(prepared: &Prepared, left_out: &[(usize, Array2<f32>)], on: Option<&[usize]>) -> HeldOutErrors {
+    let mut held = HeldOutErrors::new();
+    for (i, prediction) in left_out.iter().filter(|(i, _)| on.is_none_or(|on| on.contains(i))) {
+        if let Some(piece) = prepared.pieces.get(*i) {
+            held.add_prediction(piece, prediction.view(), prepared.lr.pitch_m());
+        }
+    }
+    held
 }
 
 /// With `[train] input_filter_radius_px` > 0: the input filter fitted on the pieces `fit_on` (never
@@ -350,6 +356,12 @@ pub fn with_fitted_input_filter(
         return Ok(None);
     }
     let left_out = prepared.input_filter_left_out(check_on, radius)?;
+    let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
+    let (choice, reason) = guard(&left_out_errors(prepared, &left_out, None).evidence(), recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
+    if choice != OutputChoice::Sr {
+        tracing::info!("input filter not used: {reason}");
+        return Ok(None);
+    }
     let filter = match prepared.fit_input_filter(fit_on, radius) {
         Ok(filter) => filter,
         Err(e) => {
@@ -358,12 +370,6 @@ pub fn with_fitted_input_filter(
         }
     };
     let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out };
-    let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
-    let (choice, reason) = guard(&fitted.errors_on(None).evidence(), recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
-    if choice != OutputChoice::Sr {
-        tracing::info!("input filter not used: {reason}");
-        return Ok(None);
-    }
     tracing::info!("input filter used: {reason}");
     Ok(Some(fitted))
 }
