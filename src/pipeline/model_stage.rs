@@ -537,6 +537,7 @@ fn pieces_of<'a>(indexed: &[(usize, &'a Piece)]) -> Vec<&'a Piece> {
 /// each reconstructed by the network that did not see it; the delivered reconstruction is the mean of
 /// the two networks' (by convexity its squared error is at most the mean of theirs, pixel by pixel).
 /// The first network goes to `model_dir`, the second to `model_dir/cross_fit_b`.
+#[allow(clippy::too_many_arguments)]
 fn cross_fit_and_reconstruct(
     prepared: &Prepared,
     trainable: &[(usize, &Piece)],
