@@ -21,41 +21,30 @@ impl Prepared {
         Ok(self.mapping.apply(bicubic.view()))
     }
 
-    /// Fits an input filter of half-width `radius_px` on the pieces `fit_on` (indices into
-    /// `pieces`): from the fair baseline around each to its measured values.
-    pub fn fit_input_filter(&self, fit_on: &[usize], radius_px: usize) -> Result<InputFilter, PipelineError> {
-        let inputs = fit_on
-            .iter()
-            .filter_map(|&i| self.pieces.get(i))
-            .map(|p| Ok((self.fair_with_margin(&p.image.region, &p.image.raster, radius_px)?, p)))
-            .collect::<Result<Vec<_>, PipelineError>>()?;
-        let samples: Vec<_> = inputs.iter().map(|(input, p)| (input.view(), p.image.data.view())).collect();
-        InputFilter::fit(&samples, radius_px).map_err(|e| PipelineError::NoTraining(format!("fitting the input filter: {e}")))
-    }
-
-    /// Each of the pieces `pieces` (indices into `pieces`) predicted by the input filter fitted on
-    /// the others — leave one piece out — as (index, prediction on the piece's pixels): what the
-    /// filter does on data it has not seen, for every piece. A piece whose fit fails (too few pixels
-    /// without it) is left out.
-    pub fn input_filter_left_out(&self, pieces: &[usize], radius_px: usize) -> Result<Vec<(usize, Array2<f32>)>, PipelineError> {
-        let fit_error = |e: crate::linear_input::InputFilterError| PipelineError::NoTraining(format!("fitting the input filter: {e}"));
-        let mut inputs = Vec::with_capacity(pieces.len());
-        let mut equations = Vec::with_capacity(pieces.len());
+    /// The input filter's least-squares data for the pieces `pieces` (indices into `pieces`; those
+    /// out of range are skipped): the fair baseline around each, grown by `radius_px`, and its
+    /// normal equations from there to the piece's measured values.
+    pub fn input_filter_samples(&self, pieces: &[usize], radius_px: usize) -> Result<FilterSamples, PipelineError> {
+        let mut samples = Vec::with_capacity(pieces.len());
         for &i in pieces.iter().filter(|&&i| i < self.pieces.len()) {
             let piece = &self.pieces[i];
             let input = self.fair_with_margin(&piece.image.region, &piece.image.raster, radius_px)?;
-            equations.push(NormalEquations::of_sample(input.view(), piece.image.data.view(), radius_px).map_err(fit_error)?);
-            inputs.push((i, input));
+            let equations = NormalEquations::of_sample(input.view(), piece.image.data.view(), radius_px).map_err(fit_error)?;
+            samples.push((i, input, equations));
         }
-        let mut left_out = Vec::with_capacity(inputs.len());
-        for (k, (i, input)) in inputs.iter().enumerate() {
-            let others = equations.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, e)| e);
-            match NormalEquations::sum(others, radius_px).solve() {
-                Ok(filter) => left_out.push((*i, filter.apply(input.view()))),
-                Err(e) => tracing::debug!("input filter without piece {i}: {e}"),
-            }
-        }
-        Ok(left_out)
+        Ok(FilterSamples { radius_px, samples })
+    }
+
+    /// Fits an input filter of half-width `radius_px` on the pieces `fit_on` (indices into
+    /// `pieces`): from the fair baseline around each to its measured values.
+    pub fn fit_input_filter(&self, fit_on: &[usize], radius_px: usize) -> Result<InputFilter, PipelineError> {
+        self.input_filter_samples(fit_on, radius_px)?.fit(fit_on)
+    }
+
+    /// Each of the pieces `pieces` predicted by the input filter fitted on the others (see
+    /// [`FilterSamples::left_out`]).
+    pub fn input_filter_left_out(&self, pieces: &[usize], radius_px: usize) -> Result<Vec<(usize, Array2<f32>)>, PipelineError> {
+        Ok(self.input_filter_samples(pieces, radius_px)?.left_out())
     }
 
     /// A copy whose model input x0 and anchor reference — on the HR grid and on every piece — are
@@ -71,5 +60,42 @@ impl Prepared {
             (piece.x0, piece.reference) = (filtered.clone(), filtered);
         }
         Ok(out)
+    }
+}
+
+/// A fitting error as the pipeline reports it.
+fn fit_error(e: crate::linear_input::InputFilterError) -> PipelineError {
+    PipelineError::NoTraining(format!("fitting the input filter: {e}"))
+}
+
+/// The input filter's least-squares data for some pieces, computed once: each piece's index, the fair
+/// baseline around it and its normal equations. Fits on any subset, and the fits leaving one piece
+/// out, are sums of them.
+pub struct FilterSamples {
+    radius_px: usize,
+    samples: Vec<(usize, Array2<f32>, NormalEquations)>,
+}
+
+impl FilterSamples {
+    /// The filter fitted on the pieces `on` (those among the samples), their equations summed in the
+    /// order given.
+    pub fn fit(&self, on: &[usize]) -> Result<InputFilter, PipelineError> {
+        let parts = on.iter().filter_map(|i| self.samples.iter().find(|(j, ..)| j == i)).map(|(_, _, e)| e);
+        NormalEquations::sum(parts, self.radius_px).solve().map_err(fit_error)
+    }
+
+    /// Each sampled piece predicted by the filter fitted on the other sampled pieces — leave one
+    /// piece out — as (index, prediction on the piece's pixels): what the filter does on data it has
+    /// not seen, for every piece. A piece whose fit fails (too few pixels without it) is left out.
+    pub fn left_out(&self) -> Vec<(usize, Array2<f32>)> {
+        let mut left_out = Vec::with_capacity(self.samples.len());
+        for (k, (i, input, _)) in self.samples.iter().enumerate() {
+            let others = self.samples.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, (_, _, e))| e);
+            match NormalEquations::sum(others, self.radius_px).solve() {
+                Ok(filter) => left_out.push((*i, filter.apply(input.view()))),
+                Err(e) => tracing::debug!("input filter without piece {i}: {e}"),
+            }
+        }
+        left_out
     }
 }

@@ -278,7 +278,7 @@ pub fn train_and_reconstruct(
     if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
         // one input filter for both networks, fitted on every trainable piece
         let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
-        let filtered = filtered_for_model(prepared, &all, &all, train_cfg, recon_cfg, model_dir)?;
+        let filtered = filtered_for_model(prepared, &all, &[], train_cfg, recon_cfg, model_dir)?;
         let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
         let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
         let (result, model) =
@@ -289,9 +289,8 @@ pub fn train_and_reconstruct(
     let pieces_where = |held_out: bool| -> Vec<usize> {
         trainable.iter().enumerate().filter(|(k, _)| held.contains(k) == held_out).map(|(_, (i, _))| *i).collect()
     };
-    let fit_on = pieces_where(false);
-    let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
-    let filtered = filtered_for_model(prepared, &fit_on, &all, train_cfg, recon_cfg, model_dir)?;
+    let (held_pieces, fit_on) = (pieces_where(true), pieces_where(false));
+    let filtered = filtered_for_model(prepared, &fit_on, &held_pieces, train_cfg, recon_cfg, model_dir)?;
     let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
@@ -315,12 +314,14 @@ pub struct FittedInputFilter {
     pub filter: InputFilter,
     /// Every checked piece predicted by the filter fitted on the other checked pieces (index, prediction).
     left_out: Vec<(usize, Array2<f32>)>,
+    /// The guard's evidence from those predictions, on every checked piece.
+    check: Evidence,
 }
 
 impl FittedInputFilter {
-    /// The errors of the left-out predictions on the pieces `on` (every checked piece when None).
-    fn errors_on(&self, on: Option<&[usize]>) -> HeldOutErrors {
-        left_out_errors(&self.prepared, &self.left_out, on)
+    /// The errors of the left-out predictions on the pieces `on`.
+    fn errors_on(&self, on: &[usize]) -> HeldOutErrors {
+        left_out_errors(&self.prepared, &self.left_out, Some(on))
     }
 }
 
@@ -339,15 +340,15 @@ fn left_out_errors(prepared: &Prepared, left_out: &[(usize, Array2<f32>)], on: O
 /// With `[train] input_filter_radius_px` > 0: the input filter fitted on the pieces `fit_on` (never
 /// the network's held-out ones) and `prepared` with the network's input and anchor run through it.
 /// It is used only when it passes the guard's own test against the fair baseline (pooled gain above
-/// `guard_min_gain_db`, t above `guard_min_t`, at most a quarter of the pieces clearly losing) on the
-/// pieces `check_on`, each predicted by the filter fitted on the others (leave one piece out: every
-/// piece is evidence, none is judged by a fit that saw it). None when the filter is off, cannot be
+/// `guard_min_gain_db`, t above `guard_min_t`, at most a quarter of the pieces clearly losing) on
+/// every piece of `fit_on` and `held_out`, each predicted by the filter fitted on the others (leave
+/// one piece out: every piece is evidence, none is judged by a fit that saw it). None when the filter is off, cannot be
 /// fitted (too few pixels) or fails that test (a channel whose LR a linear filter cannot improve
 /// keeps the fair baseline as the network's input).
 pub fn with_fitted_input_filter(
     prepared: &Prepared,
     fit_on: &[usize],
-    check_on: &[usize],
+    held_out: &[usize],
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
 ) -> Result<Option<FittedInputFilter>, PipelineError> {
@@ -355,21 +356,26 @@ pub fn with_fitted_input_filter(
     if radius == 0 {
         return Ok(None);
     }
-    let left_out = prepared.input_filter_left_out(check_on, radius)?;
+    // in the pieces' own order, each piece's data computed once for the check and the fit
+    let mut check_on: Vec<usize> = fit_on.iter().chain(held_out).copied().collect();
+    check_on.sort_unstable();
+    let samples = prepared.input_filter_samples(&check_on, radius)?;
+    let left_out = samples.left_out();
+    let check = left_out_errors(prepared, &left_out, None).evidence();
     let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
-    let (choice, reason) = guard(&left_out_errors(prepared, &left_out, None).evidence(), recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
+    let (choice, reason) = guard(&check, recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
     if choice != OutputChoice::Sr {
         tracing::info!("input filter not used: {reason}");
         return Ok(None);
     }
-    let filter = match prepared.fit_input_filter(fit_on, radius) {
+    let filter = match samples.fit(fit_on) {
         Ok(filter) => filter,
         Err(e) => {
             tracing::warn!("{e}: the network's input is the fair baseline");
             return Ok(None);
         }
     };
-    let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out };
+    let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out, check };
     tracing::info!("input filter used: {reason}");
     Ok(Some(fitted))
 }
@@ -379,12 +385,12 @@ pub fn with_fitted_input_filter(
 fn filtered_for_model(
     prepared: &Prepared,
     fit_on: &[usize],
-    check_on: &[usize],
+    held_out: &[usize],
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
     model_dir: &Path,
 ) -> Result<Option<FittedInputFilter>, PipelineError> {
-    let Some(fitted) = with_fitted_input_filter(prepared, fit_on, check_on, train_cfg, recon_cfg)? else {
+    let Some(fitted) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else {
         // a filter left by an earlier model in the same folder must not be applied to this one
         let stale = model_dir.join(crate::linear_input::INPUT_FILTER_FILE);
         if stale.exists() {
@@ -428,7 +434,7 @@ fn baseline_outcome(
 /// What a training run and the errors `held` of its kept weights on the held-out pieces give the
 /// record (no validation figures when nothing was held out).
 fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>, held: HeldOutErrors) -> TrainingRecord {
-    let pooled = (held.n > 0).then(|| held.validation());
+    let evidence = held.evidence();
     TrainingRecord {
         steps: outcome.steps,
         best_step: outcome.best_step,
@@ -437,10 +443,10 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
         step_ms: outcome.mean_step_ms,
         n_train,
         held_out,
-        val_gain_db: pooled.map(|v| v.gain_db),
-        val_worst_gain_db: pooled.map(|v| v.worst_gain_db),
-        val_piece_gains_db: held.piece_gains_db,
-        val_gain_t: pooled.map(|v| v.gain_t),
+        val_gain_db: evidence.gain_db,
+        val_worst_gain_db: evidence.worst_gain_db,
+        val_piece_gains_db: evidence.piece_gains_db,
+        val_gain_t: evidence.gain_t,
         input_filter_gain_db: None,
         input_filter_gain_t: None,
         during_acquisition_steps: None,
@@ -464,12 +470,11 @@ fn deliver(
     what: &str,
     filter: Option<&FittedInputFilter>,
 ) -> Result<ModelOutcome, PipelineError> {
-    let filter_check = filter.map(|f| {
-        let check = f.errors_on(None).evidence();
-        (record.input_filter_gain_db, record.input_filter_gain_t) = (check.gain_db, check.gain_t);
-        (check, f.errors_on(Some(&record.held_out)).evidence().gain_db)
-    });
-    let (output, reason) = choose_output(&record.evidence(), filter_check.as_ref(), recon_cfg, losing_share, what);
+    if let Some(f) = filter {
+        (record.input_filter_gain_db, record.input_filter_gain_t) = (f.check.gain_db, f.check.gain_t);
+    }
+    let filter_check = filter.map(|f| (&f.check, f.errors_on(&record.held_out).evidence().gain_db));
+    let (output, reason) = choose_output(&record.evidence(), filter_check, recon_cfg, losing_share, what);
     let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
     match output {
         OutputChoice::Sr => {}
@@ -489,7 +494,7 @@ fn deliver(
 /// the guard or the filter alone does at least as well on the same pieces. With the reason.
 fn choose_output(
     evidence: &Evidence,
-    filter: Option<&(Evidence, Option<f64>)>,
+    filter: Option<(&Evidence, Option<f64>)>,
     recon_cfg: &ReconstructConfig,
     losing_share: f64,
     what: &str,
@@ -499,7 +504,7 @@ fn choose_output(
         return (output, reason);
     };
     match (output, evidence.gain_db, on_same) {
-        (OutputChoice::Sr, Some(sr), Some(alone)) if *alone >= sr => (
+        (OutputChoice::Sr, Some(sr), Some(alone)) if alone >= sr => (
             OutputChoice::FilteredBaseline,
             format!(
                 "{what} ({sr:+.2} dB) does not beat the input filter alone ({alone:+.2} dB) on the same {} held-out patches: \
@@ -810,7 +815,7 @@ mod tests {
         };
         let cfg = ReconstructConfig::default();
         let filter = (evidence(1.2, 6.0, &[1.0, 1.5, 0.8, 1.4]), Some(1.1));
-        let choose = |sr: &Evidence, f: Option<&(Evidence, Option<f64>)>| choose_output(sr, f, &cfg, 0.0, "SR");
+        let choose = |sr: &Evidence, f: Option<&(Evidence, Option<f64>)>| choose_output(sr, f.map(|(e, g)| (e, *g)), &cfg, 0.0, "SR");
         // SR passes the guard and beats the filter on its own held-out pieces: SR
         assert_eq!(choose(&evidence(2.0, 5.0, &[2.0, 2.0]), Some(&filter)).0, OutputChoice::Sr);
         // SR passes the guard but the filter alone does as well on those pieces: the filtered baseline
