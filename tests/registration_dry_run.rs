@@ -1,10 +1,11 @@
 //! Registration on the dry run, checked against the simulator's own truth: with the default drift and
 //! piezo creep every patch lands several HR pixels away from where it was asked for. Registration must
-//! bring the misalignment below a quarter of an HR pixel on average, and across the content's edges
-//! meet it everywhere. (The dry run's terraces have straight, nearly parallel step edges: along them
-//! the content cannot tell a shift — the aperture problem — and that component comes from the drift
-//! and creep model fitted to all patches, with the components along edges weighted by a precision
-//! estimated from the data, which pins it down less well. The figures are printed.)
+//! bring every patch's misalignment below a quarter of an HR pixel. (The dry run's terraces have
+//! straight, nearly parallel step edges: along them the content cannot tell a shift — the aperture
+//! problem — and that component comes from the drift and creep model fitted to all patches, with the
+//! components along edges weighted by a precision estimated from the data. Across the edges a patch
+//! whose measurement agrees with the model takes the model's fitted value, which weighs its own
+//! measurement with every other patch's. The figures are printed.)
 //!
 //! To measure other cases by hand, the first test reads `REG_CONFIG` (a run config instead of
 //! configs/dry-run.toml) and `REG_TRUTH` (+ `REG_CHANNEL`): a real image to replay as the surface, as
@@ -26,6 +27,7 @@ struct Figures {
     ambiguous: usize,
     before: f64,
     after: f64,
+    worst: f64,
     across_mean: f64,
     across_worst: f64,
     /// RMS over every line of every registered patch of its misalignment with the mean shift alone …
@@ -50,18 +52,19 @@ fn dry_run_patch_shifts_match_the_simulators_truth() {
         }
         Err(_) => spec,
     };
-    let Figures { ambiguous, before, after, across_mean, across_worst, lines_mean_only, lines_with_shifts, .. } =
+    let Figures { ambiguous, before, after, worst, across_mean, across_worst, lines_mean_only, lines_with_shifts, .. } =
         register_against_truth(spec, "default");
     assert!(ambiguous <= 2, "{ambiguous} ambiguous registrations");
     assert!(before > 1.0, "the dry run's drift and creep should move patches by more than a pixel ({before:.2})");
-    // Where the content pins the shift down, registration meets a quarter of an HR pixel.
-    assert!(across_mean < 0.25, "across edges the mean error must stay below 0.25 HR px: {across_mean:.2}");
-    assert!(across_worst < 0.4, "across edges the worst error must stay small: {across_worst:.2} HR px");
-    // Along the edges the drift and creep model fills in: on average the whole shift meets a quarter
-    // of an HR pixel too, with room to spare since each patch is measured again with the model's
-    // line shifts undone (0.21 → 0.18 HR px) and each component counts in the model by the inverse of
-    // its spread (0.18 → 0.13 HR px).
-    assert!(after < 0.16, "the mean misalignment must stay below 0.16 HR px: {before:.2} → {after:.2} HR px");
+    // Across the edges: the correlation alone left one patch 0.28 HR px off (mean 0.10); the model's
+    // fitted value where the measurement agrees with it brings that to 0.09 (mean 0.04).
+    assert!(across_mean < 0.1, "across edges the mean error must stay small: {across_mean:.2} HR px");
+    assert!(across_worst < 0.2, "across edges the worst error must stay small: {across_worst:.2} HR px");
+    // Along the edges the drift and creep model fills in: the whole shift of every patch meets a
+    // quarter of an HR pixel (each patch measured again with the model's line shifts undone, each
+    // component counted in the model by the inverse of its spread: mean 0.21 → 0.13 → 0.08 HR px).
+    assert!(worst < 0.25, "every patch must lie within 0.25 HR px: worst {worst:.2}, mean {before:.2} → {after:.2} HR px");
+    assert!(after < 0.12, "the mean misalignment must stay small: {before:.2} → {after:.2} HR px");
     // Within a patch creep moves the content while its lines are scanned (fastest right after the
     // move): the model's shift of each line takes most of that out.
     assert!(
@@ -156,7 +159,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             None => ex.hypot(ey),
         };
         eprintln!(
-            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), peak {:.3} (ratio {:.2}), curvature ratio {:.3}, standard error {:.2} HR px, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}",
+            "{}: true shift ({tx:+.2}, {ty:+.2}) HR px, measured ({:+.2}, {:+.2}), registered ({:+.2}, {:+.2}), peak {:.3} (ratio {:.2}), curvature ratio {:.3}, standard error {:.2} HR px, error {:.2} ({across:.2} across the content's edges); line by line rms {lines_mean_only:.2}, {lines_with_shifts:.2} with the line shifts{}{}{}",
             frame.label,
             r.measured_lr_px[0] * d as f64,
             r.measured_lr_px[1] * d as f64,
@@ -168,6 +171,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
             r.sigma_frame_px,
             ex.hypot(ey),
             if r.from_motion_model { ", along them from the drift and creep model" } else { "" },
+            if r.pinned_from_motion_model { ", across them too" } else { "" },
             if r.ambiguous { ", AMBIGUOUS" } else { "" }
         );
         if r.ambiguous {
@@ -194,7 +198,7 @@ fn register_against_truth(spec: RunSpec, tag: &str) -> Figures {
          (worst {worst:.2}); across the content's edges mean {across_mean:.2}, worst {across_worst:.2} HR px"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    Figures { registered: n, ambiguous, before, after, across_mean, across_worst, lines_mean_only, lines_with_shifts }
+    Figures { registered: n, ambiguous, before, after, worst, across_mean, across_worst, lines_mean_only, lines_with_shifts }
 }
 
 /// `[register] channel = "Amplitude"`: the closed loop acquires the amplitude beside the height,

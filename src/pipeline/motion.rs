@@ -16,7 +16,9 @@
 //! content's edges the model of the others misses by far (a wrong correlation peak that passed the
 //! peak tests) is flagged ambiguous and left out of the fit. The fitted model also says how far each
 //! line of a frame lies from the frame's mean displacement (creep is fastest right after the move),
-//! which placing the frame undoes.
+//! which placing the frame undoes. Where a frame's measured components across the edges agree with
+//! the model within the frames' scatter about it, the model's fitted values (the frame's measurement
+//! weighed with every other's) place it there too; where they do not, the measurement stands.
 
 use super::prepare::PreparedFrame;
 use afm_drivers::ScanRegion;
@@ -94,12 +96,7 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
         // Within its group each component is weighted by the inverse of the shift's spread along it
         // (√(curvature / 2(1 − peak)): a sharp peak with little mismatch counts more); a clipped
         // ridge's weak component says nothing.
-        let dirs: Vec<([f64; 2], bool)> = match r.weak_axis {
-            Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], false)],
-            Some(w) => vec![([-w[1], w[0]], false), (w, true)],
-            None => vec![([1.0, 0.0], false), ([0.0, 1.0], false)],
-        };
-        for (u, weak) in dirs {
+        for (u, weak) in directions(r) {
             let weight = spread_weight(r, u);
             let x = [u[0], u[1], u[0] * t, u[1] * t, u[0] * creep[0] + u[1] * creep[1], u[0] * pos[0] + u[1] * pos[1]];
             rows.push(Row { x, y: u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1], weight, weak });
@@ -143,17 +140,56 @@ pub fn refine_with_motion(frames: &mut [PreparedFrame], log: &MotionLog, lr_regi
             f.line_shifts_px = line_shifts(&theta, t, &moves[..n_moves], f.image.raster.lines, frame_px_per_lr_px);
         }
     }
+    // Where a frame's measurement agrees with the model, the model's fitted value — its own
+    // measurement weighed together with every other frame's — is the better estimate, also across
+    // the edges; a frame the model misses by more than the frames' scatter about it keeps its own.
+    let agreement_lr_px = sharp_scatter_lr_px(&rows, &row_frame, &outlier, &theta).map(|s| CONSISTENT_SIGMAS * s);
     let mut changed = 0;
     for (f, reg) in frames.iter_mut().zip(&regressors) {
         let r = &mut f.registration;
-        let Some(w) = r.weak_axis.filter(|_| r.searched && !r.ambiguous) else { continue };
-        let m = model(reg);
-        r.set_weak_component(w[0] * m[0] + w[1] * m[1]);
-        r.from_motion_model = true;
-        changed += 1;
+        if !r.searched || r.ambiguous {
+            continue;
+        }
+        changed += place_by_model(r, model(reg), agreement_lr_px) as usize;
     }
     changed
 }
+
+/// Sets a registered frame's shift from its measurement and the model's fitted shift `m` (LR px):
+/// along a straight edge the model's component; across it (both axes without a weak direction) the
+/// model's where it lies within `agreement_lr_px` of the measurement, else the measurement. Returns
+/// whether the frame has a weak component (filled in by the model).
+fn place_by_model(r: &mut crate::register::Registration, m: [f64; 2], agreement_lr_px: Option<f64>) -> bool {
+    r.shift_lr_px = r.measured_lr_px;
+    if let Some(w) = r.weak_axis {
+        r.set_weak_component(w[0] * m[0] + w[1] * m[1]);
+        r.from_motion_model = true;
+    }
+    r.pinned_from_motion_model = false;
+    for (u, weak) in directions(r) {
+        let (fitted, measured) = (u[0] * m[0] + u[1] * m[1], u[0] * r.measured_lr_px[0] + u[1] * r.measured_lr_px[1]);
+        if !weak && agreement_lr_px.is_some_and(|a| (fitted - measured).abs() <= a) {
+            r.set_component(u, fitted);
+            r.pinned_from_motion_model = true;
+        }
+    }
+    r.weak_axis.is_some()
+}
+
+/// A registered frame's directions in the motion fit: (unit vector, whether it lies along a straight
+/// edge). Across the edge (or both axes without a weak direction) the correlation pins the shift
+/// down; along an edge whose ridge the search window clipped it says nothing and is left out.
+fn directions(r: &crate::register::Registration) -> Vec<([f64; 2], bool)> {
+    match r.weak_axis {
+        Some(w) if r.ridge_at_border => vec![([-w[1], w[0]], false)],
+        Some(w) => vec![([-w[1], w[0]], false), (w, true)],
+        None => vec![([1.0, 0.0], false), ([0.0, 1.0], false)],
+    }
+}
+
+/// A measured component within this many robust standard deviations of the frames' scatter about
+/// the model agrees with it.
+const CONSISTENT_SIGMAS: f64 = 3.0;
 
 /// The weight of a frame's shift component along `u`: the inverse of its spread there,
 /// `√(curvature / 2(1 − peak))`, with the mismatch floored at [`MIN_MISMATCH`] (a perfect match is not
@@ -227,13 +263,26 @@ const OUTLIER_MIN_LR_PX: f64 = 0.5;
 /// standard deviations (1.4826 × the median absolute residual of those rows) and
 /// [`OUTLIER_MIN_LR_PX`].
 fn worst_sharp_outlier(rows: &[Row], row_frame: &[usize], excluded: &[bool], theta: &[f64; 6]) -> Option<usize> {
-    let residuals: Vec<(usize, f64)> =
-        rows.iter().zip(row_frame).filter(|(r, &k)| !r.weak && !excluded[k]).map(|(r, &k)| (k, (dot(&r.x, theta) - r.y).abs())).collect();
-    let mut sorted: Vec<f64> = residuals.iter().map(|&(_, e)| e).collect();
+    let threshold = (OUTLIER_SIGMAS * sharp_scatter_lr_px(rows, row_frame, excluded, theta)?).max(OUTLIER_MIN_LR_PX);
+    sharp_residuals(rows, row_frame, excluded, theta).filter(|&(_, e)| e > threshold).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(k, _)| k)
+}
+
+/// The model `theta`'s miss of every component across the content's edges (rows that are not weak)
+/// of the frames not `excluded`: (frame, |residual| in LR px).
+fn sharp_residuals<'a>(
+    rows: &'a [Row],
+    row_frame: &'a [usize],
+    excluded: &'a [bool],
+    theta: &'a [f64; 6],
+) -> impl Iterator<Item = (usize, f64)> + 'a {
+    rows.iter().zip(row_frame).filter(|(r, &k)| !r.weak && !excluded[k]).map(|(r, &k)| (k, (dot(&r.x, theta) - r.y).abs()))
+}
+
+/// The robust standard deviation of those misses, LR px: 1.4826 × their median (None without rows).
+fn sharp_scatter_lr_px(rows: &[Row], row_frame: &[usize], excluded: &[bool], theta: &[f64; 6]) -> Option<f64> {
+    let mut sorted: Vec<f64> = sharp_residuals(rows, row_frame, excluded, theta).map(|(_, e)| e).collect();
     sorted.sort_by(f64::total_cmp);
-    let median = *sorted.get(sorted.len() / 2)?;
-    let threshold = (OUTLIER_SIGMAS * 1.4826 * median).max(OUTLIER_MIN_LR_PX);
-    residuals.into_iter().filter(|&(_, e)| e > threshold).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(k, _)| k)
+    sorted.get(sorted.len() / 2).map(|m| 1.4826 * m)
 }
 
 /// One row of the motion fit, `x·θ ≈ y`, with its weight within its group.
@@ -381,6 +430,29 @@ mod tests {
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), Some(6));
         excluded[6] = true;
         assert_eq!(worst_sharp_outlier(&rows, &row_frame, &excluded, &theta), None);
+    }
+
+    #[test]
+    fn the_model_places_a_frame_where_the_measurement_agrees_with_it_and_only_there() {
+        let mut r = crate::register::Registration::identity();
+        (r.searched, r.measured_lr_px) = (true, [0.50, -0.30]);
+        // without a weak direction: each axis the model's where within the agreement, else measured
+        place_by_model(&mut r, [0.56, -0.90], Some(0.1));
+        assert!((r.shift_lr_px[0] - 0.56).abs() < 1e-12 && (r.shift_lr_px[1] + 0.30).abs() < 1e-12, "{:?}", r.shift_lr_px);
+        assert!(r.pinned_from_motion_model && !r.from_motion_model);
+        // no scatter known: the measurement stands
+        assert!(!place_by_model(&mut r, [0.56, -0.90], None));
+        assert_eq!(r.shift_lr_px, r.measured_lr_px);
+        assert!(!r.pinned_from_motion_model);
+        // a straight edge along x: along it always the model's, across it (y) the model's if close
+        r.weak_axis = Some([1.0, 0.0]);
+        assert!(place_by_model(&mut r, [2.0, -0.25], Some(0.1)));
+        assert!((r.shift_lr_px[0] - 2.0).abs() < 1e-12 && (r.shift_lr_px[1] + 0.25).abs() < 1e-12, "{:?}", r.shift_lr_px);
+        assert!(r.from_motion_model && r.pinned_from_motion_model);
+        // … and the measured one when the model misses it by more (motion the model does not know)
+        place_by_model(&mut r, [2.0, 0.2], Some(0.1));
+        assert!((r.shift_lr_px[0] - 2.0).abs() < 1e-12 && (r.shift_lr_px[1] + 0.30).abs() < 1e-12, "{:?}", r.shift_lr_px);
+        assert!(!r.pinned_from_motion_model);
     }
 
     #[test]

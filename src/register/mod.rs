@@ -147,6 +147,11 @@ pub struct Registration {
     pub curvature: [[f64; 2]; 2],
     /// Whether the component along `weak_axis` came from the motion model.
     pub from_motion_model: bool,
+    /// Whether the components the correlation pins down came from the motion model's fit too: it
+    /// weighs this frame's measurement together with every other frame's, and is taken where the
+    /// measurement agrees with it within the scatter of all frames' measurements about it.
+    #[serde(default)]
+    pub pinned_from_motion_model: bool,
     /// The correlation ridge along a straight edge ran into the search window's border: the measured
     /// component along `weak_axis` is clipped and says nothing. The motion model fills that component
     /// in; without one it is taken as 0 (the stated position, `weak_from_stated`).
@@ -181,6 +186,7 @@ impl Registration {
             sigma_frame_px: 0.0,
             curvature: [[0.0; 2]; 2],
             from_motion_model: false,
+            pinned_from_motion_model: false,
             ridge_at_border: false,
             weak_from_stated: false,
             searched: false,
@@ -251,6 +257,7 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
         sigma_frame_px,
         curvature: found.curvature,
         from_motion_model: false,
+        pinned_from_motion_model: false,
         ridge_at_border: on_border && !across_on_border,
         weak_from_stated: false,
         searched: true,
@@ -269,6 +276,13 @@ impl Registration {
         let across = u[0] * self.measured_lr_px[0] + u[1] * self.measured_lr_px[1];
         self.shift_lr_px = [across * u[0] + along_lr_px * w[0], across * u[1] + along_lr_px * w[1]];
         true
+    }
+
+    /// Sets the component of the shift along the unit direction `u` to `value_lr_px` (LR pixels),
+    /// keeping the component across it.
+    pub fn set_component(&mut self, u: [f64; 2], value_lr_px: f64) {
+        let now = u[0] * self.shift_lr_px[0] + u[1] * self.shift_lr_px[1];
+        self.shift_lr_px = [self.shift_lr_px[0] + (value_lr_px - now) * u[0], self.shift_lr_px[1] + (value_lr_px - now) * u[1]];
     }
 
     /// The correlation's curvature at its peak along the unit direction `u`, 1/LR px².
