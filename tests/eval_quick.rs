@@ -76,6 +76,17 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         let record = metrics.training.as_ref().unwrap();
         let (pooled, worst, t) = (record.val_gain_db.unwrap(), record.val_worst_gain_db.unwrap(), record.val_gain_t.unwrap());
         let recon = &spec.config.reconstruct;
+        // The input filter is tested in every run (eval-quick.toml turns it on), and its left-out
+        // test is on record whether it passed or not.
+        let used = record.input_filter_used.unwrap_or_else(|| panic!("{}: the input filter's test is not on record", r.run_dir));
+        assert!(
+            record.input_filter_gain_db.is_some() && record.input_filter_gain_t.is_some(),
+            "{}: filter test figures missing",
+            r.run_dir
+        );
+        if r.output == "filtered_baseline" {
+            assert!(used, "{}: the filtered baseline delivered with the filter refused", r.run_dir);
+        }
         match r.output.as_str() {
             "sr" => assert!(
                 pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db && t > recon.guard_min_t,

@@ -80,12 +80,15 @@ pub struct TrainingRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_gain_t: Option<f64>,
     /// The learned input filter's gain over the fair baseline, each trainable piece predicted by the
-    /// filter fitted on the others, dB (absent when no filter is used).
+    /// filter fitted on the others, dB (absent when the filter is off or could not be tested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_filter_gain_db: Option<f64>,
     /// Student's t of that gain over blocks of those pieces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_filter_gain_t: Option<f64>,
+    /// Whether the filter passed that test and was used (absent when it was off or not tested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_filter_used: Option<bool>,
     /// Steps trained during acquisition, before the final phase (absent when training ran after it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during_acquisition_steps: Option<usize>,
@@ -278,11 +281,13 @@ pub fn train_and_reconstruct(
     if train_cfg.cross_fit && init.is_none() && trainable.len() >= MIN_CROSS_FIT_PIECES {
         // one input filter for both networks, fitted on every trainable piece
         let all: Vec<usize> = trainable.iter().map(|(i, _)| *i).collect();
-        let filtered = filtered_for_model(prepared, &all, &[], train_cfg, recon_cfg, model_dir)?;
-        let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
+        let test = filtered_for_model(prepared, &all, &[], train_cfg, recon_cfg, model_dir)?;
+        let filtered = test.fitted.as_ref();
+        let prepared = filtered.map_or(prepared, |f| &f.prepared);
         let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
-        let (result, model) =
-            cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, filtered.as_ref(), progress)?;
+        let (mut result, model) =
+            cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, filtered, progress)?;
+        test.record_refusal(&mut result);
         return Ok((result, Some(model)));
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
@@ -290,8 +295,9 @@ pub fn train_and_reconstruct(
         trainable.iter().enumerate().filter(|(k, _)| held.contains(k) == held_out).map(|(_, (i, _))| *i).collect()
     };
     let (held_pieces, fit_on) = (pieces_where(true), pieces_where(false));
-    let filtered = filtered_for_model(prepared, &fit_on, &held_pieces, train_cfg, recon_cfg, model_dir)?;
-    let prepared = filtered.as_ref().map_or(prepared, |f| &f.prepared);
+    let test = filtered_for_model(prepared, &fit_on, &held_pieces, train_cfg, recon_cfg, model_dir)?;
+    let filtered = test.fitted.as_ref();
+    let prepared = filtered.map_or(prepared, |f| &f.prepared);
     let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
     let (val, fit): (Vec<_>, Vec<_>) = trainable.iter().enumerate().partition(|(k, _)| held.contains(k));
     let pairs: Vec<TilePair> = fit.iter().map(|(_, (_, p))| p.training_pair()).collect();
@@ -302,7 +308,8 @@ pub fn train_and_reconstruct(
     let mut errors = HeldOutErrors::new();
     errors.add(&outcome.model, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
     let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
-    let result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR", filtered.as_ref())?;
+    let mut result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR", filtered)?;
+    test.record_refusal(&mut result);
     Ok((result, Some(outcome.model)))
 }
 
@@ -351,10 +358,10 @@ pub fn with_fitted_input_filter(
     held_out: &[usize],
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
-) -> Result<Option<FittedInputFilter>, PipelineError> {
+) -> Result<FilterTest, PipelineError> {
     let radius = train_cfg.input_filter_radius_px;
     if radius == 0 {
-        return Ok(None);
+        return Ok(FilterTest::default());
     }
     // in the pieces' own order, each piece's data computed once for the check and the fit
     let mut check_on: Vec<usize> = fit_on.iter().chain(held_out).copied().collect();
@@ -366,18 +373,39 @@ pub fn with_fitted_input_filter(
     let (choice, reason) = guard(&check, recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
     if choice != OutputChoice::Sr {
         tracing::info!("input filter not used: {reason}");
-        return Ok(None);
+        return Ok(FilterTest { refused: Some(check), fitted: None });
     }
     let filter = match samples.fit(fit_on) {
         Ok(filter) => filter,
         Err(e) => {
             tracing::warn!("{e}: the network's input is the fair baseline");
-            return Ok(None);
+            return Ok(FilterTest::default());
         }
     };
     let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out, check };
     tracing::info!("input filter used: {reason}");
-    Ok(Some(fitted))
+    Ok(FilterTest { refused: None, fitted: Some(fitted) })
+}
+
+/// What became of the input filter for one model: used (it passed its left-out test and was fitted),
+/// refused by that test (with the test's evidence, for the record), or neither (off, or not testable).
+#[derive(Default)]
+pub struct FilterTest {
+    /// The left-out test's evidence when the filter failed it.
+    refused: Option<Evidence>,
+    /// The filter and the prepared data run through it, when it is used.
+    pub fitted: Option<FittedInputFilter>,
+}
+
+impl FilterTest {
+    /// Writes a refused filter's left-out test into the training record of `result` (a used filter's
+    /// is written when the output is chosen).
+    fn record_refusal(&self, result: &mut ModelOutcome) {
+        if let (Some(check), Some(record)) = (&self.refused, result.training.as_mut()) {
+            (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) =
+                (check.gain_db, check.gain_t, Some(false));
+        }
+    }
 }
 
 /// [`with_fitted_input_filter`] for the final model: the filter is saved beside its weights in
@@ -389,14 +417,15 @@ fn filtered_for_model(
     train_cfg: &TrainConfig,
     recon_cfg: &ReconstructConfig,
     model_dir: &Path,
-) -> Result<Option<FittedInputFilter>, PipelineError> {
-    let Some(fitted) = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)? else {
+) -> Result<FilterTest, PipelineError> {
+    let test = with_fitted_input_filter(prepared, fit_on, held_out, train_cfg, recon_cfg)?;
+    let Some(fitted) = &test.fitted else {
         // a filter left by an earlier model in the same folder must not be applied to this one
         let stale = model_dir.join(crate::linear_input::INPUT_FILTER_FILE);
         if stale.exists() {
             std::fs::remove_file(&stale).map_err(|e| PipelineError::Output(format!("{}: {e}", stale.display())))?;
         }
-        return Ok(None);
+        return Ok(test);
     };
     std::fs::create_dir_all(model_dir).map_err(|e| PipelineError::Output(format!("{}: {e}", model_dir.display())))?;
     fitted.filter.save(model_dir).map_err(|e| PipelineError::Output(e.to_string()))?;
@@ -406,7 +435,7 @@ fn filtered_for_model(
         fitted.filter.fitted_px,
         fit_on.len()
     );
-    Ok(Some(fitted))
+    Ok(test)
 }
 
 /// The outcome without a model: the fair baseline with the measured pieces pasted, delivered for
@@ -449,6 +478,7 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
         val_gain_t: evidence.gain_t,
         input_filter_gain_db: None,
         input_filter_gain_t: None,
+        input_filter_used: None,
         during_acquisition_steps: None,
         history: outcome.history.clone(),
     }
@@ -471,7 +501,7 @@ fn deliver(
     filter: Option<&FittedInputFilter>,
 ) -> Result<ModelOutcome, PipelineError> {
     if let Some(f) = filter {
-        (record.input_filter_gain_db, record.input_filter_gain_t) = (f.check.gain_db, f.check.gain_t);
+        (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) = (f.check.gain_db, f.check.gain_t, Some(true));
     }
     let filter_check = filter.map(|f| (&f.check, f.errors_on(&record.held_out).evidence().gain_db));
     let (output, reason) = choose_output(&record.evidence(), filter_check, recon_cfg, losing_share, what);

@@ -116,7 +116,7 @@ fn pairs_so_far(
         (0..prepared.pieces.len()).filter(|&i| prepared.pieces[i].trainable).partition(|&i| held_out_piece(&prepared.pieces[i]));
     // The input filter as the final phase fits and checks it, on the pieces so far.
     let (train, reconstruct) = (&spec.config.train, &spec.config.reconstruct);
-    let prepared = with_fitted_input_filter(&prepared, &fit_on, &held, train, reconstruct)?.map_or(prepared, |f| f.prepared);
+    let prepared = with_fitted_input_filter(&prepared, &fit_on, &held, train, reconstruct)?.fitted.map_or(prepared, |f| f.prepared);
     let pairs = fit_on.iter().map(|&i| prepared.pieces[i].training_pair()).collect();
     Ok((pairs, prepared.normalizer()?, prepared))
 }
