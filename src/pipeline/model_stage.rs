@@ -287,7 +287,7 @@ pub fn train_and_reconstruct(
         let trainable: Vec<(usize, &Piece)> = prepared.pieces.iter().enumerate().filter(|(_, p)| p.trainable).collect();
         let (mut result, model) =
             cross_fit_and_reconstruct(prepared, &trainable, train_cfg, recon_cfg, device, model_dir, filtered, progress)?;
-        test.record_refusal(&mut result);
+        test.record(&mut result);
         return Ok((result, Some(model)));
     }
     let held = held_out_positions(trainable.len(), train_cfg.n_val);
@@ -309,7 +309,7 @@ pub fn train_and_reconstruct(
     errors.add(&outcome.model, &normalizer, &val_pieces, prepared.lr.pitch_m(), recon_cfg, device)?;
     let record = training_record(&outcome, pairs.len(), val.iter().map(|(_, (i, _))| *i).collect(), errors);
     let mut result = deliver(prepared, &[&outcome.model], record, recon_cfg, 0.0, "SR", filtered)?;
-    test.record_refusal(&mut result);
+    test.record(&mut result);
     Ok((result, Some(outcome.model)))
 }
 
@@ -398,12 +398,16 @@ pub struct FilterTest {
 }
 
 impl FilterTest {
-    /// Writes a refused filter's left-out test into the training record of `result` (a used filter's
-    /// is written when the output is chosen).
-    fn record_refusal(&self, result: &mut ModelOutcome) {
-        if let (Some(check), Some(record)) = (&self.refused, result.training.as_mut()) {
-            (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) =
-                (check.gain_db, check.gain_t, Some(false));
+    /// Writes the filter's left-out test, and whether it passed, into the training record of `result`
+    /// (nothing when the filter was off or not testable).
+    fn record(&self, result: &mut ModelOutcome) {
+        let (check, used) = match (&self.fitted, &self.refused) {
+            (Some(fitted), _) => (&fitted.check, true),
+            (None, Some(check)) => (check, false),
+            (None, None) => return,
+        };
+        if let Some(record) = result.training.as_mut() {
+            (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) = (check.gain_db, check.gain_t, Some(used));
         }
     }
 }
@@ -494,15 +498,12 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
 fn deliver(
     prepared: &Prepared,
     models: &[&TrainedModel],
-    mut record: TrainingRecord,
+    record: TrainingRecord,
     recon_cfg: &ReconstructConfig,
     losing_share: f64,
     what: &str,
     filter: Option<&FittedInputFilter>,
 ) -> Result<ModelOutcome, PipelineError> {
-    if let Some(f) = filter {
-        (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) = (f.check.gain_db, f.check.gain_t, Some(true));
-    }
     let filter_check = filter.map(|f| (&f.check, f.errors_on(&record.held_out).evidence().gain_db));
     let (output, reason) = choose_output(&record.evidence(), filter_check, recon_cfg, losing_share, what);
     let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
