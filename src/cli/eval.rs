@@ -2,6 +2,7 @@
 //! its own folder, summarised in results.csv, report.md and PSNR-versus-acquisition-time plots.
 
 use super::progress::human_s;
+use afm_drivers::Directions;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
 use afm_spark::eval::{
@@ -68,6 +69,37 @@ pub struct EvalArgs {
     /// Where the model runs: auto (CUDA when available), cpu or cuda. Overrides [run] device.
     #[arg(long, value_enum)]
     pub device: Option<afm_spark::device::DeviceChoice>,
+    /// Which passes the simulated scans record — trace, retrace or both (the pipeline then uses
+    /// their mean, whose feedback lags cancel to first order, as every instrument config does).
+    /// Overrides [frame] directions of the base configuration; fuse cases read real files and are
+    /// not affected.
+    #[arg(long, value_parser = parse_directions, value_name = "PASSES")]
+    pub directions: Option<Directions>,
+}
+
+fn parse_directions(name: &str) -> anyhow::Result<Directions> {
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "trace" => Directions::Trace,
+        "retrace" => Directions::Retrace,
+        "both" => Directions::Both,
+        other => bail!("unknown passes {other:?} (trace, retrace, both)"),
+    })
+}
+
+/// `base` with the command line's overrides of `[run] device` and `[frame] directions` (`config`
+/// names its file in errors).
+fn with_overrides(base: RunSpec, args: &EvalArgs, config: &std::path::Path) -> anyhow::Result<RunSpec> {
+    if args.device.is_none() && args.directions.is_none() {
+        return Ok(base);
+    }
+    let mut c = base.config.clone();
+    if let Some(device) = args.device {
+        c.run.device = device;
+    }
+    if let Some(directions) = args.directions {
+        c.frame.directions = directions;
+    }
+    Ok(RunSpec::from_config(c, config)?)
 }
 
 fn parse_strategy(name: &str) -> anyhow::Result<SelectionStrategy> {
@@ -115,11 +147,20 @@ fn command_line() -> String {
     parts.join(" ")
 }
 
+/// What the simulated scans record, in the report's words.
+fn passes(directions: Directions) -> &'static str {
+    match directions {
+        Directions::Trace => "trace pass only",
+        Directions::Retrace => "retrace pass only",
+        Directions::Both => "mean of trace and retrace",
+    }
+}
+
 fn frame_summary(spec: &RunSpec, files: bool) -> String {
     let c = &spec.config;
     let tile = c.frame.hr_points / c.select.grid;
     format!(
-        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile} px, model base {} trained ≤ {} steps{}{}",
+        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile} px, {}, model base {} trained ≤ {} steps{}{}",
         c.frame.hr_points,
         c.frame.hr_lines,
         c.frame.scan_size_m * 1e6,
@@ -127,6 +168,7 @@ fn frame_summary(spec: &RunSpec, files: bool) -> String {
         c.lr.rate_factor,
         c.select.grid,
         c.select.grid,
+        passes(c.frame.directions),
         c.train.base,
         c.train.max_steps,
         c.train.time_budget_s.map(|s| format!(" or {s} s")).unwrap_or_default(),
@@ -141,12 +183,8 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
         Some(s) => s.base_config.clone(),
         None => args.config.clone().unwrap_or_else(|| PathBuf::from(if args.quick { QUICK_CONFIG } else { DEFAULT_CONFIG })),
     };
-    let mut base = RunSpec::load(&config).with_context(|| format!("the base configuration {}", config.display()))?;
-    if let Some(device) = args.device {
-        let mut c = base.config.clone();
-        c.run.device = device;
-        base = RunSpec::from_config(c, &config)?;
-    }
+    let base = RunSpec::load(&config).with_context(|| format!("the base configuration {}", config.display()))?;
+    let base = with_overrides(base, &args, &config)?;
     let grid = match &suite {
         Some(s) => s.grid(),
         None => grid(&args)?,
@@ -284,4 +322,34 @@ fn spawn_display(events: Receiver<EvalEvent>, quiet: bool) -> std::thread::JoinH
         }
         bar.finish_and_clear();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        eval: EvalArgs,
+    }
+
+    fn args(extra: &[&str]) -> EvalArgs {
+        Cli::try_parse_from(std::iter::once("eval").chain(extra.iter().copied())).expect("arguments parse").eval
+    }
+
+    #[test]
+    fn directions_override_the_base_configuration_and_reach_the_report() {
+        let config = std::path::Path::new("configs/replay.toml");
+        let base = RunSpec::load(config).unwrap();
+        assert_eq!(base.config.frame.directions, Directions::Trace);
+        let both = with_overrides(base.clone(), &args(&["--directions", "both"]), config).unwrap();
+        assert_eq!(both.config.frame.directions, Directions::Both);
+        assert!(frame_summary(&both, true).contains("mean of trace and retrace"));
+        assert!(frame_summary(&base, true).contains("trace pass only"));
+        let unchanged = with_overrides(base.clone(), &args(&[]), config).unwrap();
+        assert_eq!(unchanged.config.frame.directions, Directions::Trace);
+        assert!(Cli::try_parse_from(["eval", "--directions", "sideways"]).is_err());
+    }
 }
