@@ -38,7 +38,9 @@ pub struct EvalSummary {
 pub fn write_outputs(dir: &Path, rows: &[EvalRow], summary: &EvalSummary) -> Result<Vec<PathBuf>, EvalError> {
     let mut written = vec![write_csv(dir, rows)?];
     let mut figures = Vec::new();
-    let surfaces: Vec<String> = unique(rows.iter().map(|r| r.surface.clone()));
+    // only surfaces with acquisition times can be plotted against it (a fuse case has none, and a
+    // surface missing from the mean would empty every curve of the mean plot)
+    let surfaces: Vec<String> = unique(rows.iter().filter(|r| r.fraction.is_some()).map(|r| r.surface.clone()));
     if let Some(p) = plot(dir, PLOT_FILE, rows, &surfaces, Metric::Unacquired)? {
         figures.push(p);
     }
@@ -507,6 +509,13 @@ mod tests {
             row("terraces", "random", 4, 29.0, 28.5),
             row("grains", "farthest_first", 4, 25.0, 24.0),
             row("grains", "random", 4, 24.0, 24.2),
+            // a fuse case: scored, but without an acquisition time to plot against
+            EvalRow {
+                status: "ok".into(),
+                psnr_sr_unacquired_db: Some(30.0),
+                psnr_fair_unacquired_db: Some(29.0),
+                ..EvalRow::named("fuse-overview-zoom-Deflection", "fuse-4fold", "fuse-overview-zoom-Deflection")
+            },
         ];
         let summary = EvalSummary {
             command: "afm-spark eval --quick".into(),
@@ -516,11 +525,13 @@ mod tests {
             wall_s: 75.0,
         };
         let files = write_outputs(&dir, &rows, &summary).unwrap();
-        assert!(files.iter().any(|f| f.ends_with(PLOT_FILE)));
+        assert!(files.iter().any(|f| f.ends_with(PLOT_FILE)), "the mean plot despite the fuse case: {files:?}");
+        assert!(files.iter().any(|f| f.ends_with("psnr_vs_time_grains.png")));
+        assert!(!files.iter().any(|f| f.to_string_lossy().contains("psnr_vs_time_fuse")));
         let back = read_results_csv(&dir.join(RESULTS_FILE)).unwrap();
         assert_eq!(back, rows);
         let md = std::fs::read_to_string(dir.join(REPORT_FILE)).unwrap();
-        assert!(md.contains("in **3 of 4** runs"), "{md}");
+        assert!(md.contains("in **4 of 5** runs"), "{md}");
         assert!(md.contains("whole-image SR PSNR higher in 2 of 2 pairs"), "{md}");
         assert!(md.contains("1 min 15 s"));
         std::fs::remove_dir_all(&dir).unwrap();
