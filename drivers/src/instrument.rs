@@ -21,6 +21,23 @@ pub enum Directions {
 }
 
 impl Directions {
+    /// Every selection, in the order of [`Directions::name`]'s list.
+    pub const ALL: [Directions; 3] = [Directions::Trace, Directions::Retrace, Directions::Both];
+
+    /// The lowercase name configs and the Igor wire use: "trace", "retrace" or "both".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Directions::Trace => "trace",
+            Directions::Retrace => "retrace",
+            Directions::Both => "both",
+        }
+    }
+
+    /// The selection named `name` exactly as [`Directions::name`] writes it; None for any other text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
     /// The directions this selection records, trace first.
     pub fn list(self) -> &'static [ScanDirection] {
         match self {
@@ -222,5 +239,20 @@ pub trait Instrument: Send + Sync {
     /// Engages the tip on the surface. Optional capability.
     async fn engage(&self) -> Result<(), InstrumentError> {
         Err(InstrumentError::Unsupported { backend: self.name(), capability: "engage".into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directions_names_round_trip_and_match_the_config_spelling() {
+        for d in Directions::ALL {
+            assert_eq!(Directions::from_name(d.name()), Some(d));
+            assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{}\"", d.name()));
+        }
+        assert_eq!(Directions::from_name("Both"), None);
+        assert_eq!(Directions::from_name("sideways"), None);
     }
 }

@@ -78,12 +78,8 @@ pub struct EvalArgs {
 }
 
 fn parse_directions(name: &str) -> anyhow::Result<Directions> {
-    Ok(match name.trim().to_ascii_lowercase().as_str() {
-        "trace" => Directions::Trace,
-        "retrace" => Directions::Retrace,
-        "both" => Directions::Both,
-        other => bail!("unknown passes {other:?} (trace, retrace, both)"),
-    })
+    let name = name.trim().to_ascii_lowercase();
+    Directions::from_name(&name).ok_or_else(|| anyhow::anyhow!("unknown passes {name:?} (trace, retrace, both)"))
 }
 
 /// `base` with the command line's overrides of `[run] device` and `[frame] directions` (`config`

@@ -707,11 +707,8 @@ async fn start_frame(shared: &Arc<Shared>, p: &[String]) -> Outcome {
     let (Some(points), Some(lines)) = (count(7), count(8)) else {
         return failure(SparkErrorCode::BadParams, format!("points {:?} / lines {:?} are not whole numbers", p[7], p[8]));
     };
-    let directions = match p[11].as_str() {
-        "trace" => Directions::Trace,
-        "retrace" => Directions::Retrace,
-        "both" => Directions::Both,
-        other => return failure(SparkErrorCode::BadParams, format!("directions {other:?} (trace, retrace or both)")),
+    let Some(directions) = Directions::from_name(&p[11]) else {
+        return failure(SparkErrorCode::BadParams, format!("directions {:?} (trace, retrace or both)", p[11]));
     };
     let request = ScanRequest {
         region: ScanRegion { center_x_m: num(2), center_y_m: num(3), width_m: num(4), height_m: num(5), angle_deg: num(6) },

@@ -49,12 +49,7 @@ pub fn start_params(session: &str, job: &str, request: &ScanRequest) -> Vec<Stri
         request.raster.lines.to_string(),
         num(request.line_rate_hz),
         request.channels.iter().map(|c| format!("{c};")).collect(),
-        match request.directions {
-            Directions::Trace => "trace",
-            Directions::Retrace => "retrace",
-            Directions::Both => "both",
-        }
-        .to_string(),
+        request.directions.name().to_string(),
     ]
 }
 
