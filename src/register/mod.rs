@@ -91,7 +91,7 @@ impl RegisterConfig {
         if !(self.min_peak_ratio.is_finite() && self.min_peak_ratio >= 1.0) {
             return Err(format!("register.min_peak_ratio = {}: must be ≥ 1", self.min_peak_ratio));
         }
-        if !(self.max_shift_sigma_frame_px > 0.0) {
+        if self.max_shift_sigma_frame_px.is_nan() || self.max_shift_sigma_frame_px <= 0.0 {
             return Err(format!(
                 "register.max_shift_sigma_frame_px = {}: must be > 0 frame pixels (inf for no limit)",
                 self.max_shift_sigma_frame_px
@@ -241,7 +241,9 @@ pub fn register(lr: &GeoImage, frame: &GeoImage, cfg: &RegisterConfig) -> Result
     let ambiguous = found.peak < cfg.min_peak
         || peak_ratio < cfg.min_peak_ratio
         || across_on_border
-        || !(sigma_frame_px <= cfg.max_shift_sigma_frame_px);
+        // a shift whose standard error is not a number is as unsure as one above the limit
+        || sigma_frame_px.is_nan()
+        || sigma_frame_px > cfg.max_shift_sigma_frame_px;
     let mut r = Registration {
         shift_x_m: 0.0,
         shift_y_m: 0.0,
