@@ -126,14 +126,17 @@ pub fn sim_config(spec: &RunSpec) -> SimConfig {
     }
 }
 
-/// The run's surface: the replayed file when `simulator.surface_file` is set, else the procedural one.
+/// The run's surface: the replayed file when `simulator.surface_file` is set (in its own scan frame,
+/// angle 0, whatever its scan angle), else the procedural one.
 pub fn run_surface(spec: &RunSpec) -> Result<Surface, BackendError> {
     let sim = &spec.config.simulator;
     match &sim.surface_file {
         Some(path) => {
             let loaded = crate::io::load(path)?;
             let channel = loaded.channel(sim.surface_channel.as_deref())?;
-            Ok(Surface::from_array(channel.data.clone(), loaded.frame.region)?)
+            // In the scan's own frame (see `RunSpec::replay`): a surface is stored unrotated.
+            let region = afm_drivers::ScanRegion { angle_deg: 0.0, ..loaded.frame.region };
+            Ok(Surface::from_array(channel.data.clone(), region)?)
         }
         None => Ok(sim.surface.generate(spec.config.run.seed)?),
     }

@@ -136,7 +136,7 @@ fn step_time_bench() {
     tch::set_num_threads(threads);
     for (base, t_ch, batch, side) in [(8, 16, 16, 32), (16, 32, 16, 32), (16, 32, 8, 64), (32, 64, 16, 32), (64, 128, 4, 64)] {
         let info = ModelInfo {
-            model: ModelConfig { base, t_ch },
+            model: ModelConfig { base, t_ch, center_heights: false },
             normalizer: Normalizer { mean_m: 0.0, std_m: 1.0 },
             tile_rows: side,
             tile_cols: side,

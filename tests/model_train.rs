@@ -50,7 +50,8 @@ fn overfit_four_pairs_loss_falls_tenfold() {
 #[test]
 fn auxiliary_terms_change_the_loss_and_its_gradient() {
     let p = pairs(2);
-    let info = ModelInfo { model: ModelConfig { base: 4, t_ch: 8 }, normalizer: norm(&p), tile_rows: 16, tile_cols: 16 };
+    let info =
+        ModelInfo { model: ModelConfig { base: 4, t_ch: 8, center_heights: false }, normalizer: norm(&p), tile_rows: 16, tile_cols: 16 };
     let model = TrainedModel::new(info, Device::Cpu, 0);
     let data = PairTensors::new(&p, &info.normalizer, Device::Cpu);
     let t = Tensor::from_slice(&[0.2f32, 0.6]);

@@ -57,9 +57,7 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
         None => ConfigSections::default(),
     };
     let mut train = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
-    if train.crop_px.is_some_and(|c| c > args.tile_px) {
-        train.crop_px = None;
-    }
+    train.whole_tiles_if_crop_exceeds(args.tile_px);
     let register = sections.register.clone().unwrap_or_default();
     let opts = FuseOptions {
         channel: args.channel.clone(),

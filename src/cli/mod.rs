@@ -149,13 +149,37 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 /// An error and its causes on one line: "outer: inner: root cause".
 pub fn one_line(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+    joined_causes(e.chain().map(|c| c.to_string()))
+}
+
+/// The messages of an error chain joined by ": ", leaving out a cause that the message before it
+/// already ends with (errors that print their source as well as returning it).
+fn joined_causes(messages: impl Iterator<Item = String>) -> String {
+    let mut line = String::new();
+    for m in messages {
+        if line.is_empty() {
+            line = m;
+        } else if !line.ends_with(&m) {
+            line = format!("{line}: {m}");
+        }
+    }
+    line
 }
 
 #[cfg(test)]
 mod tests {
-    use super::log_colour;
+    use super::{joined_causes, log_colour};
     use std::ffi::OsStr;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let chain = |m: &[&str]| joined_causes(m.iter().map(|s| s.to_string()));
+        assert_eq!(chain(&["run a: bad crop", "bad crop"]), "run a: bad crop");
+        assert_eq!(chain(&["reading x", "no such file"]), "reading x: no such file");
+        assert_eq!(chain(&["a: b: c", "b: c", "c"]), "a: b: c");
+        assert_eq!(chain(&["outer", "middle: inner", "inner"]), "outer: middle: inner");
+        assert_eq!(chain(&[]), "");
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

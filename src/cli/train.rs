@@ -120,9 +120,8 @@ fn train_config(args: &TrainArgs, sections: &ConfigSections, cuda: bool, tile_px
         (None, None) => TrainConfig::default(),
     };
     // A preset's crop is a suggestion; a crop written in a config is checked (and refused if too big).
-    if let Some(c) = cfg.crop_px.filter(|&c| preset.is_some() && c > tile_px) {
+    if let Some(c) = preset.and_then(|_| cfg.whole_tiles_if_crop_exceeds(tile_px)) {
         info!("tiles are {tile_px} px: training on whole tiles instead of the preset's {c} px crops");
-        cfg.crop_px = None;
     }
     cfg.base = args.base.unwrap_or(cfg.base);
     cfg.t_ch = args.t_ch.unwrap_or(cfg.t_ch);

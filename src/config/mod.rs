@@ -210,7 +210,10 @@ impl RunSpec {
     }
 
     /// Real-surface replay: sets the frame to the geometry of the real image `path` (on the image's own
-    /// pixel grid) and makes that image the simulated surface.
+    /// pixel grid) and makes that image the simulated surface. A scan taken at a scan angle is replayed
+    /// in its own scan frame (angle 0, the same centre and size), so that its lines stay the fast axis.
+    /// A training crop that does not fit the image's tiles (a non-square pixel grid) gives way to
+    /// whole tiles.
     pub fn replay(config: &mut RunConfig, path: &Path, channel: Option<&str>) -> Result<(), crate::io::IoError> {
         let loaded = crate::io::load(path)?;
         loaded.channel(channel)?; // present and finite
@@ -220,11 +223,22 @@ impl RunSpec {
         f.center_y_m = r.center_y_m;
         f.scan_size_m = r.width_m;
         f.scan_height_m = Some(r.height_m);
-        f.angle_deg = r.angle_deg;
+        // A rotated scan is replayed in its own scan frame: its lines stay the fast axis.
+        f.angle_deg = 0.0;
         f.hr_points = loaded.frame.raster.points;
         f.hr_lines = loaded.frame.raster.lines;
         config.simulator.surface_file = Some(path.to_path_buf());
         config.simulator.surface_channel = channel.map(str::to_string);
+        let grid = config.select.grid.max(1);
+        let tile = (f.hr_points / grid, f.hr_lines / grid);
+        if let Some(c) = config.train.whole_tiles_if_crop_exceeds(tile.0.min(tile.1)) {
+            tracing::info!(
+                "{}: its tiles are {}×{} px, smaller than the {c} px training crop: training on whole tiles",
+                path.display(),
+                tile.0,
+                tile.1
+            );
+        }
         Ok(())
     }
 

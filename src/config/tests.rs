@@ -60,3 +60,34 @@ fn bridge_address_is_not_part_of_the_identity() {
     let err = parse(&format!("{MINIMAL}[instrument]\nbackend = \"mfp3d\"\n")).unwrap_err().to_string();
     assert!(err.contains("instrument.bridge"), "{err}");
 }
+
+#[test]
+fn replay_takes_non_square_grids_and_rotated_scans() {
+    use crate::io::lab_outputs::{write_lab_image, LabImage};
+    let dir = std::env::temp_dir().join(format!("afm-spark-replay-grid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let replayed = |points: usize, lines: usize, angle_deg: f64| {
+        let data = ndarray::Array2::<f32>::from_shape_fn((lines, points), |(l, p)| ((l * 7 + p * 3) % 11) as f32 * 1e-9);
+        let region = ScanRegion { angle_deg, ..ScanRegion::square(0.0, 0.0, 1e-6) };
+        let image = LabImage { data: data.view(), region, channel: "HeightRetrace", unit: "m", title: "t", note: &[] };
+        let stem = format!("grid-{points}x{lines}-{angle_deg}");
+        write_lab_image(&dir, &stem, &image).unwrap();
+        let file = dir.join(format!("{stem}.gwy"));
+        assert_eq!(crate::io::load(&file).unwrap().frame.region.angle_deg, angle_deg);
+        let mut config = parse(&format!("{MINIMAL}[train]\ncrop_px = 32\n")).unwrap().config;
+        RunSpec::replay(&mut config, &file, None).unwrap();
+        let spec = RunSpec::from_config(config, Path::new("test.toml")).unwrap();
+        // the simulator takes the file as its surface
+        crate::backend::run_surface(&spec).unwrap();
+        spec
+    };
+    // 256 × 128 px in 8 × 8 tiles: 32 × 16 px, too small for the 32 px crop
+    let tall = replayed(256, 128, 0.0);
+    assert_eq!((tall.config.frame.hr_points, tall.config.frame.hr_lines, tall.config.train.crop_px), (256, 128, None));
+    // 256 × 256 px: 32 px tiles keep the crop
+    assert_eq!(replayed(256, 256, 0.0).config.train.crop_px, Some(32));
+    // a scan taken at 90° is replayed in its own scan frame
+    let rotated = replayed(256, 256, 90.0);
+    assert_eq!((rotated.config.frame.angle_deg, rotated.config.frame.scan_size_m), (0.0, 1e-6));
+    std::fs::remove_dir_all(&dir).ok();
+}

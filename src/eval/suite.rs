@@ -140,9 +140,7 @@ pub fn run_fuse_case(case: &FuseCase, base: &RunSpec, out: &Path, device: tch::D
         ..ConfigSections::default()
     };
     let mut train: TrainConfig = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
-    if train.crop_px.is_some_and(|c| c > case.tile_px) {
-        train.crop_px = None;
-    }
+    train.whole_tiles_if_crop_exceeds(case.tile_px);
     let opts = FuseOptions {
         channel: Some(case.channel.clone()),
         tile_px: case.tile_px,

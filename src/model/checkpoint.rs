@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn save_load_round_trip_gives_the_same_velocity() {
         let info = ModelInfo {
-            model: ModelConfig { base: 4, t_ch: 8 },
+            model: ModelConfig { base: 4, t_ch: 8, center_heights: true },
             normalizer: Normalizer { mean_m: 1e-9, std_m: 2e-9 },
             tile_rows: 8,
             tile_cols: 8,

@@ -16,7 +16,8 @@ pub use tiny_unet_flow::{parameter_count, TinyUNetFlow};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-/// Size of the network: channels of the first level and width of the time embedding.
+/// Size of the network (channels of the first level, width of the time embedding) and whether it
+/// sees heights relative to each window's mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -24,14 +25,20 @@ pub struct ModelConfig {
     pub base: i64,
     /// Width of the time embedding (MLP 1 → t_ch → t_ch).
     pub t_ch: i64,
+    /// Feed the network each window's heights relative to the mean of its x0 (x_t and x0 alike), so
+    /// that the velocity does not depend on the absolute height — a tile higher or lower than every
+    /// training tile is treated like them. `false` (the original, and checkpoints written before the
+    /// setting): absolute (normalised) heights.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub center_heights: bool,
 }
 
 impl ModelConfig {
     /// The original AFM-SPARK size: base 64, t_ch 128 (1,798,529 parameters).
-    pub const PAPER: ModelConfig = ModelConfig { base: 64, t_ch: 128 };
+    pub const PAPER: ModelConfig = ModelConfig { base: 64, t_ch: 128, center_heights: false };
 
     /// A small network that trains fast on a CPU.
-    pub const CPU: ModelConfig = ModelConfig { base: 16, t_ch: 32 };
+    pub const CPU: ModelConfig = ModelConfig { base: 16, t_ch: 32, center_heights: false };
 }
 
 impl Default for ModelConfig {

@@ -21,7 +21,7 @@
 use super::blocks::{Down, ResBlock, TimeMlp, Up};
 use super::{ModelConfig, VelocityField};
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// The TinyUNetFlow network (DESIGN.md §2). Tile sides must be divisible by 4.
 #[derive(Debug)]
@@ -38,6 +38,7 @@ pub struct TinyUNetFlow {
     up1: Up,
     rb_up1: ResBlock,
     out_conv: nn::Conv2D,
+    center_heights: bool,
 }
 
 impl TinyUNetFlow {
@@ -58,13 +59,20 @@ impl TinyUNetFlow {
             up1: Up::new(&(p / "up1"), 2 * b),
             rb_up1: ResBlock::new(&(p / "rb_up1"), 3 * b, b, c),
             out_conv: nn::conv2d(p / "out_conv", b, 1, 3, conv3),
+            center_heights: cfg.center_heights,
         }
     }
 
     /// `x_t`, `x0`: `[B, 1, H, W]` with H, W divisible by 4; `t`: `[B]` → velocity `[B, 1, H, W]`.
     pub fn forward(&self, x_t: &Tensor, x0: &Tensor, t: &Tensor) -> Tensor {
         let t_emb = self.t_mlp.forward(t); // [B, c]
-        let h0 = self.in_conv.forward(&Tensor::cat(&[x_t, x0], 1)).silu(); // [B, b, H, W]
+        let h0 = if self.center_heights {
+            let mean = x0.mean_dim(&[2i64, 3][..], true, Kind::Float); // [B, 1, 1, 1]
+            self.in_conv.forward(&Tensor::cat(&[x_t - &mean, x0 - &mean], 1))
+        } else {
+            self.in_conv.forward(&Tensor::cat(&[x_t, x0], 1))
+        }
+        .silu(); // [B, b, H, W]
         let h1 = self.rb1.forward(&h0, &t_emb); // [B, b, H, W]
         let h2 = self.rb2.forward(&self.down1.forward(&h1), &t_emb); // [B, 2b, H/2, W/2]
         let m = self.mid.forward(&self.down2.forward(&h2), &t_emb); // [B, 2b, H/4, W/4]
@@ -101,10 +109,32 @@ mod tests {
     #[test]
     fn output_has_the_input_shape() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let net = TinyUNetFlow::new(&vs.root(), &ModelConfig { base: 8, t_ch: 16 });
+        let net = TinyUNetFlow::new(&vs.root(), &ModelConfig { base: 8, t_ch: 16, center_heights: false });
         let x = Tensor::randn([3, 1, 20, 12], (tch::Kind::Float, tch::Device::Cpu));
         let t = Tensor::rand([3], (tch::Kind::Float, tch::Device::Cpu));
         let v = net.forward(&x, &x, &t);
         assert_eq!(v.size(), vec![3, 1, 20, 12]);
+    }
+
+    #[test]
+    fn a_centred_network_ignores_each_windows_height_level() {
+        let (cpu, float) = (tch::Device::Cpu, tch::Kind::Float);
+        tch::manual_seed(3);
+        let x0 = Tensor::randn([2, 1, 16, 16], (float, cpu));
+        let x_t = &x0 + Tensor::randn([2, 1, 16, 16], (float, cpu)) * 0.1;
+        let t = Tensor::from_slice(&[0.2f32, 0.7]);
+        // a different height level per window of the batch
+        let lift = Tensor::from_slice(&[3.0f32, -5.0]).view([2, 1, 1, 1]);
+        let change = |center_heights: bool| {
+            let vs = nn::VarStore::new(cpu);
+            let net = TinyUNetFlow::new(&vs.root(), &ModelConfig { base: 4, t_ch: 8, center_heights });
+            let v = net.forward(&x_t, &x0, &t);
+            let lifted = net.forward(&(&x_t + &lift), &(&x0 + &lift), &t);
+            ((lifted - &v).abs().max().double_value(&[]), v.abs().max().double_value(&[]))
+        };
+        let (centred, scale) = change(true);
+        assert!(centred < 1e-5 * scale.max(1.0), "centred network changed by {centred}");
+        let (absolute, _) = change(false);
+        assert!(absolute > 1e-3, "an absolute-height network should see the lift (changed by {absolute})");
     }
 }

@@ -79,6 +79,11 @@ pub struct TrainConfig {
     /// reference, so the network learns only what a linear filter cannot. 0: off (the original).
     #[serde(skip_serializing_if = "is_zero")]
     pub input_filter_radius_px: usize,
+    /// The network sees each window's heights relative to the window's mean
+    /// ([`ModelConfig::center_heights`]): its velocity does not depend on the absolute height.
+    /// `false`: absolute heights (the original).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub center_heights: bool,
 }
 
 /// serde's skip test for a field whose 0 is its old, implicit value (older configs hash alike).
@@ -113,6 +118,7 @@ impl Default for TrainConfig {
             final_steps: 50,
             cross_fit: false,
             input_filter_radius_px: 0,
+            center_heights: false,
         }
     }
 }
@@ -170,6 +176,7 @@ impl TrainConfig {
             ema_decay: Some(0.99),
             flip_slow_axis: true,
             input_filter_radius_px: 3,
+            center_heights: true,
             ..Self::default()
         }
     }
@@ -202,7 +209,18 @@ impl TrainConfig {
 
     /// The network size.
     pub fn model_config(&self) -> ModelConfig {
-        ModelConfig { base: self.base, t_ch: self.t_ch }
+        ModelConfig { base: self.base, t_ch: self.t_ch, center_heights: self.center_heights }
+    }
+
+    /// Trains on whole tiles when the crop does not fit tiles whose shorter side is `tile_side_px`
+    /// (a crop chosen for another image size, e.g. a base config replayed on a non-square image).
+    /// Returns the crop it dropped, if any, so that the caller can say so.
+    pub fn whole_tiles_if_crop_exceeds(&mut self, tile_side_px: usize) -> Option<usize> {
+        let dropped = self.crop_px.filter(|&c| c > tile_side_px);
+        if dropped.is_some() {
+            self.crop_px = None;
+        }
+        dropped
     }
 
     /// Checks every range; the error names the field and value.
