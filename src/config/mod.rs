@@ -142,7 +142,7 @@ impl RunSpec {
         c.train.validate().map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
         c.reconstruct.validate().map_err(|e| self.invalid(&format!("reconstruct.{}", e.field), &e.value, e.why))?;
         c.train.check_sampler(c.reconstruct.steps).map_err(|e| self.invalid(&format!("train.{}", e.field), &e.value, e.why))?;
-        let tile = (f.hr_points / s.grid, f.hr_lines / s.grid);
+        let tile = c.tile_px();
         if tile.0 % 4 != 0 || tile.1 % 4 != 0 {
             return Err(self.invalid(
                 "select.grid",
@@ -229,8 +229,7 @@ impl RunSpec {
         f.hr_lines = loaded.frame.raster.lines;
         config.simulator.surface_file = Some(path.to_path_buf());
         config.simulator.surface_channel = channel.map(str::to_string);
-        let grid = config.select.grid.max(1);
-        let tile = (f.hr_points / grid, f.hr_lines / grid);
+        let tile = config.tile_px();
         if let Some(c) = config.train.whole_tiles_if_crop_exceeds(tile.0.min(tile.1)) {
             tracing::info!(
                 "{}: its tiles are {}×{} px, smaller than the {c} px training crop: training on whole tiles",

@@ -43,6 +43,14 @@ pub struct RunConfig {
     pub reconstruct: crate::reconstruct::ReconstructConfig,
 }
 
+impl RunConfig {
+    /// HR pixels of one tile of the selection grid (points, lines); a grid of 0 counts as 1.
+    pub fn tile_px(&self) -> (usize, usize) {
+        let grid = self.select.grid.max(1);
+        (self.frame.hr_points / grid, self.frame.hr_lines / grid)
+    }
+}
+
 /// What the reconstruction is scored against in a simulated run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -65,14 +65,11 @@ impl TinyUNetFlow {
 
     /// `x_t`, `x0`: `[B, 1, H, W]` with H, W divisible by 4; `t`: `[B]` → velocity `[B, 1, H, W]`.
     pub fn forward(&self, x_t: &Tensor, x0: &Tensor, t: &Tensor) -> Tensor {
+        // [B, 2, H, W]; centred: both channels less the mean of x0 ([B, 1, 1, 1], broadcast)
+        let input = Tensor::cat(&[x_t, x0], 1);
+        let input = if self.center_heights { &input - x0.mean_dim(&[2i64, 3][..], true, Kind::Float) } else { input };
         let t_emb = self.t_mlp.forward(t); // [B, c]
-        let h0 = if self.center_heights {
-            let mean = x0.mean_dim(&[2i64, 3][..], true, Kind::Float); // [B, 1, 1, 1]
-            self.in_conv.forward(&Tensor::cat(&[x_t - &mean, x0 - &mean], 1))
-        } else {
-            self.in_conv.forward(&Tensor::cat(&[x_t, x0], 1))
-        }
-        .silu(); // [B, b, H, W]
+        let h0 = self.in_conv.forward(&input).silu(); // [B, b, H, W]
         let h1 = self.rb1.forward(&h0, &t_emb); // [B, b, H, W]
         let h2 = self.rb2.forward(&self.down1.forward(&h1), &t_emb); // [B, 2b, H/2, W/2]
         let m = self.mid.forward(&self.down2.forward(&h2), &t_emb); // [B, 2b, H/4, W/4]
