@@ -57,7 +57,7 @@ fn dry_run_like_panels_have_nm_colour_bars_scale_bar_and_numbered_picks() {
     let rects = picks(512, 8, 20);
     let pitch = 10e-6 / 511.0;
     let png = dir.join("dry_panels.png");
-    let options = RowOptions { unit: "m".into(), pixel_pitch_m: Some(pitch) };
+    let options = RowOptions { unit: "m".into(), pixel_pitch_xy_m: Some((pitch, pitch)) };
     figures::sr_comparison_png_with(&png, lr.view(), sr.view(), Some(hr.view()), &rects, &options).unwrap();
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!(img.width(), 10 + 4 * (512 + 10));
@@ -91,18 +91,18 @@ fn real_replay_panels_in_nm_and_an_amplitude_row_in_volts() {
     let loaded = io::load(&path).unwrap();
     let hr = loaded.channel(Some("Height")).unwrap().data.clone();
     let (lr, sr) = coarse(&hr, 4);
-    let (pitch, _) = loaded.frame.region.pitch_m(&loaded.frame.raster);
-    let options = RowOptions { unit: "m".into(), pixel_pitch_m: Some(pitch) };
+    let pitch = loaded.frame.region.pitch_m(&loaded.frame.raster);
+    let options = RowOptions { unit: "m".into(), pixel_pitch_xy_m: Some(pitch) };
     figures::sr_comparison_png_with(&dir.join("real_panels.png"), lr.view(), sr.view(), Some(hr.view()), &picks(256, 8, 8), &options)
         .unwrap();
     let user = loaded.channel(Some("UserIn0Retrace")).unwrap();
     let (ulr, usr) = coarse(&user.data, 4);
-    let v_options = RowOptions { unit: user.unit.clone(), pixel_pitch_m: Some(pitch) };
+    let v_options = RowOptions { unit: user.unit.clone(), pixel_pitch_xy_m: Some(pitch) };
     assert_eq!(v_options.unit, "V");
     figures::sr_comparison_png_with(&dir.join("real_userin0_panels.png"), ulr.view(), usr.view(), Some(user.data.view()), &[], &v_options)
         .unwrap();
     let phase = loaded.channel(Some("PhaseRetrace")).unwrap();
-    let p_options = RowOptions { unit: phase.unit.clone(), pixel_pitch_m: Some(pitch) };
+    let p_options = RowOptions { unit: phase.unit.clone(), pixel_pitch_xy_m: Some(pitch) };
     let (plr, psr) = coarse(&phase.data, 4);
     figures::sr_comparison_png_with(&dir.join("real_phase_panels.png"), plr.view(), psr.view(), None, &[], &p_options).unwrap();
 }

@@ -154,9 +154,12 @@ fn passes(directions: Directions) -> &'static str {
 
 fn frame_summary(spec: &RunSpec, files: bool) -> String {
     let c = &spec.config;
-    let tile = c.frame.hr_points / c.select.grid;
+    let tile = match spec.config.tile_px() {
+        (w, h) if w == h => format!("{w} px"),
+        (w, h) => format!("{w} × {h} px"),
+    };
     format!(
-        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile} px, {}, model base {} trained ≤ {} steps{}{}",
+        "HR {} × {} px over {:.2} µm, LR ÷{} at {}× the HR line rate, {} × {} tiles of {tile}, {}, model base {} trained ≤ {} steps{}{}",
         c.frame.hr_points,
         c.frame.hr_lines,
         c.frame.scan_size_m * 1e6,

@@ -87,7 +87,7 @@ pub fn write_live_view(
             colormap: Colormap::AfmHot,
         });
     }
-    let options = RowOptions { unit, pixel_pitch_m: Some(frame.scan_size_m / frame.hr_points.max(1) as f64) };
+    let options = RowOptions { unit, pixel_pitch_xy_m: Some(plan.hr_region.pitch_m(&plan.hr_raster)) };
     // Written beside and renamed into place, so a reader (or a kill mid-write) never sees half a file.
     let (partial, path) = (dir.join("live.partial.png"), dir.join(LIVE_FILE));
     image_row_png_with(&partial, &panels, picks_so_far, &options)?;

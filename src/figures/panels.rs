@@ -45,15 +45,32 @@ pub struct RowOptions {
     /// Unit of the values of every panel: "m" (heights), "V", "deg", "Hz" … Colour bars show it with an
     /// SI prefix chosen from the data ("nm", "mV" …).
     pub unit: String,
-    /// Pixel pitch along x of the largest panel (the grid the outlines are on), metres; `None` draws
-    /// no scale bar.
-    pub pixel_pitch_m: Option<f64>,
+    /// Pixel pitch along x and along y (between lines) of the largest panel (the grid the outlines
+    /// are on), metres. Panels are drawn in proportion to it — a grid of 256 points × 128 lines over a
+    /// square region is drawn square — with a scale bar; `None` draws square pixels and no scale bar.
+    pub pixel_pitch_xy_m: Option<(f64, f64)>,
 }
 
 impl Default for RowOptions {
-    /// Heights in metres, pitch unknown (no scale bar).
+    /// Heights in metres, pitch unknown (square pixels, no scale bar).
     fn default() -> Self {
-        Self { unit: "m".into(), pixel_pitch_m: None }
+        Self { unit: "m".into(), pixel_pitch_xy_m: None }
+    }
+}
+
+impl RowOptions {
+    /// The pitch along x when it is usable (finite, > 0): the scale bar's.
+    fn pitch_x_m(&self) -> Option<f64> {
+        self.pixel_pitch_xy_m.map(|(x, _)| x).filter(|x| x.is_finite() && *x > 0.0)
+    }
+
+    /// How tall a pixel is drawn for its width: pitch y ÷ pitch x, 1 when either is unusable and held
+    /// to [`MAX_PIXEL_ASPECT`] either way so a degenerate pitch cannot make a sliver of a panel.
+    fn pixel_aspect(&self) -> f64 {
+        match self.pixel_pitch_xy_m {
+            Some((x, y)) if x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0 => (y / x).clamp(1.0 / MAX_PIXEL_ASPECT, MAX_PIXEL_ASPECT),
+            _ => 1.0,
+        }
     }
 }
 
@@ -67,6 +84,8 @@ const TICK_LEN: u32 = 4;
 const TICK_TEXT: u32 = 18;
 const UNIT_W: u32 = 46;
 const MIN_SIDE: usize = 256;
+/// The most a pixel is drawn taller than wide, or wider than tall.
+const MAX_PIXEL_ASPECT: f64 = 16.0;
 const OUTLINE: RGBColor = RGBColor(0, 200, 255);
 
 /// Draws `panels` side by side to a PNG at `path`, values in metres, no scale bar. `outlines` are
@@ -94,7 +113,7 @@ pub fn sr_comparison_png<'a>(
 
 /// The standard comparison row: LR | SR | HR | |SR − HR| — the first three on one shared scale
 /// (afmhot), the error on its own (grey) — or LR | SR without a ground truth. `picks` are on the HR
-/// grid, numbered in pick order; `options.pixel_pitch_m` is the HR pitch.
+/// grid, numbered in pick order; `options.pixel_pitch_xy_m` is the HR pitch.
 pub fn sr_comparison_png_with<'a>(
     path: &Path,
     lr: ArrayView2<'a, f32>,
@@ -139,7 +158,7 @@ fn robust_range<'a>(images: impl Iterator<Item = ArrayView2<'a, f32>>) -> (f64, 
 
 /// Where things go, pixels.
 struct Layout {
-    /// Side of every drawn panel.
+    /// Width and height of every drawn panel.
     dw: u32,
     dh: u32,
     /// Height above the images (title band).
@@ -173,8 +192,11 @@ pub(super) fn draw_image_row(
     if ref_rows == 0 || ref_cols == 0 || panels.iter().any(|p| p.data.is_empty()) {
         return Err(FigureError::Empty("an image row without panels or with an empty image"));
     }
-    let zoom = MIN_SIDE.div_ceil(ref_rows.max(ref_cols)).max(1);
-    let (dh, dw) = ((ref_rows * zoom) as u32, (ref_cols * zoom) as u32);
+    // Whole-pixel zoom along x; y follows the pixels' physical proportion.
+    let aspect = options.pixel_aspect();
+    let shown_rows = ref_rows as f64 * aspect;
+    let zoom = (MIN_SIDE as f64 / shown_rows.max(ref_cols as f64)).ceil().max(1.0);
+    let (dh, dw) = (((shown_rows * zoom).round() as u32).max(1), (ref_cols as f64 * zoom) as u32);
     let top = if text { TITLE_BAND } else { MARGIN };
     let layout = Layout { dw, dh, top, bar_w: if text { dw.saturating_sub(UNIT_W).max(16) } else { dw } };
     let n = panels.len() as u32;
@@ -214,7 +236,7 @@ pub(super) fn draw_image_row(
             let ox = layout.panel_x(i) as i32;
             draw_outlines(&root, &layout, ox, (ref_rows, ref_cols), outlines, text)?;
             draw_colour_bar(&root, &layout, ox, ranges[i], &options.unit, text)?;
-            if let Some(pitch) = options.pixel_pitch_m.filter(|p| p.is_finite() && *p > 0.0) {
+            if let Some(pitch) = options.pitch_x_m() {
                 draw_scale_bar(&root, &layout, ox, pitch * ref_cols as f64, text)?;
             }
             if text {
@@ -343,12 +365,41 @@ mod tests {
     }
 
     #[test]
+    fn pixels_are_drawn_in_their_physical_proportion() {
+        // 128 lines × 256 points over a square region: pixels twice as tall as wide, drawn square;
+        // the pick covering the upper half of the right half is outlined in the upper-right quarter.
+        let img = Array2::from_shape_fn((128, 256), |(r, _)| r as f32);
+        let panels = [ImagePanel { title: "HR".into(), data: img.view(), scale: PanelScale::Shared, colormap: Colormap::Grey }];
+        let path = std::env::temp_dir().join(format!("afm-spark-aspect-{}.png", std::process::id()));
+        let draw = |pitch| {
+            let options = RowOptions { unit: "m".into(), pixel_pitch_xy_m: pitch };
+            draw_image_row(&path, &panels, &[PixelRect { col: 128, row: 64, cols: 128, rows: 64 }], &options, false).unwrap();
+            image::open(&path).unwrap().to_rgb8()
+        };
+        let png = draw(Some((4e-9, 8e-9)));
+        assert_eq!((png.width(), png.height()), (10 + 266, 10 + 256 + bottom_band(false) + 10));
+        let (r, g, b) = OUTLINE.rgb();
+        assert_eq!(png.get_pixel(10 + 200, 10).0, [r, g, b]); // top edge of the pick
+        assert_eq!(png.get_pixel(10 + 128, 10 + 64).0, [r, g, b]); // its left edge, halfway up
+        assert_ne!(png.get_pixel(10 + 200, 10 + 200).0, [r, g, b]);
+        // square pixels (pitch unknown, or a degenerate one): twice as wide as tall, as before
+        for pitch in [None, Some((4e-9, 0.0)), Some((f64::NAN, 8e-9))] {
+            let png = draw(pitch);
+            assert_eq!((png.width(), png.height()), (10 + 266, 10 + 128 + bottom_band(false) + 10), "{pitch:?}");
+        }
+        // an absurd proportion is held to 16:1, never a sliver
+        let png = draw(Some((1e-9, 1e-3)));
+        assert_eq!(png.height(), 10 + 128 * 16 + bottom_band(false) + 10);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn scale_bar_is_drawn_when_the_pitch_is_known() {
         // 64 × 64 px at 10 nm: 640 nm wide → a 100 nm bar (≤ 30 %) = 10 px × zoom 4 = 40 px.
         let img = Array2::<f32>::zeros((64, 64));
         let panels = [ImagePanel { title: "SR".into(), data: img.view(), scale: PanelScale::Shared, colormap: Colormap::Grey }];
         let path = std::env::temp_dir().join(format!("afm-spark-scalebar-{}.png", std::process::id()));
-        let options = RowOptions { unit: "m".into(), pixel_pitch_m: Some(10e-9) };
+        let options = RowOptions { unit: "m".into(), pixel_pitch_xy_m: Some((10e-9, 10e-9)) };
         draw_image_row(&path, &panels, &[], &options, false).unwrap();
         let png = image::open(&path).unwrap().to_rgb8();
         let y = 10 + 256 - 12 - 2;

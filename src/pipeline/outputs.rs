@@ -104,7 +104,7 @@ pub fn write_outputs(
     let text = serde_json::to_string_pretty(&prepared.registrations()).map_err(|e| out(&path, &e))?;
     std::fs::write(&path, text + "\n").map_err(|e| out(&path, &e))?;
     let path = dir.join("panels.png");
-    let options = RowOptions { unit: unit.to_string(), pixel_pitch_m: Some(prepared.hr_region.pitch_m(&prepared.hr_raster).0) };
+    let options = RowOptions { unit: unit.to_string(), pixel_pitch_xy_m: Some(prepared.hr_region.pitch_m(&prepared.hr_raster)) };
     if let Some(m) = model {
         let path = dir.join("uncertainty.png");
         let panels = [
