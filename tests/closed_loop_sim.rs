@@ -41,7 +41,7 @@ async fn patches_equal_the_simulators_scan_of_their_tile_and_sit_on_the_hr_grid(
     let sim: Arc<dyn Instrument> = Arc::new(backend::simulator(&spec, surface.clone()).unwrap());
     let scope = backend::microscope(sim, &spec).await.unwrap();
     let plan = AcquisitionPlan::build(&spec, scope.limits()).unwrap();
-    let dir = std::env::temp_dir().join(format!("afm-closed-loop-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-closed-loop");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let session = Session::create(&dir.join("session.h5"), &spec.to_toml().unwrap(), &spec.hash()).unwrap();

@@ -76,3 +76,25 @@ fn a_registration_channel_the_files_lack_is_refused_by_name() {
     let err = prepare_fused(&overview, &zooms, &options("HeightRetrace", Some("NoSuchChannel"))).unwrap_err().to_string();
     assert!(err.contains("NoSuchChannel") && err.contains("PTO_Funakubo0004.h5"), "{err}");
 }
+
+#[test]
+fn each_scored_fold_says_why_it_delivered_what_it_did() {
+    let Some((overview, zooms)) = pair() else { return };
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuse-folds-reason");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut opts = options("DeflectionRetrace", None);
+    opts.train.max_steps = 20; // what is checked is the report, not the quality
+    opts.score_folds = Some(2);
+    let report = afm_spark::offline::fuse::fuse(&overview, &zooms, &opts, &out, &mut |_, _| {}).unwrap();
+    assert_eq!(report.folds.len(), 2);
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for (fold, json) in report.folds.iter().zip(written["folds"].as_array().unwrap()) {
+        let reason = &fold.output_reason;
+        assert!(reason.contains("held-out"), "fold {}: {reason}", fold.fold);
+        // the reason matches the choice: only the fair baseline's reason ends by delivering it
+        let says_baseline = reason.ends_with("delivering the fair baseline with the measured patches");
+        assert_eq!(says_baseline, fold.output == afm_spark::pipeline::OutputChoice::Baseline, "fold {}: {reason}", fold.fold);
+        assert_eq!(json["output_reason"].as_str(), Some(reason.as_str()));
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -48,7 +48,7 @@ fn wait_for_patches(session: &Path, k: usize, deadline: Instant) -> usize {
 
 #[test]
 fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("afm-kill-{}", std::process::id()));
+    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-kill");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("kill.toml");
@@ -125,7 +125,7 @@ fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
 
 #[test]
 fn resume_with_a_different_config_is_refused() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("afm-kill-cfg-{}", std::process::id()));
+    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-kill-cfg");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let a = dir.join("a.toml");
@@ -177,7 +177,7 @@ final_steps = 20
 
 #[test]
 fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("afm-kill-active-{}", std::process::id()));
+    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-kill-active");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("active.toml");

@@ -62,7 +62,7 @@ async fn readings_are_journaled_with_every_frame_and_failures_cost_nothing() {
     let mock = Arc::new(MockInstrument::new(MockInstrument::default_limits()));
     let scope = Microscope::new(mock, spec.config.instrument.policy.clone()).await.unwrap();
     let plan = AcquisitionPlan::build(&spec, scope.limits()).unwrap();
-    let dir = std::env::temp_dir().join(format!("afm-periph-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-periph");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let session = Session::create(&dir.join("session.h5"), "", &spec.hash()).unwrap();

@@ -24,7 +24,7 @@ step_heights_m = [2e-9]
 
 #[test]
 fn simulate_writes_ground_truth_and_one_scan_per_rate_factor() {
-    let dir = std::env::temp_dir().join(format!("afm-simulate-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-simulate");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("s.toml");

@@ -114,6 +114,9 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
             f.ssim_sr,
             f.ssim_fair
         );
+        if !f.output_reason.is_empty() {
+            println!("  fold {}: {}", f.fold, f.output_reason);
+        }
     }
     if let Some(m) = &report.mean {
         println!(

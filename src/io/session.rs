@@ -520,6 +520,8 @@ mod tests {
         assert!(!dir.join("session.h5.tmp").exists());
         std::fs::write(dir.join("junk.h5"), b"not hdf5").unwrap();
         assert!(Session::open(&dir.join("junk.h5")).is_err());
+        drop(reopened);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     trait WithTime {

@@ -53,7 +53,7 @@ pub struct FuseOptions {
 }
 
 /// The scores of one held-out fold.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldScores {
     /// The fold.
     pub fold: usize,
@@ -61,6 +61,9 @@ pub struct FoldScores {
     pub pixels: usize,
     /// What the fold's run delivered.
     pub output: OutputChoice,
+    /// Why: the guard's figures on the fold's own held-out patches (empty in files written before it).
+    #[serde(default)]
+    pub output_reason: String,
     /// PSNR of the delivered image on the held-out pixels, dB (data range of the measured zooms).
     pub psnr_sr_db: f64,
     /// PSNR of the fair baseline on the held-out pixels, dB.
@@ -298,7 +301,9 @@ pub fn fuse(
                     progress(Some(fold), p)
                 })
                 .map_err(|e| stage(&format!("fold {fold}: training"), &e))?;
-            folds.push(score_fold(fold, &all, &prepared, &outcome.delivered, &truth, opts.reconstruct.seam_px, outcome.output, &dir)?);
+            let mut scores = score_fold(fold, &all, &prepared, &outcome.delivered, &truth, opts.reconstruct.seam_px, outcome.output, &dir)?;
+            scores.output_reason = outcome.reason;
+            folds.push(scores);
         }
     }
     let mean = (!folds.is_empty()).then(|| {
@@ -343,6 +348,7 @@ fn score_fold(
         fold,
         pixels: mask.iter().filter(|&&m| m).count(),
         output,
+        output_reason: String::new(),
         psnr_sr_db: psnr(sr.view(), truth.view(), Some(mask.view())).map_err(metric)?,
         psnr_fair_db: psnr(fair.view(), truth.view(), Some(mask.view())).map_err(metric)?,
         ssim_sr: ssim(sr.view(), truth.view(), Some(mask.view())).map_err(metric)?,
