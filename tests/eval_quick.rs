@@ -109,7 +109,7 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
                 // the learned input filter alone passed the guard's test on every patch left out of its fit
                 let (alone, alone_t) = (record.input_filter_gain_db.unwrap(), record.input_filter_gain_t.unwrap());
                 assert!(
-                    alone > recon.guard_min_gain_db && alone_t > recon.guard_min_t,
+                    alone > recon.guard_filter_min_gain_db && alone_t > recon.guard_min_t,
                     "{}: the filtered baseline delivered on {alone:+.2} dB (t = {alone_t:.1}) left out one at a time",
                     r.run_dir
                 );

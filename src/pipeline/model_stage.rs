@@ -347,7 +347,7 @@ fn left_out_errors(prepared: &Prepared, left_out: &[(usize, Array2<f32>)], on: O
 /// With `[train] input_filter_radius_px` > 0: the input filter fitted on the pieces `fit_on` (never
 /// the network's held-out ones) and `prepared` with the network's input and anchor run through it.
 /// It is used only when it passes the guard's own test against the fair baseline (pooled gain above
-/// `guard_min_gain_db`, t above `guard_min_t`, at most a quarter of the pieces clearly losing) on
+/// `guard_filter_min_gain_db`, t above `guard_min_t`, at most a quarter of the pieces clearly losing) on
 /// every piece of `fit_on` and `held_out`, each predicted by the filter fitted on the others (leave
 /// one piece out: every piece is evidence, none is judged by a fit that saw it). None when the filter is off, cannot be
 /// fitted (too few pixels) or fails that test (a channel whose LR a linear filter cannot improve
@@ -369,8 +369,7 @@ pub fn with_fitted_input_filter(
     let samples = prepared.input_filter_samples(&check_on, radius)?;
     let left_out = samples.left_out();
     let check = left_out_errors(prepared, &left_out, None).evidence();
-    let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
-    let (choice, reason) = guard(&check, recon_cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
+    let (choice, reason) = filter_guard(&check, recon_cfg);
     if choice != OutputChoice::Sr {
         tracing::info!("input filter not used: {reason}");
         return Ok(FilterTest { refused: Some(check), fitted: None });
@@ -703,6 +702,15 @@ impl TrainingRecord {
     }
 }
 
+/// The input filter's test of its left-out evidence: the guard with `guard_filter_min_gain_db` as the
+/// margin (the evidence of a fixed-size linear fit left out one patch at a time is not a best of many)
+/// and a quarter of the patches allowed to lose clearly.
+fn filter_guard(check: &Evidence, recon_cfg: &ReconstructConfig) -> (OutputChoice, String) {
+    let cfg = ReconstructConfig { guard_min_gain_db: recon_cfg.guard_filter_min_gain_db, ..recon_cfg.clone() };
+    let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
+    guard(check, &cfg, CROSS_FIT_MAX_LOSING_SHARE, what)
+}
+
 /// The guard: a pooled gain beyond the margin, sure block by block, and no held-out piece clearly
 /// worse — or at most `losing_share` of them (a pooled gain over a few patches can hide content SR
 /// gets wrong). `what` names the reconstruction in the reason.
@@ -834,6 +842,29 @@ mod tests {
         assert_eq!(cross_fit(&[f64::NAN, 1.0, -3.0, 0.5, -1.0, 1.5, 0.2, 0.8]), OutputChoice::Baseline);
         // the reason says how many lost among many
         assert!(guard(&record(&eight), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").1.contains("2 of 8 below −0.5 dB, 2 allowed"));
+    }
+
+    #[test]
+    fn the_filter_needs_a_sure_gain_but_no_selection_margin() {
+        let evidence = |gain: f64, t: f64| Evidence {
+            gain_db: Some(gain),
+            worst_gain_db: Some(gain - 0.2),
+            gain_t: Some(t),
+            piece_gains_db: vec![gain - 0.2, gain, gain + 0.2, gain, gain, gain, gain, gain],
+        };
+        // SR's margin 0.5 dB, the filter's 0, t 2 for both
+        let cfg = ReconstructConfig::default();
+        // a sure +0.3 dB: the filter passes, SR with the same evidence would not
+        assert_eq!(filter_guard(&evidence(0.3, 4.0), &cfg).0, OutputChoice::Sr);
+        assert_eq!(guard(&evidence(0.3, 4.0), &cfg, CROSS_FIT_MAX_LOSING_SHARE, "SR").0, OutputChoice::Baseline);
+        // an unsure gain, or none, is refused as before
+        assert_eq!(filter_guard(&evidence(0.3, 1.5), &cfg).0, OutputChoice::Baseline);
+        assert_eq!(filter_guard(&evidence(-0.1, 4.0), &cfg).0, OutputChoice::Baseline);
+        // the margin is a setting
+        let strict = ReconstructConfig { guard_filter_min_gain_db: 0.5, ..cfg };
+        let (choice, reason) = filter_guard(&evidence(0.3, 4.0), &strict);
+        assert_eq!(choice, OutputChoice::Baseline);
+        assert!(reason.starts_with("the input filter alone") && reason.contains("+0.30 dB pooled"), "{reason}");
     }
 
     #[test]
