@@ -194,7 +194,7 @@ pub fn run(args: SelectArgs) -> anyhow::Result<()> {
     }
     let title = format!("{} picks on the LR, levelled {}", sel.picks.len(), level.mode_for(height).name());
     let rects: Vec<_> = sel.picks.iter().map(|&t| sel.tiling.rect(t)).collect();
-    picks_png(&png, levelled.view(), &rects, &title)?;
+    picks_png(&png, &lr, levelled.view(), &rects, &title)?;
     println!("figure: {}", png.display());
     Ok(())
 }

@@ -190,7 +190,7 @@ pub fn train_models(
     write_text(&out_dir.join(SELECTION_CSV_FILE), &selection_csv(&selection))?;
     let title = format!("levelled LR: {} picks", selection.picks.len());
     let lr_rects: Vec<_> = selection.picks.iter().map(|&t| selection.tiling.rect(t)).collect();
-    picks_png(&out_dir.join("picks.png"), levelled_lr.view(), &lr_rects, &title)?;
+    picks_png(&out_dir.join("picks.png"), &pair.lr, levelled_lr.view(), &lr_rects, &title)?;
 
     let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
     let mut results = Vec::new();
