@@ -240,8 +240,7 @@ pub(super) fn draw_image_row(
                 draw_scale_bar(&root, &layout, ox, pitch * ref_cols as f64, text)?;
             }
             if text {
-                let title = ("sans-serif", 18).into_font().color(&BLACK);
-                root.draw(&Text::new(p.title.clone(), (ox, 6), title)).map_err(draw_err)?;
+                draw_title(&root, &p.title, ox, layout.dw)?;
             }
         }
         root.present().map_err(draw_err)?;
@@ -250,6 +249,25 @@ pub(super) fn draw_image_row(
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// A panel's title above it at `ox`, in 18-pt type, or smaller (down to 10 pt) where that would run
+/// past the panel's `width` into its neighbour or off the figure; cut short with "…" where even
+/// 10 pt does.
+fn draw_title(root: &Area<'_>, title: &str, ox: i32, width: u32) -> Result<(), FigureError> {
+    let fits = |text: &str, size: u32| {
+        root.estimate_text_size(text, &TextStyle::from(("sans-serif", size).into_font())).is_ok_and(|(w, _)| w <= width)
+    };
+    let (text, size) = match (10..=18u32).rev().find(|&size| fits(title, size)) {
+        Some(size) => (title.to_string(), size),
+        None => {
+            let chars: Vec<char> = title.chars().collect();
+            let cut = (0..chars.len()).rev().map(|n| chars[..n].iter().collect::<String>() + "…").find(|t| fits(t, 10));
+            (cut.unwrap_or_default(), 10)
+        }
+    };
+    let font = ("sans-serif", size).into_font().color(&BLACK);
+    root.draw(&Text::new(text, (ox, 6), font)).map_err(draw_err)
+}
 
 /// Outlines of the picks on one panel, numbered 1, 2, … in the order given.
 fn draw_outlines(
@@ -391,6 +409,32 @@ mod tests {
         let png = draw(Some((1e-9, 1e-3)));
         assert_eq!(png.height(), 10 + 128 * 16 + bottom_band(false) + 10);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_long_title_is_set_smaller_to_stay_above_its_panel() {
+        if !text_available() {
+            eprintln!("SKIPPED: no font for text");
+            return;
+        }
+        let img = Array2::<f32>::zeros((64, 64));
+        let title = "20 picks on the LR, levelled plane+lines, and then some more words";
+        let panels = [ImagePanel { title: title.into(), data: img.view(), scale: PanelScale::Shared, colormap: Colormap::Grey }];
+        let path = std::env::temp_dir().join(format!("afm-spark-title-{}.png", std::process::id()));
+        draw_image_row(&path, &panels, &[], &RowOptions::default(), true).unwrap();
+        let png = image::open(&path).unwrap().to_rgb8();
+        // ink in the title band, none right of the 256-px panel (the figure's right margin)
+        let inked = |png: &image::RgbImage, x: u32| (0..TITLE_BAND).any(|y| png.get_pixel(x, y).0[0] < 128);
+        assert!((10..10 + 256).any(|x| inked(&png, x)), "no title drawn");
+        assert!(!(10 + 256..png.width()).any(|x| inked(&png, x)), "the title runs past its panel");
+        // one that fits at 18 pt keeps it: its ink is taller than the shrunk one's
+        let height = |png: &image::RgbImage| (0..TITLE_BAND).filter(|&y| (10..10 + 256).any(|x| png.get_pixel(x, y).0[0] < 128)).count();
+        let long = height(&png);
+        let short = [ImagePanel { title: "SR".into(), ..panels[0].clone() }];
+        draw_image_row(&path, &short, &[], &RowOptions::default(), true).unwrap();
+        let png = image::open(&path).unwrap().to_rgb8();
+        std::fs::remove_file(&path).unwrap();
+        assert!(height(&png) > long, "18 pt {} px tall vs the long title's {long}", height(&png));
     }
 
     #[test]
