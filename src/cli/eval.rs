@@ -154,7 +154,7 @@ fn passes(directions: Directions) -> &'static str {
 
 fn frame_summary(spec: &RunSpec, files: bool) -> String {
     let c = &spec.config;
-    let tile = match spec.config.tile_px() {
+    let tile = match c.tile_px() {
         (w, h) if w == h => format!("{w} px"),
         (w, h) => format!("{w} × {h} px"),
     };

@@ -61,17 +61,22 @@ impl Default for RowOptions {
 impl RowOptions {
     /// The pitch along x when it is usable (finite, > 0): the scale bar's.
     fn pitch_x_m(&self) -> Option<f64> {
-        self.pixel_pitch_xy_m.map(|(x, _)| x).filter(|x| x.is_finite() && *x > 0.0)
+        self.pixel_pitch_xy_m.and_then(|(x, _)| usable_pitch(x))
     }
 
     /// How tall a pixel is drawn for its width: pitch y ÷ pitch x, 1 when either is unusable and held
     /// to [`MAX_PIXEL_ASPECT`] either way so a degenerate pitch cannot make a sliver of a panel.
     fn pixel_aspect(&self) -> f64 {
-        match self.pixel_pitch_xy_m {
-            Some((x, y)) if x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0 => (y / x).clamp(1.0 / MAX_PIXEL_ASPECT, MAX_PIXEL_ASPECT),
-            _ => 1.0,
+        match self.pixel_pitch_xy_m.and_then(|(x, y)| Some((usable_pitch(x)?, usable_pitch(y)?))) {
+            Some((x, y)) => (y / x).clamp(1.0 / MAX_PIXEL_ASPECT, MAX_PIXEL_ASPECT),
+            None => 1.0,
         }
     }
+}
+
+/// A pitch that can be drawn by: finite and > 0.
+fn usable_pitch(pitch_m: f64) -> Option<f64> {
+    (pitch_m.is_finite() && pitch_m > 0.0).then_some(pitch_m)
 }
 
 const MARGIN: u32 = 10;

@@ -16,7 +16,8 @@ use crate::io;
 use crate::level::LevelConfig;
 use crate::metrics::{psnr, ssim};
 use crate::pipeline::{
-    prepare, train_and_reconstruct, write_outputs, HrFrameInput, OutputChoice, PipelineInput, PrepareConfig, Prepared, RegistrationImages,
+    prepare, train_and_reconstruct, write_outputs, HrFrameInput, ModelOutcome, OutputChoice, PipelineInput, PrepareConfig, Prepared,
+    RegistrationImages,
 };
 use crate::reconstruct::{mask_as_f32, paste_patches, ReconstructConfig};
 use crate::register::RegisterConfig;
@@ -301,9 +302,7 @@ pub fn fuse(
                     progress(Some(fold), p)
                 })
                 .map_err(|e| stage(&format!("fold {fold}: training"), &e))?;
-            let mut scores = score_fold(fold, &all, &prepared, &outcome.delivered, &truth, opts.reconstruct.seam_px, outcome.output, &dir)?;
-            scores.output_reason = outcome.reason;
-            folds.push(scores);
+            folds.push(score_fold(fold, &all, &prepared, &outcome, &truth, opts.reconstruct.seam_px, &dir)?);
         }
     }
     let mean = (!folds.is_empty()).then(|| {
@@ -323,17 +322,16 @@ pub fn fuse(
     Ok(report)
 }
 
-/// Scores one fold on its held-out pixels (measured in `all`, not in `fold_run`), cropped to the
-/// zooms' bounding box, and writes `folds/<k>/{sr,bicubic,truth,mask}.npy`.
-#[allow(clippy::too_many_arguments)]
+/// Scores what the fold's run delivered (`outcome`) on the fold's held-out pixels (measured in `all`,
+/// not in `fold_run`), cropped to the zooms' bounding box, and writes
+/// `folds/<k>/{sr,bicubic,truth,mask}.npy`.
 fn score_fold(
     fold: usize,
     all: &Prepared,
     fold_run: &Prepared,
-    delivered: &Array2<f32>,
+    outcome: &ModelOutcome,
     truth: &Array2<f32>,
     seam_px: usize,
-    output: OutputChoice,
     dir: &Path,
 ) -> Result<FoldScores, OfflineError> {
     let held = Array2::from_shape_fn(all.acquired.dim(), |i| all.acquired[i] && !fold_run.acquired[i]);
@@ -341,14 +339,14 @@ fn score_fold(
         bounding_box(&all.acquired).ok_or_else(|| OfflineError::stage(format!("fold {fold}"), "no zoom pixel on the grid"))?;
     let crop = |a: &Array2<f32>| a.slice(s![r0..r1, c0..c1]).to_owned();
     let fair = fold_run.fair_pasted(seam_px).map_err(|e| OfflineError::stage(format!("fold {fold}"), e))?;
-    let (sr, fair, truth) = (crop(delivered), crop(&fair), crop(truth));
+    let (sr, fair, truth) = (crop(&outcome.delivered), crop(&fair), crop(truth));
     let mask = held.slice(s![r0..r1, c0..c1]).to_owned();
     let metric = |e: crate::metrics::MetricsError| OfflineError::stage(format!("fold {fold}: scores"), e);
     let scores = FoldScores {
         fold,
         pixels: mask.iter().filter(|&&m| m).count(),
-        output,
-        output_reason: String::new(),
+        output: outcome.output,
+        output_reason: outcome.reason.clone(),
         psnr_sr_db: psnr(sr.view(), truth.view(), Some(mask.view())).map_err(metric)?,
         psnr_fair_db: psnr(fair.view(), truth.view(), Some(mask.view())).map_err(metric)?,
         ssim_sr: ssim(sr.view(), truth.view(), Some(mask.view())).map_err(metric)?,
