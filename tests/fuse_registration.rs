@@ -98,3 +98,30 @@ fn each_scored_fold_says_why_it_delivered_what_it_did() {
     }
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// The number in "… on N held-out patches …" of a guard's reason.
+fn held_out_count(reason: &str) -> usize {
+    let before = reason.split(" held-out patches").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{e}: {reason}"))
+}
+
+#[test]
+fn cross_fitted_folds_hold_out_every_tile_they_train_on() {
+    let Some((overview, zooms)) = pair() else { return };
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuse-folds-cross-fit");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut opts = options("DeflectionRetrace", None);
+    opts.train.max_steps = 20; // what is checked is which tiles the guard saw, not the quality
+    opts.train.cross_fit = true;
+    opts.score_folds = Some(2);
+    let report = afm_spark::offline::fuse::fuse(&overview, &zooms, &opts, &out, &mut |_, _| {}).unwrap();
+    let whole = report.run.output_reason.clone().unwrap();
+    assert!(whole.contains("two cross-fitted networks"), "{whole}");
+    // each fold trains on the other fold's tiles and the guard sees every one of them held out once:
+    // the two folds' counts add up to the whole run's, which holds out every tile
+    let counts: Vec<usize> = report.folds.iter().map(|f| held_out_count(&f.output_reason)).collect();
+    assert!(report.folds.iter().all(|f| f.output_reason.contains("two cross-fitted networks")), "{:?}", report.folds);
+    assert!(counts.iter().all(|&n| n >= 4), "{counts:?}");
+    assert_eq!(counts.iter().sum::<usize>(), held_out_count(&whole), "{counts:?} vs {whole}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

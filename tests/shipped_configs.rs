@@ -16,6 +16,8 @@ fn shipped_configs_validate() {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             RunSpec::load(&root.join(&suite.base_config)).unwrap_or_else(|e| panic!("{e}"));
             assert!(suite.replay.len() >= 4 && suite.fuse.len() >= 2 && suite.random_seeds >= 5);
+            // the fuse cases run as `fuse` does by default: two cross-fitted networks
+            assert!(suite.fuse.iter().all(|f| f.cross_fit));
             continue;
         }
         if path.extension().is_some_and(|e| e == "toml") {

@@ -42,6 +42,13 @@ pub struct FuseArgs {
     /// baseline on the held-out pixels (folds/<k>/ and metrics.json).
     #[arg(long, value_name = "K")]
     pub score: Option<usize>,
+    /// Cross-fit: two networks, each trained on every other zoom tile and validated on the other's,
+    /// their mean delivered, so that the guard sees every tile held out once instead of a few. Twice
+    /// the training time, which an offline fusion can afford; real zoom tiles disagree with the
+    /// overview tile by tile far more than a few of them can show. Overrides `[train] cross_fit` of
+    /// --config; `--cross-fit false`: one network.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cross_fit: bool,
     /// Where the model runs: auto, cpu or cuda.
     #[arg(long, value_enum)]
     pub device: Option<afm_spark::device::DeviceChoice>,
@@ -50,29 +57,32 @@ pub struct FuseArgs {
     pub out: PathBuf,
 }
 
-/// Fuses and prints the registration and scores.
-pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
+/// The options `fuse` runs with: `--config`'s sections (or the CPU dry-run training), then the flags.
+fn fuse_options(args: &FuseArgs) -> anyhow::Result<FuseOptions> {
     let sections = match &args.config {
         Some(path) => ConfigSections::load(path)?,
         None => ConfigSections::default(),
     };
     let mut train = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
     train.whole_tiles_if_crop_exceeds(args.tile_px);
+    train.cross_fit = args.cross_fit;
     let register = sections.register.clone().unwrap_or_default();
-    let opts = FuseOptions {
+    Ok(FuseOptions {
         channel: args.channel.clone(),
         tile_px: args.tile_px,
         level: sections.level.unwrap_or_default(),
-        register: RegisterConfig {
-            channel: args.register_channel.clone().or(register.channel),
-            ..register
-        },
+        register: RegisterConfig { channel: args.register_channel.clone().or(register.channel), ..register },
         train,
         reconstruct: reconstruct_config(&sections, None, None),
         model_input: sections.lr.as_ref().map(|l| l.model_input).unwrap_or(Interpolation::Bicubic),
         device: device(args.device, &sections)?,
         score_folds: args.score,
-    };
+    })
+}
+
+/// Fuses and prints the registration and scores.
+pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
+    let opts = fuse_options(&args)?;
     let (tx, rx) = crossbeam::channel::unbounded::<ProgressEvent>();
     let display = spawn_display(rx, quiet);
     let result = fuse(&args.overview, &args.zoom, &opts, &args.out, &mut |fold, p| {
@@ -131,4 +141,34 @@ pub fn run(args: FuseArgs, quiet: bool) -> anyhow::Result<()> {
     }
     println!("output: {}", args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fuse: FuseArgs,
+    }
+
+    fn options(extra: &[&str]) -> FuseOptions {
+        let base = ["fuse", "--overview", "o.h5", "--zoom", "z.h5", "--out", "out", "--device", "cpu"];
+        let args = Cli::try_parse_from(base.iter().chain(extra).copied()).expect("arguments parse").fuse;
+        fuse_options(&args).expect("options")
+    }
+
+    #[test]
+    fn fusing_cross_fits_unless_told_otherwise() {
+        assert!(options(&[]).train.cross_fit);
+        assert!(!options(&["--cross-fit", "false"]).train.cross_fit);
+        // the flag, not the config's [train] cross_fit (false in the replay config), decides
+        let replay = ["--config", "configs/replay.toml"];
+        let file = ConfigSections::load(std::path::Path::new("configs/replay.toml")).expect("replay config");
+        assert!(!file.train.expect("[train]").cross_fit);
+        assert!(options(&replay).train.cross_fit);
+        assert!(Cli::try_parse_from(["fuse", "--overview", "o", "--zoom", "z", "--out", "d", "--cross-fit", "maybe"]).is_err());
+    }
 }

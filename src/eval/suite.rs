@@ -57,6 +57,10 @@ pub struct FuseCase {
     /// Side of the zoom tiles, zoom px.
     #[serde(default = "default_tile")]
     pub tile_px: usize,
+    /// Cross-fit two networks, as `fuse --cross-fit` (its default, true); overrides the base
+    /// config's `[train] cross_fit` for this case.
+    #[serde(default = "default_cross_fit")]
+    pub cross_fit: bool,
 }
 
 fn default_folds() -> usize {
@@ -64,6 +68,9 @@ fn default_folds() -> usize {
 }
 fn default_tile() -> usize {
     64
+}
+fn default_cross_fit() -> bool {
+    true
 }
 
 /// The suite file.
@@ -141,6 +148,7 @@ pub fn run_fuse_case(case: &FuseCase, base: &RunSpec, out: &Path, device: tch::D
     };
     let mut train: TrainConfig = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
     train.whole_tiles_if_crop_exceeds(case.tile_px);
+    train.cross_fit = case.cross_fit;
     let opts = FuseOptions {
         channel: Some(case.channel.clone()),
         tile_px: case.tile_px,
