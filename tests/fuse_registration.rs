@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::level::LevelConfig;
-use afm_spark::offline::fuse::{prepare_fused, FuseOptions};
+use afm_spark::offline::fuse::{prepare_fused, FuseOptions, FuseReport};
 use afm_spark::pipeline::Prepared;
 use afm_spark::reconstruct::ReconstructConfig;
 use afm_spark::register::RegisterConfig;
@@ -77,15 +77,26 @@ fn a_registration_channel_the_files_lack_is_refused_by_name() {
     assert!(err.contains("NoSuchChannel") && err.contains("PTO_Funakubo0004.h5"), "{err}");
 }
 
-#[test]
-fn each_scored_fold_says_why_it_delivered_what_it_did() {
-    let Some((overview, zooms)) = pair() else { return };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuse-folds-reason");
+/// `fuse` of the real pair's deflection, 2 folds scored, 20 training steps (the tests check the
+/// report, not the quality), into a fresh folder named `name`; the report and the folder.
+fn scored_fuse(name: &str, cross_fit: bool) -> (FuseReport, PathBuf) {
+    let (overview, zooms) = pair().unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&out);
     let mut opts = options("DeflectionRetrace", None);
-    opts.train.max_steps = 20; // what is checked is the report, not the quality
+    opts.train.max_steps = 20;
+    opts.train.cross_fit = cross_fit;
     opts.score_folds = Some(2);
     let report = afm_spark::offline::fuse::fuse(&overview, &zooms, &opts, &out, &mut |_, _| {}).unwrap();
+    (report, out)
+}
+
+#[test]
+fn each_scored_fold_says_why_it_delivered_what_it_did() {
+    if pair().is_none() {
+        return;
+    }
+    let (report, out) = scored_fuse("fuse-folds-reason", false);
     assert_eq!(report.folds.len(), 2);
     let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     for (fold, json) in report.folds.iter().zip(written["folds"].as_array().unwrap()) {
@@ -107,14 +118,10 @@ fn held_out_count(reason: &str) -> usize {
 
 #[test]
 fn cross_fitted_folds_hold_out_every_tile_they_train_on() {
-    let Some((overview, zooms)) = pair() else { return };
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuse-folds-cross-fit");
-    let _ = std::fs::remove_dir_all(&out);
-    let mut opts = options("DeflectionRetrace", None);
-    opts.train.max_steps = 20; // what is checked is which tiles the guard saw, not the quality
-    opts.train.cross_fit = true;
-    opts.score_folds = Some(2);
-    let report = afm_spark::offline::fuse::fuse(&overview, &zooms, &opts, &out, &mut |_, _| {}).unwrap();
+    if pair().is_none() {
+        return;
+    }
+    let (report, out) = scored_fuse("fuse-folds-cross-fit", true);
     let whole = report.run.output_reason.clone().unwrap();
     assert!(whole.contains("two cross-fitted networks"), "{whole}");
     // each fold trains on the other fold's tiles and the guard sees every one of them held out once:
