@@ -6,10 +6,9 @@
 use super::progress::spawn_display;
 use super::train::{device, reconstruct_config};
 use afm_spark::engine::ProgressEvent;
-use afm_spark::offline::fuse::{fuse, FuseOptions};
+use afm_spark::offline::fuse::{fuse, fuse_training, FuseOptions, CROSS_FIT_BY_DEFAULT};
 use afm_spark::offline::ConfigSections;
 use afm_spark::register::RegisterConfig;
-use afm_spark::train::TrainConfig;
 use afm_spark::upsample::Interpolation;
 use anyhow::Context;
 use clap::Args;
@@ -47,7 +46,7 @@ pub struct FuseArgs {
     /// the training time, which an offline fusion can afford; real zoom tiles disagree with the
     /// overview tile by tile far more than a few of them can show. Overrides `[train] cross_fit` of
     /// --config; `--cross-fit false`: one network.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, value_name = "BOOL", default_value_t = CROSS_FIT_BY_DEFAULT, action = clap::ArgAction::Set)]
     pub cross_fit: bool,
     /// Where the model runs: auto, cpu or cuda.
     #[arg(long, value_enum)]
@@ -63,16 +62,13 @@ fn fuse_options(args: &FuseArgs) -> anyhow::Result<FuseOptions> {
         Some(path) => ConfigSections::load(path)?,
         None => ConfigSections::default(),
     };
-    let mut train = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
-    train.whole_tiles_if_crop_exceeds(args.tile_px);
-    train.cross_fit = args.cross_fit;
     let register = sections.register.clone().unwrap_or_default();
     Ok(FuseOptions {
         channel: args.channel.clone(),
         tile_px: args.tile_px,
         level: sections.level.unwrap_or_default(),
         register: RegisterConfig { channel: args.register_channel.clone().or(register.channel), ..register },
-        train,
+        train: fuse_training(sections.train.clone(), args.tile_px, args.cross_fit),
         reconstruct: reconstruct_config(&sections, None, None),
         model_input: sections.lr.as_ref().map(|l| l.model_input).unwrap_or(Interpolation::Bicubic),
         device: device(args.device, &sections)?,

@@ -22,10 +22,9 @@ use super::grid::{EvalGrid, EvalSurface};
 use super::row::EvalRow;
 use super::EvalError;
 use crate::config::RunSpec;
-use crate::offline::fuse::{fuse, FuseOptions, FuseReport};
+use crate::offline::fuse::{fuse, fuse_training, FuseOptions, FuseReport};
 use crate::offline::ConfigSections;
 use crate::select::SelectionStrategy;
-use crate::train::TrainConfig;
 use crate::upsample::Interpolation;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -57,7 +56,8 @@ pub struct FuseCase {
     /// Side of the zoom tiles, zoom px.
     #[serde(default = "default_tile")]
     pub tile_px: usize,
-    /// Cross-fit two networks, as `fuse --cross-fit` (its default, true); overrides the base
+    /// Cross-fit two networks, as `fuse --cross-fit` (default
+    /// [`CROSS_FIT_BY_DEFAULT`](crate::offline::fuse::CROSS_FIT_BY_DEFAULT)); overrides the base
     /// config's `[train] cross_fit` for this case.
     #[serde(default = "default_cross_fit")]
     pub cross_fit: bool,
@@ -70,7 +70,7 @@ fn default_tile() -> usize {
     64
 }
 fn default_cross_fit() -> bool {
-    true
+    crate::offline::fuse::CROSS_FIT_BY_DEFAULT
 }
 
 /// The suite file.
@@ -146,15 +146,12 @@ pub fn run_fuse_case(case: &FuseCase, base: &RunSpec, out: &Path, device: tch::D
         register: Some(crate::register::RegisterConfig::default()),
         ..ConfigSections::default()
     };
-    let mut train: TrainConfig = sections.train.clone().unwrap_or_else(TrainConfig::cpu_dry_run);
-    train.whole_tiles_if_crop_exceeds(case.tile_px);
-    train.cross_fit = case.cross_fit;
     let opts = FuseOptions {
         channel: Some(case.channel.clone()),
         tile_px: case.tile_px,
         level: sections.level.unwrap_or_default(),
         register: sections.register.clone().unwrap_or_default(),
-        train,
+        train: fuse_training(sections.train.clone(), case.tile_px, case.cross_fit),
         reconstruct: sections.reconstruct.clone().unwrap_or_default(),
         model_input: Interpolation::Bicubic,
         device,

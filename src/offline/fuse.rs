@@ -53,6 +53,20 @@ pub struct FuseOptions {
     pub score_folds: Option<usize>,
 }
 
+/// Whether `fuse` cross-fits two networks unless told otherwise (`fuse --cross-fit`, a suite's
+/// `[[fuse]] cross_fit`): the guard then sees every zoom tile held out once instead of a few, for
+/// twice the training time, which an offline fusion can afford.
+pub const CROSS_FIT_BY_DEFAULT: bool = true;
+
+/// The training `fuse` runs: `base` (a configuration's `[train]`, else the CPU dry-run setting) on
+/// whole tiles when its crop exceeds `tile_px`, cross-fitted as `cross_fit` says, whatever `base` says.
+pub fn fuse_training(base: Option<TrainConfig>, tile_px: usize, cross_fit: bool) -> TrainConfig {
+    let mut train = base.unwrap_or_else(TrainConfig::cpu_dry_run);
+    train.whole_tiles_if_crop_exceeds(tile_px);
+    train.cross_fit = cross_fit;
+    train
+}
+
 /// The scores of one held-out fold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldScores {
@@ -201,7 +215,8 @@ impl<'a> FuseData<'a> {
             return Err(OfflineError::invalid("--tile-px", opts.tile_px, "must be a multiple of 4, at least 8"));
         }
         // Each file read once: the fused channel, and the one registration runs on when one is named.
-        let wanted: Vec<Option<&str>> = std::iter::once(opts.channel.as_deref()).chain(opts.register.channel.as_deref().map(Some)).collect();
+        let wanted: Vec<Option<&str>> =
+            std::iter::once(opts.channel.as_deref()).chain(opts.register.channel.as_deref().map(Some)).collect();
         let mut overview_channels = load_images(overview_path, &wanted)?;
         let mut zoom_channels = zoom_paths.iter().map(|p| load_images(p, &wanted)).collect::<Result<Vec<_>, _>>()?;
         let (overview, channel) = overview_channels.remove(0);
