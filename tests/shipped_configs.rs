@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use afm_spark::config::{Backend, RunSpec};
+use afm_spark::level::HrFrameLevelling;
 use std::path::Path;
 
 #[test]
@@ -23,6 +24,14 @@ fn shipped_configs_validate() {
         if path.extension().is_some_and(|e| e == "toml") {
             let spec = RunSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(spec.config.select.n_select >= 1);
+            // Patches keep their measured heights (levelled together) only where the z reference holds
+            // from scan to scan: the simulator with neither z drift nor line offsets.
+            if spec.config.level.hr_frames == HrFrameLevelling::Joint {
+                let physics = &spec.config.simulator.physics;
+                let z_drift = physics.drift.enabled && physics.drift.z_m_per_s != 0.0;
+                assert!(spec.config.instrument.backend == Backend::Simulator, "{}", path.display());
+                assert!(!z_drift && !physics.line_offsets.enabled, "{}: joint levelling with z drift or line offsets", path.display());
+            }
             seen += 1;
         }
     }
@@ -35,6 +44,9 @@ fn shipped_configs_validate() {
     let bridge = rehearsal.config.instrument.bridge.clone().unwrap();
     assert!(bridge.address.starts_with("tcp://127.0.0.1:"), "{}", bridge.address);
     assert!(rehearsal.config.peripherals.is_empty());
+    let replay = RunSpec::load(&dir.join("replay.toml")).unwrap();
+    assert_eq!(replay.config.level.hr_frames, HrFrameLevelling::Joint);
     let demo = RunSpec::load(&dir.join("dry-run.toml")).unwrap();
+    assert_eq!(demo.config.level.hr_frames, HrFrameLevelling::Each);
     assert_eq!((demo.hr_raster().points, demo.lr_raster().points, demo.config.select.n_select), (512, 128, 20));
 }

@@ -40,6 +40,22 @@ impl LevelMode {
     }
 }
 
+/// How the HR frames' heights are brought onto the levelled LR frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum HrFrameLevelling {
+    /// Each frame on its own: its offset and tilt fitted to the LR under it, then (with `plane+lines`)
+    /// each line's offset. Right when every scan has its own z offset (z drift, line jumps); the LR's
+    /// own errors at the scale of a frame and a line become the frame's.
+    #[default]
+    #[serde(rename = "each")]
+    Each,
+    /// One plane fitted over all the frames together (the sample's tilt and the scanner's one z
+    /// reference); frames and lines keep the heights they measured relative to one another. Right
+    /// when the z reference holds from scan to scan (no z drift, no line jumps).
+    #[serde(rename = "joint")]
+    Joint,
+}
+
 /// `[level]`: how the LR frame, every HR frame and a replayed ground truth are levelled.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +67,8 @@ pub struct LevelConfig {
     /// deviation) of a first plane fit, so that particles or tall features do not tilt the plane;
     /// unset: every pixel.
     pub exclude_outliers_sigma: Option<f64>,
+    /// How the HR frames' heights are brought onto the levelled LR: `each` (default) or `joint`.
+    pub hr_frames: HrFrameLevelling,
 }
 
 impl LevelConfig {
@@ -159,7 +177,7 @@ mod tests {
         let img = Array2::from_shape_fn((48, 48), |(r, c)| {
             (floor(r, c) + if (30..44).contains(&r) && (30..44).contains(&c) { 40e-9 } else { 0.0 }) as f32
         });
-        let cfg = LevelConfig { mode: Some(LevelMode::Plane), exclude_outliers_sigma: Some(3.0) };
+        let cfg = LevelConfig { mode: Some(LevelMode::Plane), exclude_outliers_sigma: Some(3.0), ..LevelConfig::default() };
         let out = cfg.apply(img.view(), true);
         assert!((out.plane.slope_per_point - 1e-9).abs() < 1e-12, "{:?}", out.plane);
         let naive = LevelConfig { exclude_outliers_sigma: None, ..cfg }.apply(img.view(), true);

@@ -13,7 +13,7 @@
 use super::OfflineError;
 use crate::geo_image::GeoImage;
 use crate::io;
-use crate::level::LevelConfig;
+use crate::level::{HrFrameLevelling, LevelConfig};
 use crate::metrics::{psnr, ssim};
 use crate::pipeline::{
     prepare, train_and_reconstruct, write_outputs, HrFrameInput, ModelOutcome, OutputChoice, PipelineInput, PrepareConfig, Prepared,
@@ -36,7 +36,7 @@ pub struct FuseOptions {
     pub channel: Option<String>,
     /// Side of the training tiles cut from the zooms, zoom pixels (multiple of 4).
     pub tile_px: usize,
-    /// Levelling.
+    /// Levelling (each zoom on its own, whatever `hr_frames` says).
     pub level: LevelConfig,
     /// Registration (the search window, in overview pixels; `channel`: register the zooms in another
     /// channel of the same files).
@@ -263,9 +263,12 @@ impl<'a> FuseData<'a> {
         }
     }
 
-    /// Levels and registers the zoom tiles `keep` accepts against the overview.
+    /// Levels and registers the zoom tiles `keep` accepts against the overview. Each zoom is levelled
+    /// on its own (`[level] hr_frames` does not apply): a zoom is a scan of its own, taken at another
+    /// time, its lines with their own offsets.
     fn prepare(&self, keep: &dyn Fn(usize) -> bool, opts: &FuseOptions) -> Result<Prepared, crate::pipeline::PipelineError> {
-        prepare(&self.input(keep), &PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input })
+        let level = LevelConfig { hr_frames: HrFrameLevelling::Each, ..opts.level };
+        prepare(&self.input(keep), &PrepareConfig { level, register: opts.register.clone(), model_input: opts.model_input })
     }
 }
 

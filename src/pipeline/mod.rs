@@ -7,6 +7,7 @@ mod active_picking;
 mod closed_loop;
 mod input;
 mod input_filter;
+mod joint_level;
 mod model_stage;
 mod motion;
 mod outputs;

@@ -1,6 +1,7 @@
 //! The first stages: levelling and registration. The LR frame is levelled; every HR frame has its
 //! lines aligned, is registered against the levelled LR (its returned geometry, then the sub-pixel
-//! shift), and — for heights — has its offset (and tilt) fitted to the LR. Its pieces then become
+//! shift), and — for heights — has its offset (and tilt) fitted to the LR, on its own or with
+//! `[level] hr_frames = "joint"` one plane for all the frames together. Its pieces then become
 //! training pairs (x0 = the LR at the piece's own pixel positions) and patches on the HR grid. The LR
 //! is brought onto the acquired data's gain and offset, fitted on the acquired pixels: the model input
 //! and the **fair baseline** (DESIGN.md §1.7) both use that mapping.
@@ -9,7 +10,7 @@ use super::input::{ChannelKind, PipelineInput};
 use super::motion::refine_with_motion;
 use super::PipelineError;
 use crate::geo_image::GeoImage;
-use crate::level::{align_lines_to, LevelConfig, LevelMode, Plane};
+use crate::level::{align_lines_to, HrFrameLevelling, LevelConfig, LevelMode, Plane};
 use crate::reconstruct::{acquired_mask, paste_patches, MeasuredPatch, PasteError};
 use crate::register::{
     fit_gain_offset, fit_relative_plane, register, undo_line_shifts, GainOffset, RegisterConfig, RegisterError, Registration,
@@ -167,7 +168,8 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
     let kind = input.kind();
     let height = kind.is_height();
     let level_mode = cfg.level.mode_for(height);
-    let lr = input.lr.with_data(cfg.level.apply(input.lr.view(), height).data);
+    let lr_levelled = cfg.level.apply(input.lr.view(), height);
+    let lr = input.lr.with_data(lr_levelled.data.clone());
     // Register every frame (in the registration channel), fill weak components from the motion
     // model, then place and adjust.
     let other_lr = registration_lr(input, cfg)?;
@@ -205,8 +207,13 @@ pub fn prepare(input: &PipelineInput, cfg: &PrepareConfig) -> Result<Prepared, P
             stated.join(", ")
         );
     }
+    let joint = height && cfg.level.hr_frames == HrFrameLevelling::Joint;
     for f in &mut frames {
-        place_frame(&lr, f, height, level_mode).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
+        place_frame(&lr, f, height, level_mode, joint).map_err(|e| PipelineError::Frame { label: f.label.clone(), reason: e })?;
+    }
+    if joint {
+        super::joint_level::level_jointly(&lr, &lr_levelled, &mut frames, level_mode != LevelMode::None)
+            .map_err(|e| PipelineError::Frame { label: "HR frames".into(), reason: e })?;
     }
     // Pieces at their registered positions, with the LR (levelled, bicubic) at the same pixels.
     let mut pieces = Vec::new();
@@ -367,8 +374,9 @@ fn register_image(lr: &GeoImage, label: &str, image: &GeoImage, cfg: &PrepareCon
 /// levelled LR there**: for heights its offset — and its tilt with `plane`, and each line's offset with
 /// `plane+lines` (the median of the line's difference to the LR, so features that cross the lines do not
 /// bias it, as they bias line-to-line medians on a small frame); for other channels, with `plane+lines`,
-/// each line's offset only.
-fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMode) -> Result<(), String> {
+/// each line's offset only. With `joint` (heights levelled together, [`super::joint_level`]) it is only
+/// moved.
+fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMode, joint: bool) -> Result<(), String> {
     let r = &mut f.registration;
     if r.searched {
         let shift = r.shift_lr_px;
@@ -383,7 +391,7 @@ fn place_frame(lr: &GeoImage, f: &mut PreparedFrame, height: bool, mode: LevelMo
             }
         }
     }
-    if !height && mode != LevelMode::PlaneLines {
+    if joint || (!height && mode != LevelMode::PlaneLines) {
         return Ok(());
     }
     let reference = lr.resample_onto(&f.image.region, &f.image.raster, Interpolation::Bicubic).map_err(|e| e.to_string())?;
