@@ -9,7 +9,7 @@ mod lines;
 mod plane;
 
 pub use lines::{align_lines, align_lines_to, line_offsets};
-pub use plane::{fit_plane, Plane};
+pub use plane::{fit_plane, fit_plane_through, Plane, PlaneFit};
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};

@@ -34,30 +34,53 @@ impl Plane {
 /// Fewer than three usable pixels, or a degenerate set (one line or one column), fit what they can:
 /// a constant, or a line along the one axis that varies.
 pub fn fit_plane(image: ArrayView2<f32>, mask: Option<ArrayView2<bool>>) -> Plane {
+    let points = || {
+        image
+            .indexed_iter()
+            .filter(move |&((r, c), v)| mask.is_none_or(|m| m[[r, c]]) && v.is_finite())
+            .map(|((r, c), &v)| (c as f64, r as f64, v as f64))
+    };
+    match fit_plane_through(points) {
+        None => Plane::default(),
+        Some(f) => Plane {
+            offset: f.mean - f.slope_x * f.centroid.0 - f.slope_y * f.centroid.1,
+            slope_per_point: f.slope_x,
+            slope_per_line: f.slope_y,
+            mean: f.mean,
+        },
+    }
+}
+
+/// A least-squares plane `z = mean + slope_x·(x − centroid.0) + slope_y·(y − centroid.1)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlaneFit {
+    /// Mean position of the points (x, y).
+    pub centroid: (f64, f64),
+    /// Mean value of the points.
+    pub mean: f64,
+    /// Change per unit of x.
+    pub slope_x: f64,
+    /// Change per unit of y.
+    pub slope_y: f64,
+}
+
+/// The least-squares plane through the points `(x, y, z)` that `points()` yields (called twice), in
+/// double precision about their centroid; None without points. Positions that do not span a plane fit
+/// what they can: a line along the one axis that varies, or a constant.
+pub fn fit_plane_through<I: Iterator<Item = (f64, f64, f64)>>(points: impl Fn() -> I) -> Option<PlaneFit> {
     // Normal equations about the centroid: well conditioned in double precision.
     let (mut n, mut sx, mut sy, mut sz) = (0.0f64, 0.0, 0.0, 0.0);
-    for ((r, c), &v) in image.indexed_iter() {
-        if mask.is_none_or(|m| m[[r, c]]) && v.is_finite() {
-            n += 1.0;
-            sx += c as f64;
-            sy += r as f64;
-            sz += v as f64;
-        }
+    for (x, y, z) in points() {
+        (n, sx, sy, sz) = (n + 1.0, sx + x, sy + y, sz + z);
     }
     if n == 0.0 {
-        return Plane::default();
+        return None;
     }
     let (mx, my, mz) = (sx / n, sy / n, sz / n);
     let (mut sxx, mut syy, mut sxy, mut sxz, mut syz) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-    for ((r, c), &v) in image.indexed_iter() {
-        if mask.is_none_or(|m| m[[r, c]]) && v.is_finite() {
-            let (x, y, z) = (c as f64 - mx, r as f64 - my, v as f64 - mz);
-            sxx += x * x;
-            syy += y * y;
-            sxy += x * y;
-            sxz += x * z;
-            syz += y * z;
-        }
+    for (x, y, z) in points() {
+        let (x, y, z) = (x - mx, y - my, z - mz);
+        (sxx, syy, sxy, sxz, syz) = (sxx + x * x, syy + y * y, sxy + x * y, sxz + x * z, syz + y * z);
     }
     let det = sxx * syy - sxy * sxy;
     let (bx, by) = if det > 1e-9 * (sxx * syy).max(f64::MIN_POSITIVE) {
@@ -69,7 +92,7 @@ pub fn fit_plane(image: ArrayView2<f32>, mask: Option<ArrayView2<bool>>) -> Plan
     } else {
         (0.0, 0.0)
     };
-    Plane { offset: mz - bx * mx - by * my, slope_per_point: bx, slope_per_line: by, mean: mz }
+    Some(PlaneFit { centroid: (mx, my), mean: mz, slope_x: bx, slope_y: by })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use super::prepare::PreparedFrame;
 use crate::geo_image::GeoImage;
-use crate::level::{Levelled, Plane};
+use crate::level::{fit_plane_through, Levelled, Plane};
 use crate::upsample::Interpolation;
 
 /// A plane over scanner coordinates: `z = at_centroid + per_m_x·(x − centroid_x) + per_m_y·(y − centroid_y)`,
@@ -98,29 +98,14 @@ pub fn level_jointly(lr: &GeoImage, removed: &Levelled, frames: &mut [PreparedFr
     Ok(plane)
 }
 
-/// The least-squares plane through `samples` (position in metres, value); a constant without `tilt`
-/// or when the positions do not span a plane, zero without samples.
+/// The least-squares plane through `samples` (position in metres, value); a constant without `tilt`,
+/// zero without samples.
 fn fit_scanner_plane(samples: &[((f64, f64), f64)], tilt: bool) -> ScannerPlane {
-    if samples.is_empty() {
-        return ScannerPlane::default();
+    match fit_plane_through(|| samples.iter().map(|&((x, y), z)| (x, y, z))) {
+        None => ScannerPlane::default(),
+        Some(f) if tilt => ScannerPlane { centroid_m: f.centroid, at_centroid: f.mean, per_m_x: f.slope_x, per_m_y: f.slope_y },
+        Some(f) => ScannerPlane { centroid_m: f.centroid, at_centroid: f.mean, ..ScannerPlane::default() },
     }
-    let n = samples.len() as f64;
-    let (mut mx, mut my, mut mz) = (0.0f64, 0.0, 0.0);
-    for &((x, y), z) in samples {
-        (mx, my, mz) = (mx + x / n, my + y / n, mz + z / n);
-    }
-    let (mut sxx, mut syy, mut sxy, mut sxz, mut syz) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-    for &((x, y), z) in samples {
-        let (x, y, z) = (x - mx, y - my, z - mz);
-        (sxx, syy, sxy, sxz, syz) = (sxx + x * x, syy + y * y, sxy + x * y, sxz + x * z, syz + y * z);
-    }
-    let det = sxx * syy - sxy * sxy;
-    let (bx, by) = if tilt && det > 1e-9 * (sxx * syy).max(f64::MIN_POSITIVE) {
-        ((sxz * syy - syz * sxy) / det, (syz * sxx - sxz * sxy) / det)
-    } else {
-        (0.0, 0.0)
-    };
-    ScannerPlane { centroid_m: (mx, my), at_centroid: mz, per_m_x: bx, per_m_y: by }
 }
 
 #[cfg(test)]
