@@ -49,9 +49,10 @@ pub enum HrFrameLevelling {
     #[default]
     #[serde(rename = "each")]
     Each,
-    /// One plane fitted over all the frames together (the sample's tilt and the scanner's one z
-    /// reference); frames and lines keep the heights they measured relative to one another. Right
-    /// when the z reference holds from scan to scan (no z drift, no line jumps).
+    /// Levelled as the LR was, together: what levelling removed from the LR (plane, line offsets) is
+    /// removed from every HR pixel at the same place, then one plane is fitted over all the frames at
+    /// once (the scanner's one z reference); frames and lines keep the heights they measured relative
+    /// to one another. Right when the z reference holds from scan to scan (no z drift, no line jumps).
     #[serde(rename = "joint")]
     Joint,
 }
