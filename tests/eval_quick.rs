@@ -80,7 +80,7 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         // test is on record whether it passed or not.
         let used = record.input_filter_used.unwrap_or_else(|| panic!("{}: the input filter's test is not on record", r.run_dir));
         assert!(
-            record.input_filter_gain_db.is_some() && record.input_filter_gain_t.is_some(),
+            record.input_filter_gain_db.is_some() && record.input_filter_gain_t.is_some() && record.input_filter_piece_t.is_some(),
             "{}: filter test figures missing",
             r.run_dir
         );
@@ -108,9 +108,10 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
             "filtered_baseline" => {
                 // the learned input filter alone passed the guard's test on every patch left out of its fit
                 let (alone, alone_t) = (record.input_filter_gain_db.unwrap(), record.input_filter_gain_t.unwrap());
+                let piece_t = record.input_filter_piece_t.unwrap();
                 assert!(
-                    alone > recon.guard_filter_min_gain_db && alone_t > recon.guard_min_t,
-                    "{}: the filtered baseline delivered on {alone:+.2} dB (t = {alone_t:.1}) left out one at a time",
+                    alone > recon.guard_filter_min_gain_db && alone_t > recon.guard_min_t && piece_t > recon.guard_min_t,
+                    "{}: the filtered baseline delivered on {alone:+.2} dB (t = {alone_t:.1} over blocks, {piece_t:.1} over patches) left out one at a time",
                     r.run_dir
                 );
             }
