@@ -86,7 +86,19 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         );
         if r.output == "filtered_baseline" {
             assert!(used, "{}: the filtered baseline delivered with the filter refused", r.run_dir);
+            assert_eq!(
+                record.input_filter_deliverable,
+                Some(true),
+                "{}: the filtered baseline delivered without its delivery test",
+                r.run_dir
+            );
         }
+        assert_eq!(
+            record.input_filter_deliverable.is_some(),
+            used,
+            "{}: the delivery test is on record exactly when the filter is used",
+            r.run_dir
+        );
         match r.output.as_str() {
             "sr" => assert!(
                 pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db && t > recon.guard_min_t,

@@ -89,6 +89,10 @@ pub struct TrainingRecord {
     /// Student's t of that gain over the pieces themselves (their gains in mean squared error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_filter_piece_t: Option<f64>,
+    /// Whether the filtered fair baseline was sure enough patch by patch to be delivered (absent when
+    /// the filter was not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_filter_deliverable: Option<bool>,
     /// Whether the filter passed that test and was used (absent when it was off or not tested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_filter_used: Option<bool>,
@@ -345,6 +349,8 @@ pub struct FittedInputFilter {
     left_out: Vec<(usize, Array2<f32>)>,
     /// The guard's evidence from those predictions, on every checked piece.
     check: Evidence,
+    /// Whether the filtered fair baseline may be delivered ([`filter_delivery_test`]): Ok, or why not.
+    delivery: Result<(), String>,
 }
 
 impl FittedInputFilter {
@@ -403,8 +409,12 @@ pub fn with_fitted_input_filter(
             return Ok(FilterTest::default());
         }
     };
-    let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out, check };
-    tracing::info!("input filter used: {reason}");
+    let delivery = filter_delivery_test(&check, recon_cfg);
+    if let Err(why) = &delivery {
+        tracing::info!("the filtered fair baseline will not be delivered: {why}");
+    }
+    let fitted = FittedInputFilter { prepared: prepared.with_input_filter(&filter)?, filter, left_out, check, delivery };
+    tracing::info!("input filter used as the network's input: {reason}");
     Ok(FilterTest { refused: None, fitted: Some(fitted) })
 }
 
@@ -430,6 +440,7 @@ impl FilterTest {
         if let Some(record) = result.training.as_mut() {
             (record.input_filter_gain_db, record.input_filter_gain_t, record.input_filter_used) = (check.gain_db, check.gain_t, Some(used));
             record.input_filter_piece_t = check.piece_t;
+            record.input_filter_deliverable = self.fitted.as_ref().map(|f| f.delivery.is_ok());
         }
     }
 }
@@ -505,6 +516,7 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
         input_filter_gain_db: None,
         input_filter_gain_t: None,
         input_filter_piece_t: None,
+        input_filter_deliverable: None,
         input_filter_used: None,
         during_acquisition_steps: None,
         history: outcome.history.clone(),
@@ -513,10 +525,10 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
 
 /// Applies the guard to `record` (at most `losing_share` of the held-out pieces may lose clearly) and
 /// reconstructs with the mean of `models`: SR, or — when the guard refuses it — the fair baseline
-/// with the measured pieces. With an input `filter` in use, the rung between them is the filtered fair
-/// baseline (which passed the same test on every piece left out of its fit): delivered when SR fails
-/// the guard, or when the filter alone does at least as well as SR on SR's own held-out pieces. `what`
-/// names the reconstruction in the reason.
+/// with the measured pieces. With an input `filter` in use whose delivery test passed, the rung
+/// between them is the filtered fair baseline: delivered when SR fails the guard, or when the filter
+/// alone does at least as well as SR on SR's own held-out pieces. `what` names the reconstruction in
+/// the reason.
 #[allow(clippy::too_many_arguments)]
 fn deliver(
     prepared: &Prepared,
@@ -527,8 +539,12 @@ fn deliver(
     what: &str,
     filter: Option<&FittedInputFilter>,
 ) -> Result<ModelOutcome, PipelineError> {
-    let filter_check = filter.map(|f| (&f.check, f.errors_on(&record.held_out).evidence().gain_db));
-    let (output, reason) = choose_output(&record.evidence(), filter_check, recon_cfg, losing_share, what);
+    let rung = filter.map(|f| FilterRung {
+        check: &f.check,
+        on_same: f.errors_on(&record.held_out).evidence().gain_db,
+        delivery: f.delivery.clone(),
+    });
+    let (output, reason) = choose_output(&record.evidence(), rung, recon_cfg, losing_share, what);
     let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
     match output {
         OutputChoice::Sr => {}
@@ -542,21 +558,38 @@ fn deliver(
     Ok(result)
 }
 
+/// An input filter in use, as the choice of the delivered rung sees it.
+struct FilterRung<'a> {
+    /// Its evidence on every piece left out of its fit.
+    check: &'a Evidence,
+    /// Its pooled gain on SR's own held-out pieces, dB.
+    on_same: Option<f64>,
+    /// Its delivery test ([`filter_delivery_test`]): Ok, or why the filtered baseline may not be delivered.
+    delivery: Result<(), String>,
+}
+
 /// The delivered rung: the guard's choice between SR (its held-out `evidence`) and the fair
-/// baseline, or — with an input filter in use, `filter` = (its evidence on every piece left out of
-/// its fit, its pooled gain on SR's own held-out pieces) — the filtered fair baseline, when SR fails
-/// the guard or the filter alone does at least as well on the same pieces. With the reason.
+/// baseline, or — with an input `filter` in use that passed its delivery test — the filtered fair
+/// baseline, when SR fails the guard or the filter alone does at least as well on the same pieces.
+/// A filter that failed its delivery test was only the network's input: SR stands or falls by its
+/// own guard, and the reason says why the filter alone was not delivered. With the reason.
 fn choose_output(
     evidence: &Evidence,
-    filter: Option<(&Evidence, Option<f64>)>,
+    filter: Option<FilterRung<'_>>,
     recon_cfg: &ReconstructConfig,
     losing_share: f64,
     what: &str,
 ) -> (OutputChoice, String) {
     let (output, reason) = guard(evidence, recon_cfg, losing_share, what);
-    let Some((check, on_same)) = filter else {
+    let Some(FilterRung { check, on_same, delivery }) = filter else {
         return (output, reason);
     };
+    if let Err(why) = delivery {
+        return match output {
+            OutputChoice::Sr => (output, reason),
+            _ => (output, format!("{reason}; not the filtered fair baseline either: {why}")),
+        };
+    }
     match (output, evidence.gain_db, on_same) {
         (OutputChoice::Sr, Some(sr), Some(alone)) if alone >= sr => (
             OutputChoice::FilteredBaseline,
@@ -730,35 +763,38 @@ impl TrainingRecord {
     }
 }
 
-/// The input filter's test of its left-out evidence: the guard with `guard_filter_min_gain_db` as the
-/// margin (the evidence of a fixed-size linear fit left out one patch at a time is not a best of many)
-/// and a quarter of the patches allowed to lose clearly — and the gain sure patch by patch as well as
-/// block by block: Student's t of the pieces' gains in mean squared error above
-/// [`piece_t_needed`]. The blocks are nearly independent only where the errors decorrelate within
-/// 2 LR pixels; where the LR is smeared over a tile or more, a whole patch's error moves together and
-/// its blocks count it many times over (measured: a filter passed at t = 2.2 over blocks and lost
-/// 0.74 dB on the unacquired region). The patches are the filter's independent evidence: each lies
-/// elsewhere on the sample and is predicted by a fit without it.
+/// The input filter's test as the network's input, on its left-out evidence: the guard with
+/// `guard_filter_min_gain_db` as the margin (the evidence of a fixed-size linear fit left out one
+/// patch at a time is not a best of many) and a quarter of the patches allowed to lose clearly. What
+/// the network makes of that input is judged by SR's own guard; delivering the filtered fair
+/// baseline itself needs [`filter_delivery_test`] as well.
 fn filter_guard(check: &Evidence, recon_cfg: &ReconstructConfig) -> (OutputChoice, String) {
     let cfg = ReconstructConfig { guard_min_gain_db: recon_cfg.guard_filter_min_gain_db, ..recon_cfg.clone() };
     let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
-    let (choice, reason) = guard(check, &cfg, CROSS_FIT_MAX_LOSING_SHARE, what);
-    if choice != OutputChoice::Sr {
-        return (choice, reason);
-    }
+    guard(check, &cfg, CROSS_FIT_MAX_LOSING_SHARE, what)
+}
+
+/// Whether the filtered fair baseline, which passed [`filter_guard`], may be delivered: its gain must
+/// be sure patch by patch as well as block by block — Student's t of the pieces' left-out gains in
+/// mean squared error above [`piece_t_needed`]. The blocks are nearly independent only where the
+/// errors decorrelate within 2 LR pixels; where the LR is smeared over a tile or more, a whole patch's
+/// error moves together and its blocks count it many times over (measured: a filter passed at t = 2.2
+/// over blocks, 0.62 over its 8 patches, and its filtered baseline lost 0.74 dB on the unacquired
+/// region). The patches are the filter's independent evidence: each lies elsewhere on the sample and
+/// is predicted by a fit without it. Ok, or why not.
+fn filter_delivery_test(check: &Evidence, recon_cfg: &ReconstructConfig) -> Result<(), String> {
     let n = check.piece_gains_db.len();
     let needed = piece_t_needed(recon_cfg.guard_min_t, n);
-    let over_pieces =
-        |t: f64| format!("t = {t:.1} over the {n} patches themselves, {needed:.1} needed at {} degrees of freedom", n.saturating_sub(1));
     match check.piece_t {
-        Some(t) if t > needed => (OutputChoice::Sr, format!("{reason}; {}", over_pieces(t))),
-        t => (
-            OutputChoice::Baseline,
-            format!(
-                "{what} is sure block by block but not patch by patch ({}): delivering the fair baseline with the measured patches",
-                over_pieces(t.unwrap_or(f64::NAN))
-            ),
-        ),
+        Some(t) if t > needed => Ok(()),
+        t => Err(format!(
+            "the input filter alone ({:+.2} dB, t = {:.1} over blocks) is not sure patch by patch: t = {:.1} over the {n} patches themselves, \
+             {needed:.1} needed at {} degrees of freedom",
+            check.gain_db.unwrap_or(f64::NAN),
+            check.gain_t.unwrap_or(f64::NAN),
+            t.unwrap_or(f64::NAN),
+            n.saturating_sub(1)
+        )),
     }
 }
 
@@ -934,7 +970,7 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_must_be_sure_patch_by_patch_as_well_as_block_by_block() {
+    fn the_filtered_baseline_is_delivered_only_when_sure_patch_by_patch() {
         let cfg = ReconstructConfig::default(); // t 2
         let evidence = |block_t: f64, piece_t: Option<f64>, n: usize| Evidence {
             gain_db: Some(0.5),
@@ -943,19 +979,21 @@ mod tests {
             piece_gains_db: vec![0.5; n],
             piece_t,
         };
-        // sure over many blocks, but the patches themselves scatter: refused, and the reason says why
-        let (choice, reason) = filter_guard(&evidence(6.0, Some(1.5), 8), &cfg);
-        assert_eq!(choice, OutputChoice::Baseline);
+        // sure over many blocks, so a fit input for the network, but the patches themselves scatter:
+        // not deliverable, and the reason says why
+        let scattered = evidence(6.0, Some(1.5), 8);
+        assert_eq!(filter_guard(&scattered, &cfg).0, OutputChoice::Sr);
+        let why = filter_delivery_test(&scattered, &cfg).unwrap_err();
         assert!(
-            reason.contains("not patch by patch") && reason.contains("t = 1.5 over the 8 patches") && reason.contains("7 degrees"),
-            "{reason}"
+            why.contains("not sure patch by patch") && why.contains("t = 1.5 over the 8 patches") && why.contains("7 degrees"),
+            "{why}"
         );
         // the same t over patches is enough with many patches, not with few
-        assert_eq!(filter_guard(&evidence(6.0, Some(2.3), 40), &cfg).0, OutputChoice::Sr);
-        assert_eq!(filter_guard(&evidence(6.0, Some(2.3), 8), &cfg).0, OutputChoice::Baseline);
-        assert_eq!(filter_guard(&evidence(6.0, Some(2.5), 8), &cfg).0, OutputChoice::Sr);
+        assert!(filter_delivery_test(&evidence(6.0, Some(2.3), 40), &cfg).is_ok());
+        assert!(filter_delivery_test(&evidence(6.0, Some(2.3), 8), &cfg).is_err());
+        assert!(filter_delivery_test(&evidence(6.0, Some(2.5), 8), &cfg).is_ok());
         // no t over patches (a single patch): nothing is sure
-        assert_eq!(filter_guard(&evidence(6.0, None, 1), &cfg).0, OutputChoice::Baseline);
+        assert!(filter_delivery_test(&evidence(6.0, None, 1), &cfg).is_err());
     }
 
     #[test]
@@ -982,7 +1020,9 @@ mod tests {
         };
         let cfg = ReconstructConfig::default();
         let filter = (evidence(1.2, 6.0, &[1.0, 1.5, 0.8, 1.4]), Some(1.1));
-        let choose = |sr: &Evidence, f: Option<&(Evidence, Option<f64>)>| choose_output(sr, f.map(|(e, g)| (e, *g)), &cfg, 0.0, "SR");
+        let choose = |sr: &Evidence, f: Option<&(Evidence, Option<f64>)>| {
+            choose_output(sr, f.map(|(check, on_same)| FilterRung { check, on_same: *on_same, delivery: Ok(()) }), &cfg, 0.0, "SR")
+        };
         // SR passes the guard and beats the filter on its own held-out pieces: SR
         assert_eq!(choose(&evidence(2.0, 5.0, &[2.0, 2.0]), Some(&filter)).0, OutputChoice::Sr);
         // SR passes the guard but the filter alone does as well on those pieces: the filtered baseline
@@ -996,6 +1036,16 @@ mod tests {
         assert!(reason.contains("+1.20 dB (t = 6.0 over blocks, 6.0 over patches)") && reason.contains("4 patches"), "{reason}");
         assert_eq!(choose(&failing, None).0, OutputChoice::Baseline);
         assert_eq!(choose(&evidence(2.0, 5.0, &[2.0, 2.0]), None).0, OutputChoice::Sr);
+        // a filter that failed its delivery test was only the network's input: SR by its own guard,
+        // else the fair baseline, and the reason says why not the filtered one
+        let undeliverable = |sr: &Evidence| {
+            let rung = FilterRung { check: &filter.0, on_same: filter.1, delivery: Err("not sure patch by patch".into()) };
+            choose_output(sr, Some(rung), &cfg, 0.0, "SR")
+        };
+        let (choice, reason) = undeliverable(&failing);
+        assert_eq!(choice, OutputChoice::Baseline);
+        assert!(reason.ends_with("not the filtered fair baseline either: not sure patch by patch"), "{reason}");
+        assert_eq!(undeliverable(&evidence(0.9, 5.0, &[0.9, 0.9])).0, OutputChoice::Sr);
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub struct ReconstructConfig {
     pub guard_max_patch_loss_db: f64,
     /// … and the gain is sure: Student's t of the fair baseline's minus SR's squared error, paired
     /// over blocks of 2 × 2 LR pixels of the held-out pixels, exceeds this (2 ≈ 97.5 % one-sided with
-    /// many blocks).
+    /// many blocks). The filtered fair baseline is delivered only when the input filter's gain is also
+    /// as sure over its patches themselves: their t above Student's quantile at this t's confidence.
     pub guard_min_t: f64,
     /// Low-frequency data consistency: SR takes its features finer than a Gaussian of this many LR
     /// pixels from the network and everything coarser from the fair baseline (the LR); 0 = off.
