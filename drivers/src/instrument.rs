@@ -108,6 +108,12 @@ pub struct InstrumentLimits {
     pub channels: Vec<String>,
 }
 
+/// Rounding allowed when a length is checked against a limit, metres (1 fm, far below any motion a
+/// scanner makes): a scan size or corner computed from a centre and a span can land a few ulps past
+/// a limit derived the other way round (a real 384-px frame of 488-pm pixels came out wider than the
+/// extent its limits were taken from, and could not be replayed).
+pub const LENGTH_ROUNDING_M: f64 = 1e-15;
+
 impl InstrumentLimits {
     /// Checks `req` against these limits; the first violation found is returned.
     pub fn check(&self, req: &ScanRequest) -> Result<(), InstrumentError> {
@@ -116,7 +122,7 @@ impl InstrumentLimits {
         if finite.iter().any(|v| !v.is_finite()) {
             return Err(InstrumentError::out_of_range("scan request", format!("{r:?} at {} Hz", req.line_rate_hz), "finite numbers"));
         }
-        let size_ok = |v: f64| v >= 0.0 && v <= self.max_scan_size_m;
+        let size_ok = |v: f64| v >= 0.0 && v <= self.max_scan_size_m + LENGTH_ROUNDING_M;
         for (what, v) in [("scan width", r.width_m), ("scan height", r.height_m)] {
             if !size_ok(v) {
                 return Err(InstrumentError::out_of_range(
@@ -127,7 +133,7 @@ impl InstrumentLimits {
             }
         }
         for (x, y) in r.corners_m() {
-            let inside = |v: f64, (lo, hi): (f64, f64)| v >= lo - 1e-15 && v <= hi + 1e-15;
+            let inside = |v: f64, (lo, hi): (f64, f64)| v >= lo - LENGTH_ROUNDING_M && v <= hi + LENGTH_ROUNDING_M;
             if !inside(x, self.x_range_m) || !inside(y, self.y_range_m) {
                 return Err(InstrumentError::out_of_range(
                     "scan region corner",
@@ -254,5 +260,37 @@ mod tests {
         }
         assert_eq!(Directions::from_name("Both"), None);
         assert_eq!(Directions::from_name("sideways"), None);
+    }
+
+    #[test]
+    fn a_frame_as_wide_as_the_limit_passes_despite_rounding_and_a_wider_one_does_not() {
+        // a real file's frame: 383 pitches of 488 pm, centred at its own half extent, with the
+        // limits taken from its extent (right edge − left edge), as the simulator does
+        let extent_m = 384.0 * 0.488e-9;
+        let width_m = extent_m / 384.0 * 383.0;
+        let center_m = extent_m / 2.0;
+        let x = (center_m - width_m / 2.0, center_m + width_m / 2.0);
+        assert!(x.1 - x.0 != width_m, "the case needs the rounding it is about");
+        let limits = InstrumentLimits {
+            max_scan_size_m: x.1 - x.0,
+            x_range_m: x,
+            y_range_m: x,
+            points_range: (2, 4096),
+            lines_range: (2, 4096),
+            line_rate_range_hz: (0.1, 10.0),
+            max_tip_speed_m_per_s: None,
+            channels: vec!["Height".into()],
+        };
+        let request = |w: f64| ScanRequest {
+            region: ScanRegion { width_m: w, height_m: w, ..ScanRegion::square(center_m, center_m, 0.0) },
+            raster: Raster::new(128, 128),
+            line_rate_hz: 1.0,
+            channels: vec!["Height".into()],
+            directions: Directions::Trace,
+        };
+        assert_eq!(limits.check(&request(width_m)), Ok(()));
+        // a picometre more is refused, by name
+        let err = limits.check(&request(width_m + 1e-12)).unwrap_err().to_string();
+        assert!(err.contains("scan width"), "{err}");
     }
 }
