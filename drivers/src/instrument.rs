@@ -271,16 +271,8 @@ mod tests {
         let center_m = extent_m / 2.0;
         let x = (center_m - width_m / 2.0, center_m + width_m / 2.0);
         assert!(x.1 - x.0 != width_m, "the case needs the rounding it is about");
-        let limits = InstrumentLimits {
-            max_scan_size_m: x.1 - x.0,
-            x_range_m: x,
-            y_range_m: x,
-            points_range: (2, 4096),
-            lines_range: (2, 4096),
-            line_rate_range_hz: (0.1, 10.0),
-            max_tip_speed_m_per_s: None,
-            channels: vec!["Height".into()],
-        };
+        let limits =
+            InstrumentLimits { max_scan_size_m: x.1 - x.0, x_range_m: x, y_range_m: x, ..crate::mock::MockInstrument::default_limits() };
         let request = |w: f64| ScanRequest {
             region: ScanRegion { width_m: w, height_m: w, ..ScanRegion::square(center_m, center_m, 0.0) },
             raster: Raster::new(128, 128),

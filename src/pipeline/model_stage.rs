@@ -196,7 +196,7 @@ impl HeldOutErrors {
     /// Adds the errors of `prediction` (on the piece's own pixels) and of the fair baseline on `p`.
     fn add_prediction(&mut self, p: &Piece, prediction: ndarray::ArrayView2<f32>, lr_pitch_m: (f64, f64)) {
         let tile = p.image.data.dim();
-        let (mut piece_sr, mut piece_fair, mut piece_n) = (0.0f64, 0.0f64, 0usize);
+        let (mut piece_sr, mut piece_fair) = (0.0f64, 0.0f64);
         let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
         let cols = tile.1.div_ceil(block.1);
         let first_block = self.block_se.len();
@@ -211,11 +211,10 @@ impl HeldOutErrors {
             self.lo = self.lo.min(t);
             self.hi = self.hi.max(t);
             self.n += 1;
-            piece_n += 1;
         }
         (self.se_sr, self.se_fair) = (self.se_sr + piece_sr, self.se_fair + piece_fair);
         self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
-        self.piece_se_gains.push((piece_fair - piece_sr) / piece_n.max(1) as f64);
+        self.piece_se_gains.push((piece_fair - piece_sr) / tile.0.saturating_mul(tile.1).max(1) as f64);
     }
 
     /// What the guard weighs (nothing when no piece was added).
@@ -542,7 +541,7 @@ fn deliver(
     let rung = filter.map(|f| FilterRung {
         check: &f.check,
         on_same: f.errors_on(&record.held_out).evidence().gain_db,
-        delivery: f.delivery.clone(),
+        delivery: f.delivery.as_ref().map_err(String::as_str).copied(),
     });
     let (output, reason) = choose_output(&record.evidence(), rung, recon_cfg, losing_share, what);
     let mut result = reconstruct_mean(prepared, models, recon_cfg)?;
@@ -565,7 +564,7 @@ struct FilterRung<'a> {
     /// Its pooled gain on SR's own held-out pieces, dB.
     on_same: Option<f64>,
     /// Its delivery test ([`filter_delivery_test`]): Ok, or why the filtered baseline may not be delivered.
-    delivery: Result<(), String>,
+    delivery: Result<(), &'a str>,
 }
 
 /// The delivered rung: the guard's choice between SR (its held-out `evidence`) and the fair
@@ -1039,7 +1038,7 @@ mod tests {
         // a filter that failed its delivery test was only the network's input: SR by its own guard,
         // else the fair baseline, and the reason says why not the filtered one
         let undeliverable = |sr: &Evidence| {
-            let rung = FilterRung { check: &filter.0, on_same: filter.1, delivery: Err("not sure patch by patch".into()) };
+            let rung = FilterRung { check: &filter.0, on_same: filter.1, delivery: Err("not sure patch by patch") };
             choose_output(sr, Some(rung), &cfg, 0.0, "SR")
         };
         let (choice, reason) = undeliverable(&failing);
