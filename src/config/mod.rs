@@ -7,7 +7,7 @@ mod sections;
 pub use error::ConfigError;
 pub use sections::*;
 
-use afm_drivers::{Directions, Raster, ScanRegion};
+use afm_drivers::{Directions, PixelRect, Raster, ScanRegion};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -212,21 +212,41 @@ impl RunSpec {
     /// Real-surface replay: sets the frame to the geometry of the real image `path` (on the image's own
     /// pixel grid) and makes that image the simulated surface. A scan taken at a scan angle is replayed
     /// in its own scan frame (angle 0, the same centre and size), so that its lines stay the fast axis.
-    /// A training crop that does not fit the image's tiles (a non-square pixel grid) gives way to
-    /// whole tiles.
+    /// An image whose sides the grid cannot cut into tiles the model takes (`replay_side`) is replayed
+    /// on its largest centred part that it can, on the image's own pixels, and the log says so. A
+    /// training crop that does not fit the image's tiles (a non-square pixel grid) gives way to whole
+    /// tiles.
     pub fn replay(config: &mut RunConfig, path: &Path, channel: Option<&str>) -> Result<(), crate::io::IoError> {
         let loaded = crate::io::load(path)?;
         loaded.channel(channel)?; // present and finite
-        let r = loaded.frame.region;
+
+        // A rotated scan is replayed in its own scan frame: its lines stay the fast axis.
+        let whole = ScanRegion { angle_deg: 0.0, ..loaded.frame.region };
+        let raster = loaded.frame.raster;
+        let grid = config.select.grid;
+        let (points, lines) = (replay_side(raster.points, grid), replay_side(raster.lines, grid));
+        let rect = PixelRect { col: (raster.points - points) / 2, row: (raster.lines - lines) / 2, cols: points, rows: lines };
+        let (r, cropped) = whole.sub_region(&raster, &rect);
+        if cropped != raster {
+            tracing::warn!(
+                "{}: {}×{} px cannot be cut into {grid}×{grid} tiles of a multiple of 4 px (select.grid = {grid}): replaying its centred {}×{} px ({:.4} × {:.4} µm)",
+                path.display(),
+                raster.points,
+                raster.lines,
+                points,
+                lines,
+                r.width_m * 1e6,
+                r.height_m * 1e6
+            );
+        }
         let f = &mut config.frame;
         f.center_x_m = r.center_x_m;
         f.center_y_m = r.center_y_m;
         f.scan_size_m = r.width_m;
         f.scan_height_m = Some(r.height_m);
-        // A rotated scan is replayed in its own scan frame: its lines stay the fast axis.
         f.angle_deg = 0.0;
-        f.hr_points = loaded.frame.raster.points;
-        f.hr_lines = loaded.frame.raster.lines;
+        f.hr_points = cropped.points;
+        f.hr_lines = cropped.lines;
         config.simulator.surface_file = Some(path.to_path_buf());
         config.simulator.surface_channel = channel.map(str::to_string);
         let tile = config.tile_px();
@@ -258,6 +278,18 @@ impl RunSpec {
         let json = serde_json::to_string(&identity).unwrap_or_default();
         let digest = Sha256::digest(json.as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The pixels of a replayed image's side of `side_px` that a grid of `grid` tiles per side can use:
+/// the largest multiple of 4 × `grid` (every tile the same size, its side divisible by 4 for the
+/// model) not above `side_px`. A side too short for even that stays as it is, for `validate` to refuse
+/// with the field and value.
+pub fn replay_side(side_px: usize, grid: usize) -> usize {
+    let unit = 4 * grid.max(1);
+    match side_px / unit * unit {
+        0 => side_px,
+        usable => usable,
     }
 }
 

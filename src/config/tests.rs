@@ -62,6 +62,53 @@ fn bridge_address_is_not_part_of_the_identity() {
 }
 
 #[test]
+fn replay_side_is_the_largest_multiple_of_four_tiles() {
+    assert_eq!(replay_side(512, 8), 512);
+    assert_eq!(replay_side(400, 8), 384);
+    assert_eq!(replay_side(350, 8), 320);
+    assert_eq!(replay_side(401, 10), 400);
+    // too short for one 4 px tile per grid cell: left for validate to refuse
+    assert_eq!(replay_side(20, 8), 20);
+}
+
+/// An image of 401 × 350 px cannot be cut into 8 × 8 tiles of a multiple of 4 px: it is replayed on
+/// its centred 384 × 320 px, on its own pixels — the replay's truth is exactly those pixels.
+#[test]
+fn replay_crops_an_image_the_grid_cannot_cut_to_its_centre() {
+    use crate::io::lab_outputs::{write_lab_image, LabImage};
+    let dir = std::env::temp_dir().join(format!("afm-spark-replay-crop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (points, lines) = (401usize, 350usize);
+    let data =
+        ndarray::Array2::<f32>::from_shape_fn((lines, points), |(l, p)| ((l * 7 + p * 3) % 11) as f32 * 1e-9 + (l * p) as f32 * 1e-14);
+    let pitch_m = 2e-9;
+    let region = ScanRegion {
+        center_x_m: 0.3e-6,
+        center_y_m: -0.2e-6,
+        width_m: (points - 1) as f64 * pitch_m,
+        height_m: (lines - 1) as f64 * pitch_m,
+        angle_deg: 0.0,
+    };
+    let image = LabImage { data: data.view(), region, channel: "HeightRetrace", unit: "m", title: "t", note: &[] };
+    write_lab_image(&dir, "odd", &image).unwrap();
+    let file = dir.join("odd.gwy");
+    let mut config = parse(&format!("{MINIMAL}[simulator]\nground_truth = \"surface\"\n")).unwrap().config;
+    RunSpec::replay(&mut config, &file, None).unwrap();
+    let spec = RunSpec::from_config(config, Path::new("test.toml")).unwrap();
+    let f = &spec.config.frame;
+    assert_eq!((f.hr_points, f.hr_lines), (384, 320));
+    // same pixel pitch; 8 columns cut on the left and 9 on the right, 15 rows at the bottom and top
+    assert!((f.scan_size_m - 383.0 * pitch_m).abs() < 1e-15 && (spec.hr_region().height_m - 319.0 * pitch_m).abs() < 1e-15);
+    assert!((f.center_x_m - (region.center_x_m - 0.5 * pitch_m)).abs() < 1e-15 && (f.center_y_m - region.center_y_m).abs() < 1e-15);
+    let surface = crate::backend::run_surface(&spec).unwrap();
+    let truth = crate::ground_truth::simulated(&spec, &surface).unwrap();
+    let expected = data.slice(ndarray::s![15..335, 8..392]);
+    let worst = truth.iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-12, "the replay's truth is off the image's own pixels by up to {worst} m");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn replay_takes_non_square_grids_and_rotated_scans() {
     use crate::io::lab_outputs::{write_lab_image, LabImage};
     let dir = std::env::temp_dir().join(format!("afm-spark-replay-grid-{}", std::process::id()));
