@@ -178,6 +178,39 @@ fn train_then_reconstruct_on_a_npy_pair() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A 72 × 72 px HR image cannot be cut into 4 × 4 tiles of a multiple of 4 px: `train` uses its
+/// centred 64 × 64 px (from pixel 4, an LR pixel) and the LR's pixels on it, records the part, and
+/// `reconstruct` cuts the same part again.
+#[test]
+fn a_pair_the_grid_cannot_tile_trains_and_reconstructs_on_its_centred_part() {
+    let dir = temp_dir("cut");
+    let hr = terraces(72);
+    let (hr_path, lr_path) = (dir.join("hr.npy"), dir.join("lr.npy"));
+    write_array(&hr_path, &hr).unwrap();
+    write_array(&lr_path, &hr.slice(s![..;4, ..;4]).to_owned()).unwrap();
+    let out = dir.join("run");
+    let mut args = TINY.to_vec();
+    args.push("1");
+    let res = afm(&args, &[("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let stdout = text(&res.stdout);
+    assert!(stdout.contains("HR points 4…67, lines 4…67"), "{stdout}");
+    assert!(stdout.contains("registration off: the LR is the HR's own decimation"), "{stdout}");
+    let acquired = json(&out.join("n3").join("acquired.json"));
+    assert_eq!((acquired["hr_points"].as_u64(), acquired["hr_lines"].as_u64()), (Some(64), Some(64)));
+    assert_eq!(acquired["hr_crop"], serde_json::json!({"col": 4, "row": 4, "cols": 64, "rows": 64}));
+    // the outputs lie on the part
+    let sr = read_array(&out.join("n3").join("sr.npy")).unwrap();
+    assert_eq!(sr.dim(), (64, 64));
+    let res =
+        afm(&["reconstruct", "--steps-infer", "1", "--device", "cpu"], &[("--weights", &out), ("--hr", &hr_path), ("--lr", &lr_path)]);
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let inf = out.join("inference").join("n3");
+    assert_eq!(read_array(&inf.join("fair_baseline.npy")).unwrap(), read_array(&out.join("n3").join("fair_baseline.npy")).unwrap());
+    assert_eq!(read_array(&inf.join("sr_unpasted.npy")).unwrap(), read_array(&out.join("n3").join("sr_unpasted.npy")).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A refused invocation: subcommand and flags, path arguments, and the text its error must contain.
 type BadCase<'a> = (Vec<&'a str>, Vec<(&'a str, &'a Path)>, &'a str);
 
@@ -207,7 +240,8 @@ fn bad_pairs_and_options_fail_with_one_clear_line() {
             "--n-list = 8: every patch count must be 1 … 5",
         ),
         (
-            vec!["train", "--grid", "5"],
+            // a strided pair would be cut to the 60 px the grid tiles; one placed corner to corner is not
+            vec!["train", "--grid", "5", "--lr-geometry", "corner"],
             vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
             "--grid = 5: the HR image is 64×64 px",
         ),

@@ -68,8 +68,9 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
     let checkpoints = find_checkpoints(&args.weights)?;
     let root = args.out.clone().unwrap_or_else(|| args.weights.join("inference"));
     let mut rows = Vec::new();
-    // The HR/LR pair, loaded once and again only when a checkpoint was trained with another geometry.
-    let mut loaded: Option<(LrGeometry, ImagePair)> = None;
+    // The HR/LR pair, loaded once and again only when a checkpoint was trained with another geometry
+    // or tile grid.
+    let mut loaded: Option<((LrGeometry, Option<usize>), ImagePair)> = None;
     for ck in &checkpoints {
         let model =
             TrainedModel::load(&ck.dir, device).map_err(|e| OfflineError::Checkpoint { path: ck.dir.clone(), why: e.to_string() })?;
@@ -77,13 +78,22 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let geometry = args.lr_geometry.or(acquired.as_ref().map(|a| a.lr_geometry)).unwrap_or_default();
         let model_input =
             args.model_input.map(Interpolation::from).or(acquired.as_ref().map(|a| a.model_input)).unwrap_or(Interpolation::Bicubic);
+        // Trained on the part of the HR file its grid could tile: the same part again.
+        let key = (geometry, acquired.as_ref().map(|a| a.grid));
         let pair = match loaded.take() {
-            Some((g, pair)) if g == geometry => &loaded.insert((g, pair)).1,
-            _ => &loaded.insert((geometry, ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?)).1,
+            Some((k, pair)) if k == key => &loaded.insert((k, pair)).1,
+            _ => {
+                let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), geometry)?;
+                let pair = match key.1 {
+                    Some(grid) => pair.cut_for_grid(grid)?,
+                    None => pair,
+                };
+                &loaded.insert((key, pair)).1
+            }
         };
         let (rects, picks) = match &acquired {
             Some(a) => {
-                if (a.hr_points, a.hr_lines) != (pair.hr.raster.points, pair.hr.raster.lines) {
+                if (a.hr_points, a.hr_lines, a.hr_crop) != (pair.hr.raster.points, pair.hr.raster.lines, pair.hr_crop) {
                     return Err(OfflineError::invalid(
                         format!("--hr {}", args.hr.display()),
                         format!("{}×{} px", pair.hr.raster.points, pair.hr.raster.lines),

@@ -191,8 +191,8 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
             afm_spark::device::device_name(device)
         );
     }
-    let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), args.lr_geometry)?;
     let select = args.select.options(&sections);
+    let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), args.lr_geometry)?.cut_for_grid(select.grid)?;
     let hr = pair.hr_raster();
     let tile_px = (hr.points / select.grid.max(1)).min(hr.lines / select.grid.max(1));
     let reconstruct = reconstruct_config(&sections, args.steps_infer, args.infer_batch_size);
@@ -210,6 +210,16 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     println!("HR           {} ({}, {}×{} px)", pair.hr.path.display(), pair.hr.channel, hr.points, hr.lines);
     println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, pair.lr.raster.points, pair.lr.raster.lines);
     println!("geometry     {}", pair.describe_geometry());
+    if let Some(c) = pair.hr_crop {
+        println!(
+            "part         HR points {}…{}, lines {}…{} (the centred part --grid {} cuts into equal tiles of a multiple of 4 px)",
+            c.col,
+            c.col + c.cols - 1,
+            c.row,
+            c.row + c.rows - 1,
+            opts.select.grid
+        );
+    }
     if !opts.register.enabled {
         // without a [register] section only a decimated LR turns it off (`register_for`)
         let why = if sections.register.is_none() {

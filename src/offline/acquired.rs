@@ -32,6 +32,10 @@ pub struct AcquiredTiles {
     pub lr_geometry: LrGeometry,
     /// How the LR was brought onto the HR grid as the model input x0.
     pub model_input: Interpolation,
+    /// The part of the HR file trained on, when the grid could not tile all of it
+    /// ([`super::ImagePair::cut_for_grid`]); `hr_points`, `hr_lines` and `rects` are on that part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hr_crop: Option<PixelRect>,
 }
 
 impl AcquiredTiles {

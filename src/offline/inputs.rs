@@ -6,7 +6,7 @@ use super::geometry::{decimation_step, LrGeometry};
 use super::OfflineError;
 use crate::io::{self, FileFormat, LoadedFile};
 use crate::upsample::{strided_region, GridMap};
-use afm_drivers::{Raster, ScanRegion};
+use afm_drivers::{PixelRect, Raster, ScanRegion};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,19 @@ impl LrImage {
             unit: ch.unit.clone(),
         })
     }
+
+    /// The part `rect` of the image, on the same pixels: its data, region and raster.
+    fn part(&self, rect: &PixelRect) -> Self {
+        let data = self.data.slice(ndarray::s![rect.row..rect.row + rect.rows, rect.col..rect.col + rect.cols]).to_owned();
+        let (region, raster) = self.region.sub_region(&self.raster, rect);
+        Self { data, region, raster, ..self.clone() }
+    }
+}
+
+/// Whether `grid` cuts a side of `side_px` HR pixels into equal tiles whose sides are a multiple of
+/// 4 px, the model's need.
+pub fn grid_cuts(side_px: usize, grid: usize) -> bool {
+    grid > 0 && side_px % grid == 0 && (side_px / grid) % 4 == 0
 }
 
 /// An HR image (the ground truth, and the source of the "acquired" patches) and the LR image of the
@@ -65,6 +78,9 @@ pub struct ImagePair {
     pub geometry: LrGeometry,
     /// The decimation step f, for `Strided`.
     pub step: Option<usize>,
+    /// The part of the HR file in use when it was cut to fit the tile grid ([`ImagePair::cut_for_grid`]);
+    /// `None`: the whole file.
+    pub hr_crop: Option<PixelRect>,
 }
 
 impl ImagePair {
@@ -135,7 +151,40 @@ impl ImagePair {
                 hr.unit
             );
         }
-        Ok(Self { hr, lr, map, geometry, step })
+        Ok(Self { hr, lr, map, geometry, step, hr_crop: None })
+    }
+
+    /// The pair as `grid` can tile it. An HR image that the grid cannot cut into equal tiles whose
+    /// sides are a multiple of 4 px (350 px with grid 8) is cut, in a strided pair (LR = HR[::f, ::f]),
+    /// to its largest centred part that it can, starting on an LR pixel, and the LR with it, so that
+    /// the LR stays the decimation of the HR part and both tilings match; `hr_crop` says which part.
+    /// Any other pair is returned whole: only a strided pair relates HR and LR pixels exactly, and
+    /// `train` refuses the sizes by name.
+    pub fn cut_for_grid(self, grid: usize) -> Result<Self, OfflineError> {
+        let hr = self.hr.raster;
+        let Some(f) = self.step.filter(|_| self.geometry == LrGeometry::Strided) else { return Ok(self) };
+        if grid_cuts(hr.points, grid) && grid_cuts(hr.lines, grid) {
+            return Ok(self);
+        }
+        // The largest side the grid cuts whose LR (every f-th pixel) the same grid cuts exactly.
+        let usable = |n: usize| (1..=n).rev().find(|&m| grid_cuts(m, grid) && m % f == 0 && (m / f) % grid == 0);
+        let (Some(points), Some(lines)) = (usable(hr.points), usable(hr.lines)) else { return Ok(self) };
+        let start = |n: usize, m: usize| (n - m) / 2 / f * f;
+        let rect = PixelRect { col: start(hr.points, points), row: start(hr.lines, lines), cols: points, rows: lines };
+        let lr_rect = PixelRect { col: rect.col / f, row: rect.row / f, cols: points / f, rows: lines / f };
+        tracing::warn!(
+            "{}: {}×{} px cannot be cut into {grid}×{grid} equal tiles of a multiple of 4 px (--grid {grid}): using its centred {}×{} px from point {}, line {} (and the LR's pixels on it)",
+            self.hr.path.display(),
+            hr.points,
+            hr.lines,
+            points,
+            lines,
+            rect.col,
+            rect.row
+        );
+        let mut pair = Self::new(self.hr.part(&rect), self.lr.part(&lr_rect), LrGeometry::Strided)?;
+        pair.hr_crop = Some(rect);
+        Ok(pair)
     }
 
     /// The HR raster.
@@ -184,6 +233,35 @@ mod tests {
             channel: "HeightTrace".into(),
             unit: "m".into(),
         }
+    }
+
+    /// An HR image of `n` × `n` px whose every value says where it lies, and its decimation `HR[::4, ::4]`.
+    fn strided_pair(n: usize) -> (LrImage, LrImage) {
+        let mut hr = image(n, false);
+        hr.data = Array2::from_shape_fn((n, n), |(r, c)| (r * 1000 + c) as f32);
+        let mut lr = image(n.div_ceil(4), false);
+        lr.data = hr.data.slice(ndarray::s![..;4, ..;4]).to_owned();
+        (hr, lr)
+    }
+
+    #[test]
+    fn a_strided_pair_the_grid_cannot_tile_is_cut_to_its_centred_part_and_stays_strided() {
+        let (hr, lr) = strided_pair(350);
+        let cut = ImagePair::new(hr.clone(), lr, LrGeometry::Auto).unwrap().cut_for_grid(8).unwrap();
+        // 320 px: 8 tiles of 40 px, each 10 LR px; starting on an LR pixel (12 = 4 · 3), near the centre (15)
+        assert_eq!(cut.hr_crop, Some(PixelRect { col: 12, row: 12, cols: 320, rows: 320 }));
+        assert_eq!((cut.hr.raster, cut.lr.raster), (Raster::square(320), Raster::square(80)));
+        assert_eq!(cut.hr.data, hr.data.slice(ndarray::s![12..332, 12..332]));
+        assert!(cut.lr_is_the_decimation() && cut.step == Some(4));
+        // the part keeps the file's pitch
+        assert!((cut.hr.region.pitch_m(&cut.hr.raster).0 - 1e-9).abs() < 1e-21);
+        // a pair the grid tiles stays whole
+        let (hr, lr) = strided_pair(256);
+        assert_eq!(ImagePair::new(hr, lr, LrGeometry::Auto).unwrap().cut_for_grid(8).unwrap().hr_crop, None);
+        // a pair placed by the files' regions is not cut: only a strided pair relates the pixels exactly
+        let over_the_same_area = LrImage { region: image(350, true).region, ..image(88, true) };
+        let physical = ImagePair::new(image(350, true), over_the_same_area, LrGeometry::Physical).unwrap();
+        assert_eq!(physical.cut_for_grid(8).unwrap().hr.raster, Raster::square(350));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use super::acquired::AcquiredTiles;
 use super::evaluate::{pair_input, score_and_write};
-use super::inputs::ImagePair;
+use super::inputs::{grid_cuts, ImagePair};
 use super::selection::picks_png;
 use super::OfflineError;
 use crate::level::LevelConfig;
@@ -106,12 +106,13 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
         ));
     }
     opts.select.validate(pair.lr.raster.lines, pair.lr.raster.points).map_err(|why| OfflineError::stage("tile selection", why))?;
-    if hr.points % grid != 0 || hr.lines % grid != 0 || (hr.points / grid) % 4 != 0 || (hr.lines / grid) % 4 != 0 {
+    if !(grid_cuts(hr.points, grid) && grid_cuts(hr.lines, grid)) {
         return Err(OfflineError::invalid(
             "--grid",
             grid,
             format!(
-                "the HR image is {}×{} px: training needs equal tiles whose sides are multiples of 4 (HR size / grid = {}×{})",
+                "the HR image is {}×{} px: training needs equal tiles whose sides are multiples of 4 (HR size / grid = {}×{}); \
+                 only an HR/LR pair related by --lr-geometry strided is cut to fit by itself: crop the files to sizes the grid cuts",
                 hr.points,
                 hr.lines,
                 hr.points as f64 / grid as f64,
@@ -218,6 +219,7 @@ pub fn train_models(
             n_val: cfg.n_val,
             lr_geometry: pair.geometry,
             model_input: opts.model_input,
+            hr_crop: pair.hr_crop,
         }
         .write(&dir)?;
         let metrics = score_and_write(pair, &prepared, &outcome, &opts.level, opts.reconstruct.seam_px, &dir)?;
