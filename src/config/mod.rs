@@ -281,16 +281,17 @@ impl RunSpec {
     }
 }
 
+/// Whether `grid` cuts a side of `side_px` HR pixels into equal tiles whose sides are a multiple of
+/// 4 px, the model's need.
+pub fn grid_cuts(side_px: usize, grid: usize) -> bool {
+    grid > 0 && side_px % grid == 0 && (side_px / grid) % 4 == 0
+}
+
 /// The pixels of a replayed image's side of `side_px` that a grid of `grid` tiles per side can use:
-/// the largest multiple of 4 × `grid` (every tile the same size, its side divisible by 4 for the
-/// model) not above `side_px`. A side too short for even that stays as it is, for `validate` to refuse
-/// with the field and value.
+/// the largest side not above `side_px` that it cuts ([`grid_cuts`]). A side too short for even one
+/// such tiling stays as it is, for `validate` to refuse with the field and value.
 pub fn replay_side(side_px: usize, grid: usize) -> usize {
-    let unit = 4 * grid.max(1);
-    match side_px / unit * unit {
-        0 => side_px,
-        usable => usable,
-    }
+    (1..=side_px).rev().find(|&m| grid_cuts(m, grid)).unwrap_or(side_px)
 }
 
 #[cfg(test)]

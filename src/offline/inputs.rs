@@ -4,6 +4,7 @@
 
 use super::geometry::{decimation_step, LrGeometry};
 use super::OfflineError;
+use crate::config::grid_cuts;
 use crate::io::{self, FileFormat, LoadedFile};
 use crate::upsample::{strided_region, GridMap};
 use afm_drivers::{PixelRect, Raster, ScanRegion};
@@ -56,12 +57,6 @@ impl LrImage {
         let (region, raster) = self.region.sub_region(&self.raster, rect);
         Self { data, region, raster, ..self.clone() }
     }
-}
-
-/// Whether `grid` cuts a side of `side_px` HR pixels into equal tiles whose sides are a multiple of
-/// 4 px, the model's need.
-pub fn grid_cuts(side_px: usize, grid: usize) -> bool {
-    grid > 0 && side_px % grid == 0 && (side_px / grid) % 4 == 0
 }
 
 /// An HR image (the ground truth, and the source of the "acquired" patches) and the LR image of the

@@ -15,9 +15,10 @@
 
 use super::acquired::AcquiredTiles;
 use super::evaluate::{pair_input, score_and_write};
-use super::inputs::{grid_cuts, ImagePair};
+use super::inputs::ImagePair;
 use super::selection::picks_png;
 use super::OfflineError;
+use crate::config::grid_cuts;
 use crate::level::LevelConfig;
 use crate::model::WEIGHTS_FILE;
 use crate::pipeline::{prepare, train_and_reconstruct, ChannelKind, PrepareConfig};
