@@ -194,7 +194,8 @@ fn a_pair_the_grid_cannot_tile_trains_and_reconstructs_on_its_centred_part() {
     let res = afm(&args, &[("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)]);
     assert!(res.status.success(), "{}", text(&res.stderr));
     let stdout = text(&res.stdout);
-    assert!(stdout.contains("HR points 4…67, lines 4…67"), "{stdout}");
+    assert!(stdout.contains("(HeightTrace, 72×72 px)") && stdout.contains("(HeightTrace, 18×18 px)"), "{stdout}");
+    assert!(stdout.contains("HR points 4…67, lines 4…67: 64×64 px") && stdout.contains("(LR 16×16 px on it)"), "{stdout}");
     assert!(stdout.contains("registration off: the LR is the HR's own decimation"), "{stdout}");
     let acquired = json(&out.join("n3").join("acquired.json"));
     assert_eq!((acquired["hr_points"].as_u64(), acquired["hr_lines"].as_u64()), (Some(64), Some(64)));
@@ -208,6 +209,11 @@ fn a_pair_the_grid_cannot_tile_trains_and_reconstructs_on_its_centred_part() {
     let inf = out.join("inference").join("n3");
     assert_eq!(read_array(&inf.join("fair_baseline.npy")).unwrap(), read_array(&out.join("n3").join("fair_baseline.npy")).unwrap());
     assert_eq!(read_array(&inf.join("sr_unpasted.npy")).unwrap(), read_array(&out.join("n3").join("sr_unpasted.npy")).unwrap());
+    // a 64 × 64 px file is not the part it was trained on, though of the same size
+    let (other_hr, other_lr, _, _) = pair(&dir);
+    let res = afm(&["reconstruct", "--device", "cpu"], &[("--weights", &out), ("--hr", &other_hr), ("--lr", &other_lr)]);
+    assert!(!res.status.success());
+    assert!(text(&res.stderr).contains("the model was trained on 64×64 px from point 4, line 4 of its HR image"), "{}", text(&res.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,6 +5,7 @@
 
 use super::select::{interp_name, Interp};
 use super::train::{device, reconstruct_config};
+use afm_drivers::PixelRect;
 use afm_spark::linear_input::InputFilter;
 use afm_spark::model::TrainedModel;
 use afm_spark::offline::{
@@ -94,10 +95,11 @@ pub fn run(args: ReconstructArgs) -> anyhow::Result<()> {
         let (rects, picks) = match &acquired {
             Some(a) => {
                 if (a.hr_points, a.hr_lines, a.hr_crop) != (pair.hr.raster.points, pair.hr.raster.lines, pair.hr_crop) {
+                    let part = |c: Option<PixelRect>| c.map(|c| format!(" from point {}, line {}", c.col, c.row)).unwrap_or_default();
                     return Err(OfflineError::invalid(
                         format!("--hr {}", args.hr.display()),
-                        format!("{}×{} px", pair.hr.raster.points, pair.hr.raster.lines),
-                        format!("the model was trained on a {}×{} px HR image", a.hr_points, a.hr_lines),
+                        format!("{}×{} px{}", pair.hr.raster.points, pair.hr.raster.lines, part(pair.hr_crop)),
+                        format!("the model was trained on {}×{} px{} of its HR image", a.hr_points, a.hr_lines, part(a.hr_crop)),
                     )
                     .into());
                 }

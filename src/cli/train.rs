@@ -192,7 +192,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         );
     }
     let select = args.select.options(&sections);
-    let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), args.lr_geometry)?.cut_for_grid(select.grid)?;
+    let pair = ImagePair::load(&args.hr, &args.lr, args.channel.as_deref(), args.lr_geometry)?;
+    let (hr_file, lr_file) = (pair.hr.raster, pair.lr.raster);
+    let pair = pair.cut_for_grid(select.grid)?;
     let hr = pair.hr_raster();
     let tile_px = (hr.points / select.grid.max(1)).min(hr.lines / select.grid.max(1));
     let reconstruct = reconstruct_config(&sections, args.steps_infer, args.infer_batch_size);
@@ -207,17 +209,21 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let register = sections.register_for(&pair);
     let opts = TrainOptions { n_list, select, train, reconstruct, model_input, level, register, device, amp_requested: args.amp };
     let out_dir = args.out_dir.clone().unwrap_or_else(timestamp_dir);
-    println!("HR           {} ({}, {}×{} px)", pair.hr.path.display(), pair.hr.channel, hr.points, hr.lines);
-    println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, pair.lr.raster.points, pair.lr.raster.lines);
+    println!("HR           {} ({}, {}×{} px)", pair.hr.path.display(), pair.hr.channel, hr_file.points, hr_file.lines);
+    println!("LR           {} ({}, {}×{} px)", pair.lr.path.display(), pair.lr.channel, lr_file.points, lr_file.lines);
     println!("geometry     {}", pair.describe_geometry());
     if let Some(c) = pair.hr_crop {
         println!(
-            "part         HR points {}…{}, lines {}…{} (the centred part --grid {} cuts into equal tiles of a multiple of 4 px)",
+            "part         HR points {}…{}, lines {}…{}: {}×{} px, the centred part --grid {} cuts into equal tiles of a multiple of 4 px (LR {}×{} px on it)",
             c.col,
             c.col + c.cols - 1,
             c.row,
             c.row + c.rows - 1,
-            opts.select.grid
+            c.cols,
+            c.rows,
+            opts.select.grid,
+            pair.lr.raster.points,
+            pair.lr.raster.lines
         );
     }
     if !opts.register.enabled {
