@@ -6,8 +6,8 @@ use afm_drivers::Directions;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
 use afm_spark::eval::{
-    plan_runs, run_eval, run_fuse_case, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSuite, EvalSummary, EvalSurface, MachineInfo,
-    PROCEDURAL_KINDS,
+    plan_runs, run_eval, run_fuse_case, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSuite, EvalSummary, EvalSurface, FolderLock,
+    MachineInfo, PROCEDURAL_KINDS,
 };
 use afm_spark::select::SelectionStrategy;
 use anyhow::{bail, Context};
@@ -41,7 +41,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub quick: bool,
     /// Evaluation folder (default runs/eval-<unix time>/). Run folders already there with the same
-    /// configuration are reused or resumed.
+    /// configuration are reused or resumed. One evaluation at a time: `eval.lock` names the process
+    /// working there, and a second evaluation is refused while it runs.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Procedural surfaces, comma-separated (terraces, grains, particles, grating, step), or "none"
@@ -191,6 +192,8 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     let runs = plan_runs(&base, &grid)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{}", afm_drivers::frame::unix_now_s() as u64)));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // One evaluation at a time in a folder: a second would write the same run sessions.
+    let _lock = FolderLock::acquire(&out)?;
     let machine = MachineInfo::current();
     if !quiet {
         eprintln!("evaluating {} runs into {} on {}", runs.len(), out.display(), machine.describe());

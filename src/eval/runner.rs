@@ -39,7 +39,8 @@ pub enum EvalEvent {
 
 /// Runs every grid point into `out_dir/<run.folder>` and returns one row per grid point, in order.
 /// Fails only when a folder belongs to another configuration (checked before anything runs) or the
-/// evaluation folder cannot be created; a failed run becomes a row with status "failed: …".
+/// evaluation folder cannot be created; a failed run becomes a row with status "failed: …". The
+/// caller holds the folder's [`super::FolderLock`] for the whole evaluation.
 pub fn run_eval(runs: &[PlannedRun], out_dir: &Path, events: &Sender<EvalEvent>) -> Result<Vec<EvalRow>, EvalError> {
     for run in runs {
         check_folder(run, &out_dir.join(&run.folder))?;
