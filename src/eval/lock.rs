@@ -15,12 +15,11 @@ pub struct FolderLock {
 }
 
 impl FolderLock {
-    /// Takes `dir/eval.lock` (creating `dir`), writing this process's id into it. Refused while a
+    /// Takes `dir/eval.lock` (`dir` must exist), writing this process's id into it. Refused while a
     /// running process holds it: two evaluations in one folder would write the same run sessions. A
     /// lock whose process no longer runs (killed, crashed) is taken over. Whether a process runs is
     /// read from `/proc`; where there is none, every lock is taken over.
     pub fn acquire(dir: &Path) -> Result<Self, EvalError> {
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
         let path = dir.join(LOCK_FILE);
         for _ in 0..2 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -37,7 +36,7 @@ impl FolderLock {
                         }
                         held => {
                             let holder = held.map(|p| format!("process {p}")).unwrap_or_else(|_| format!("{:?}", text.trim()));
-                            return Err(EvalError::Busy { dir: dir.to_path_buf(), holder });
+                            return Err(EvalError::Busy { dir: dir.to_path_buf(), lock: path, holder });
                         }
                     }
                 }
@@ -68,6 +67,7 @@ mod tests {
     fn a_second_evaluation_is_refused_and_a_dead_holders_lock_is_taken_over() {
         let dir = std::env::temp_dir().join(format!("afm-spark-eval-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let held = FolderLock::acquire(&dir).unwrap();
         let me = std::process::id().to_string();
         assert_eq!(std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap().trim(), me);

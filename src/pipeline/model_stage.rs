@@ -214,7 +214,7 @@ impl HeldOutErrors {
         }
         (self.se_sr, self.se_fair) = (self.se_sr + piece_sr, self.se_fair + piece_fair);
         self.piece_gains_db.push(10.0 * (piece_fair / piece_sr).log10());
-        self.piece_se_gains.push((piece_fair - piece_sr) / tile.0.saturating_mul(tile.1).max(1) as f64);
+        self.piece_se_gains.push((piece_fair - piece_sr) / p.image.data.len().max(1) as f64);
     }
 
     /// What the guard weighs (nothing when no piece was added).
