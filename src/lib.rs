@@ -9,6 +9,7 @@ pub mod engine;
 pub mod eval;
 pub mod figures;
 pub mod filter;
+pub mod folder_lock;
 pub mod geo_image;
 pub mod ground_truth;
 pub mod io;

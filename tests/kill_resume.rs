@@ -4,7 +4,7 @@
 
 use afm_spark::io::session::{PatchRecord, Session};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"
@@ -46,26 +46,35 @@ fn wait_for_patches(session: &Path, k: usize, deadline: Instant) -> usize {
     0
 }
 
-#[test]
-fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
-    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-kill");
+/// A run of `config` started in the background in a fresh `<target tmp>/<name>/run` folder, with the
+/// extra `args` (e.g. `--acquire-only`), its config written as `<name>/run.toml`: (the test's folder
+/// `<name>`, the run folder, its session path, the running process).
+fn start_run(name: &str, config: &str, args: &[&str]) -> (PathBuf, PathBuf, PathBuf, Child) {
+    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("kill.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    let config_path = dir.join("run.toml");
+    std::fs::write(&config_path, config).unwrap();
     let out = dir.join("run");
     let session_path = out.join("session.h5");
-    let exe = env!("CARGO_BIN_EXE_afm-spark");
-
-    let mut child = Command::new(exe)
-        .args(["-q", "run", "--acquire-only", "--config"])
-        .arg(&config)
+    let child = Command::new(env!("CARGO_BIN_EXE_afm-spark"))
+        .args(["-q", "run"])
+        .args(args)
+        .arg("--config")
+        .arg(&config_path)
         .arg("--out")
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    (dir, out, session_path, child)
+}
+
+#[test]
+fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
+    let (dir, out, session_path, mut child) = start_run("afm-kill", CONFIG, &["--acquire-only"]);
+    let exe = env!("CARGO_BIN_EXE_afm-spark");
     let k = 3;
     let seen = wait_for_patches(&session_path, k, Instant::now() + Duration::from_secs(60));
     child.kill().unwrap(); // SIGKILL
@@ -85,9 +94,11 @@ fn sigkill_mid_run_then_resume_keeps_every_patch_once() {
     let (w, h) = image::image_dimensions(&live).unwrap();
     assert!((w as f64) < 2.0 * h as f64, "live.png {w}×{h}: acquire-only has no model, so two panels");
 
+    assert!(out.join("run.lock").exists(), "SIGKILL leaves the run's lock behind");
     let status =
         Command::new(exe).args(["-q", "run", "--acquire-only", "--resume"]).arg(&session_path).stdout(Stdio::null()).status().unwrap();
-    assert!(status.success());
+    assert!(status.success(), "the lock of a process that no longer runs is taken over");
+    assert!(!out.join("run.lock").exists(), "the resumed run removes its lock when it ends");
 
     assert!(std::fs::metadata(&live).unwrap().modified().unwrap() > live_before, "live.png not refreshed by the later patches");
     let after = Session::open(&session_path).unwrap();
@@ -153,6 +164,33 @@ fn resume_with_a_different_config_is_refused() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
 
+#[test]
+fn a_second_process_in_a_running_runs_folder_is_refused_and_the_journal_is_untouched() {
+    let (dir, out, session_path, mut child) = start_run("afm-kill-busy", CONFIG, &["--acquire-only"]);
+    let config = dir.join("run.toml");
+    let exe = env!("CARGO_BIN_EXE_afm-spark");
+    let seen = wait_for_patches(&session_path, 1, Instant::now() + Duration::from_secs(60));
+    let resume = Command::new(exe).args(["-q", "run", "--acquire-only", "--resume"]).arg(&session_path).output().unwrap();
+    let again = Command::new(exe).args(["-q", "run", "--acquire-only", "--config"]).arg(&config).arg("--out").arg(&out).output().unwrap();
+    let journaled = Session::open(&session_path).unwrap().patches().unwrap().len();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen >= 1, "the run never journaled a patch");
+    assert!(journaled < 10, "the run ended before the second process could meet it ({journaled} patches)");
+    for (what, refused) in [("--resume", &resume), ("--out", &again)] {
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{what} beside a running run was not refused: {err}");
+        assert!(err.contains(&format!("in use by another run (process {}", child.id())) && err.contains("run.lock"), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one clear line: {err}");
+    }
+    // the refused processes wrote nothing: the journal is the running run's, every patch once, in order
+    let after = Session::open(&session_path).unwrap();
+    let patches = after.patches().unwrap();
+    let picks = after.selection().unwrap().unwrap().picks;
+    assert!(patches.len() >= journaled);
+    assert_eq!(patches.iter().map(|p| p.tile_index).collect::<Vec<_>>(), picks[..patches.len()].to_vec());
+}
+
 /// [`CONFIG`] with active picking and training during acquisition: small enough that the whole run
 /// (final training and reconstruction included) takes seconds.
 fn active_config() -> String {
@@ -177,24 +215,8 @@ final_steps = 20
 
 #[test]
 fn sigkill_mid_active_run_then_full_resume_gives_every_pick_once() {
-    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("afm-kill-active");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("active.toml");
-    std::fs::write(&config, active_config()).unwrap();
-    let out = dir.join("run");
-    let session_path = out.join("session.h5");
+    let (_, out, session_path, mut child) = start_run("afm-kill-active", &active_config(), &[]);
     let exe = env!("CARGO_BIN_EXE_afm-spark");
-
-    let mut child = Command::new(exe)
-        .args(["-q", "run", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let k = 6; // past the 4 farthest-first seeds: active picks are in the journal
     let seen = wait_for_patches(&session_path, k, Instant::now() + Duration::from_secs(120));
     child.kill().unwrap(); // SIGKILL, with the training worker mid-chunk

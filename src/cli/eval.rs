@@ -6,9 +6,10 @@ use afm_drivers::Directions;
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
 use afm_spark::eval::{
-    plan_runs, run_eval, run_fuse_case, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSuite, EvalSummary, EvalSurface, FolderLock,
-    MachineInfo, PROCEDURAL_KINDS,
+    plan_runs, run_eval, run_fuse_case, write_outputs, EvalEvent, EvalGrid, EvalRow, EvalSuite, EvalSummary, EvalSurface, MachineInfo,
+    PROCEDURAL_KINDS,
 };
+use afm_spark::folder_lock::{FolderLock, EVAL_LOCK_FILE};
 use afm_spark::select::SelectionStrategy;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -193,7 +194,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("eval-{}", afm_drivers::frame::unix_now_s() as u64)));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // One evaluation at a time in a folder: a second would write the same run sessions.
-    let _lock = FolderLock::acquire(&out)?;
+    let _lock = FolderLock::acquire(&out, EVAL_LOCK_FILE, "evaluation")?;
     let machine = MachineInfo::current();
     if !quiet {
         eprintln!("evaluating {} runs into {} on {}", runs.len(), out.display(), machine.describe());

@@ -6,6 +6,7 @@
 use super::progress::{human_s, spawn_display};
 use afm_spark::config::RunSpec;
 use afm_spark::engine::ProgressEvent;
+use afm_spark::folder_lock::{FolderLock, RUN_LOCK_FILE};
 use afm_spark::io::session::Session;
 use afm_spark::pipeline::{run_closed_loop, RunOptions};
 use afm_spark::report::MetricsReport;
@@ -56,9 +57,14 @@ fn timestamp_dir() -> PathBuf {
     PathBuf::from("runs").join(format!("{secs}"))
 }
 
-/// Loads the spec and opens (or creates) the session and run folder.
-fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
+/// Loads the spec and opens (or creates) the run folder and its session, holding the folder's lock:
+/// two processes resuming one session (or a resumption beside the run still going) would each
+/// replace the session file with their own copy, losing the other's patches, and command one
+/// instrument twice.
+fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf, FolderLock)> {
     if let Some(session_path) = &args.resume {
+        let dir = session_path.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let lock = FolderLock::acquire(&dir, RUN_LOCK_FILE, "run")?;
         let session = Session::open(session_path)?;
         let stored = session.config_toml()?;
         let spec = match &args.config {
@@ -77,9 +83,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
             }
             None => RunSpec::from_toml(&stored, session_path).context("the configuration stored in the session")?,
         };
-        let dir = session_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         info!("resuming {}", session_path.display());
-        return Ok((spec, session, dir));
+        return Ok((spec, session, dir, lock));
     }
     let Some(cfg) = &args.config else { bail!("give --config FILE (or --resume SESSION.h5)") };
     let mut spec = RunSpec::load(cfg)?;
@@ -90,10 +95,11 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf)> {
     }
     let dir = args.out.clone().unwrap_or_else(timestamp_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = FolderLock::acquire(&dir, RUN_LOCK_FILE, "run")?;
     let toml = spec.to_toml()?;
     let session = Session::create(&dir.join("session.h5"), &toml, &spec.hash())?;
     std::fs::write(dir.join("config.toml"), &toml).with_context(|| format!("writing {}", dir.join("config.toml").display()))?;
-    Ok((spec, session, dir))
+    Ok((spec, session, dir, lock))
 }
 
 /// What a user reads after an interruption: where the data are and how to go on.
@@ -107,8 +113,8 @@ fn resume_hint(signal: &str, session_path: &Path) -> String {
 
 /// Watches for SIGINT/SIGTERM on a thread of its own. On a signal: records it in `caught`, aborts every
 /// instrument the run built, and — if the run has not ended 5 s later (e.g. it was training) — prints
-/// the resume hint and exits with 128 + the signal number.
-fn spawn_interrupt_watcher(session_path: PathBuf, caught: Arc<AtomicI32>) {
+/// the resume hint, removes the run folder's lock (`lock_path`) and exits with 128 + the signal number.
+fn spawn_interrupt_watcher(session_path: PathBuf, lock_path: PathBuf, caught: Arc<AtomicI32>) {
     let spawned = std::thread::Builder::new().name("interrupts".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -127,6 +133,7 @@ fn spawn_interrupt_watcher(session_path: PathBuf, caught: Arc<AtomicI32>) {
             info!(acknowledged, "abort sent after {name}");
             tokio::time::sleep(Duration::from_secs(5)).await;
             eprintln!("error: {}", resume_hint(name, &session_path));
+            let _ = std::fs::remove_file(&lock_path);
             std::process::exit(128 + number);
         });
     });
@@ -137,9 +144,9 @@ fn spawn_interrupt_watcher(session_path: PathBuf, caught: Arc<AtomicI32>) {
 
 /// Runs the closed loop.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
-    let (mut spec, session, dir) = prepare(&args)?;
+    let (mut spec, session, dir, lock) = prepare(&args)?;
     let caught = Arc::new(AtomicI32::new(0));
-    spawn_interrupt_watcher(session.path().to_path_buf(), caught.clone());
+    spawn_interrupt_watcher(session.path().to_path_buf(), lock.path().to_path_buf(), caught.clone());
     // Device and threads change how fast the model runs, not what is acquired (they are not part of
     // the config's identity), so they may differ between a run and its resumption.
     if args.device.is_some() || args.threads.is_some() {
@@ -159,6 +166,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         let name = if signal == 15 { "SIGTERM" } else { "SIGINT (Ctrl-C)" };
         let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
         eprintln!("error: {}{why}", resume_hint(name, session.path()));
+        drop(lock);
         std::process::exit(128 + signal);
     }
     let report = result

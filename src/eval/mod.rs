@@ -4,7 +4,6 @@
 
 mod csv;
 mod grid;
-mod lock;
 mod machine;
 mod outputs;
 mod row;
@@ -13,7 +12,6 @@ mod suite;
 
 pub use csv::{csv_line, parse_csv_line};
 pub use grid::{held_out_patches, plan_runs, EvalGrid, EvalSurface, PlannedRun, PROCEDURAL_KINDS};
-pub use lock::FolderLock;
 pub use machine::MachineInfo;
 pub use outputs::{read_results_csv, write_outputs, EvalSummary, PLOT_FILE, REPORT_FILE, RESULTS_FILE, WHOLE_PLOT_FILE};
 pub use row::{EvalRow, COLUMNS};
@@ -51,16 +49,6 @@ pub enum EvalError {
     Stale {
         /// The run folder.
         dir: std::path::PathBuf,
-    },
-    /// Another evaluation is working in the folder.
-    #[error("{dir} is in use by another evaluation ({holder}, in {lock}); wait for it, or delete that file if no afm-spark works there")]
-    Busy {
-        /// The evaluation folder.
-        dir: std::path::PathBuf,
-        /// Its lock file.
-        lock: std::path::PathBuf,
-        /// Who holds it: "process N", or the lock file's text.
-        holder: String,
     },
     /// A file of the evaluation could not be read or written.
     #[error("{path}: {reason}")]

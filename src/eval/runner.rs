@@ -7,6 +7,7 @@ use super::grid::PlannedRun;
 use super::row::EvalRow;
 use super::EvalError;
 use crate::engine::ProgressEvent;
+use crate::folder_lock::{FolderLock, RUN_LOCK_FILE};
 use crate::io::session::Session;
 use crate::pipeline::{run_closed_loop, RunOptions};
 use crate::report::MetricsReport;
@@ -40,7 +41,8 @@ pub enum EvalEvent {
 /// Runs every grid point into `out_dir/<run.folder>` and returns one row per grid point, in order.
 /// Fails only when a folder belongs to another configuration (checked before anything runs) or the
 /// evaluation folder cannot be created; a failed run becomes a row with status "failed: …". The
-/// caller holds the folder's [`super::FolderLock`] for the whole evaluation.
+/// caller holds the folder's [`crate::folder_lock::FolderLock`] for the whole evaluation; each run holds
+/// its own folder's, as `afm-spark run` does.
 pub fn run_eval(runs: &[PlannedRun], out_dir: &Path, events: &Sender<EvalEvent>) -> Result<Vec<EvalRow>, EvalError> {
     for run in runs {
         check_folder(run, &out_dir.join(&run.folder))?;
@@ -82,6 +84,7 @@ fn run_one(run: &PlannedRun, dir: &Path, events: &Sender<EvalEvent>) -> Result<E
         return Ok(row);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let _lock = FolderLock::acquire(dir, RUN_LOCK_FILE, "run").map_err(|e| e.to_string())?;
     let toml = run.spec.to_toml().map_err(|e| e.to_string())?;
     let session_path = dir.join("session.h5");
     let session = if session_path.exists() {
