@@ -1,6 +1,7 @@
 //! `afm-spark select` end to end on the real MFP-3D image: one table row per tile, the picks numbered
 //! 1 … n exactly once, identical across invocations, config `[select]` overridden by flags, a PNG of
-//! the right size, and one clear error line for bad input.
+//! the right size, and one clear error line for bad input; and `train`'s picks on a real overview/zoom
+//! pair made on the overview's part over the zoom.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -140,4 +141,47 @@ fn bad_input_gives_one_clear_line_and_a_failure_status() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("4×4 tiles of about 4×4 LR px"), "{}", text(&out.stdout));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Pearson correlation of two equally shaped images.
+fn correlation(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> f64 {
+    let n = a.len() as f64;
+    let mean = |x: &ndarray::Array2<f32>| x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+        (ab, aa, bb) = (ab + x * y, aa + x * x, bb + y * y);
+    }
+    ab / (aa * bb).sqrt()
+}
+
+#[test]
+fn the_real_overview_is_picked_on_over_its_zoom_not_as_a_whole() {
+    use afm_drivers::Raster;
+    use afm_spark::offline::{pair_selection, ImagePair, LrGeometry};
+    use afm_spark::upsample::{GridMap, Interpolation};
+    let (Some(zoom), Some(overview)) = (data_file("PTO_Funakubo0005.h5"), data_file("PTO_Funakubo0004.h5")) else { return };
+    let pair = ImagePair::load(&zoom, &overview, Some("AmplitudeRetrace"), LrGeometry::Auto).unwrap();
+    assert_eq!(pair.geometry, LrGeometry::Physical);
+    let opts = afm_spark::select::SelectOptions::default();
+    let (sel, lr) = pair_selection(&pair, &opts, &afm_spark::level::LevelConfig::default()).unwrap();
+    // the zoom's 1 µm at the 3 µm overview's pitch (3 µm / 255) is 86 px: 88 px, 8 tiles of 11, on the zoom's region
+    assert_eq!((lr.raster, lr.region), (Raster::square(88), pair.hr.region));
+    assert_eq!(sel.tiling.rect(opts.grid * opts.grid - 1).cols, 11);
+    // what the picks were made on is the zoom's area: it matches the zoom brought onto its grid, and
+    // the whole overview (what they were made on before) does not
+    let onto = |region, raster, data: &ndarray::Array2<f32>| {
+        GridMap { src_region: region, src_raster: raster, dst_region: pair.hr.region, dst_raster: Raster::square(88) }
+            .resample(data.view(), Interpolation::Bilinear)
+            .unwrap()
+    };
+    let zoom_there = onto(pair.hr.region, pair.hr.raster, &pair.hr.data);
+    let whole =
+        GridMap { src_region: pair.lr.region, src_raster: pair.lr.raster, dst_region: pair.lr.region, dst_raster: Raster::square(88) }
+            .resample(pair.lr.data.view(), Interpolation::Bilinear)
+            .unwrap();
+    let (over_zoom, as_a_whole) = (correlation(&lr.data, &zoom_there), correlation(&whole, &zoom_there));
+    eprintln!("correlation with the zoom: {over_zoom:.3} (over the zoom), {as_a_whole:.3} (whole overview)");
+    assert!(over_zoom > 0.6 && as_a_whole.abs() < 0.3, "over the zoom {over_zoom:.3}, whole {as_a_whole:.3}");
 }

@@ -6,7 +6,7 @@ use super::geometry::{decimation_step, LrGeometry};
 use super::OfflineError;
 use crate::config::grid_cuts;
 use crate::io::{self, FileFormat, LoadedFile};
-use crate::upsample::{strided_region, GridMap};
+use crate::upsample::{strided_region, GridMap, Interpolation};
 use afm_drivers::{PixelRect, Raster, ScanRegion};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -182,6 +182,41 @@ impl ImagePair {
         Ok(pair)
     }
 
+    /// The LR as the tile selection sees it: over the HR frame, its tile k over HR tile k of the same
+    /// `grid`. That is the LR file itself where it spans the HR frame to within an LR pixel at every
+    /// edge (strided and corner pairs; a physical pair of one area). A physical pair whose LR reaches
+    /// further (an overview with the zoom inside it) gets its LR resampled (bilinear) onto the HR
+    /// region at about the LR's own pitch, a multiple of `grid` px a side, as the instrument would have
+    /// scanned it there: the whole overview's tiles lie elsewhere than the HR tiles they would name.
+    pub fn lr_for_selection(&self, grid: usize) -> Result<LrImage, OfflineError> {
+        let (cols, rows) = self.map.source_coordinates().map_err(|e| OfflineError::stage("placing the LR over the HR frame", e))?;
+        let span = |v: &[f64]| v.last().zip(v.first()).map_or(0.0, |(last, first)| last - first);
+        let spans = |v: &[f64], n: usize| {
+            v.first().zip(v.last()).is_some_and(|(&first, &last)| first.abs() <= 1.0 && (last - (n as f64 - 1.0)).abs() <= 1.0)
+        };
+        if self.geometry != LrGeometry::Physical || (spans(&cols, self.lr.raster.points) && spans(&rows, self.lr.raster.lines)) {
+            return Ok(self.lr.clone());
+        }
+        let grid = grid.max(1);
+        let side = |span_lr_px: f64| grid * ((span_lr_px + 1.0) / grid as f64).round().max(2.0) as usize;
+        let raster = Raster::new(side(span(&cols)), side(span(&rows)));
+        let map = GridMap { src_region: self.map.src_region, src_raster: self.lr.raster, dst_region: self.hr.region, dst_raster: raster };
+        let data = map
+            .resample(self.lr.data.view(), Interpolation::Bilinear)
+            .map_err(|e| OfflineError::stage("resampling the LR over the HR frame", e))?;
+        tracing::info!(
+            "{}: picking tiles on its part over the HR frame ({:.1}…{:.1} × {:.1}…{:.1} of its pixels), resampled to {}×{} px",
+            self.lr.path.display(),
+            cols.first().copied().unwrap_or(0.0),
+            cols.last().copied().unwrap_or(0.0),
+            rows.first().copied().unwrap_or(0.0),
+            rows.last().copied().unwrap_or(0.0),
+            raster.points,
+            raster.lines
+        );
+        Ok(LrImage { data, region: self.hr.region, raster, ..self.lr.clone() })
+    }
+
     /// The HR raster.
     pub fn hr_raster(&self) -> Raster {
         self.hr.raster
@@ -257,6 +292,32 @@ mod tests {
         let over_the_same_area = LrImage { region: image(350, true).region, ..image(88, true) };
         let physical = ImagePair::new(image(350, true), over_the_same_area, LrGeometry::Physical).unwrap();
         assert_eq!(physical.cut_for_grid(8).unwrap().hr.raster, Raster::square(350));
+    }
+
+    #[test]
+    fn an_overview_is_resampled_over_the_zoom_for_the_selection_and_an_lr_of_the_hrs_area_is_not() {
+        // the zoom: 64 px over 1 µm, centred at (−0.8, 0.5) µm; the overview: 48 px over 3 µm at 0
+        let x_nm = |r: &ScanRegion, n: usize, c: usize| -> f32 {
+            ((r.center_x_m - r.width_m / 2.0 + c as f64 * r.width_m / (n - 1) as f64) * 1e9) as f32
+        };
+        let hr = LrImage { region: ScanRegion::square(-0.8e-6, 0.5e-6, 1e-6), ..image(64, true) };
+        let mut overview = LrImage { region: ScanRegion::square(0.0, 0.0, 3e-6), ..image(48, true) };
+        overview.data = Array2::from_shape_fn((48, 48), |(_, c)| x_nm(&overview.region, 48, c)); // each value: its x, nm
+        let pair = ImagePair::new(hr.clone(), overview.clone(), LrGeometry::Physical).unwrap();
+        let lr = pair.lr_for_selection(8).unwrap();
+        // 1 µm at the overview's pitch (3 µm / 47) is 16.7 px: 16 px, 8 tiles of 2 px, over the zoom's region
+        assert_eq!((lr.raster, lr.region), (Raster::square(16), hr.region));
+        for c in [0, 7, 15] {
+            let want = x_nm(&hr.region, 16, c);
+            assert!((lr.data[[5, c]] - want).abs() < 1e-3, "column {c}: {} nm, not {want} nm", lr.data[[5, c]]);
+        }
+        // an LR over the HR's own area (within a pixel) is selected on as it is
+        let same_area = LrImage { region: ScanRegion::square(-0.8e-6, 0.5e-6, 1.01e-6), ..overview.clone() };
+        let whole = ImagePair::new(hr.clone(), same_area.clone(), LrGeometry::Physical).unwrap().lr_for_selection(8).unwrap();
+        assert_eq!((whole.raster, whole.data), (same_area.raster, same_area.data));
+        // and so is a corner or strided pair, whatever the regions say
+        let corner = ImagePair::new(hr, overview.clone(), LrGeometry::Corner).unwrap().lr_for_selection(8).unwrap();
+        assert_eq!(corner.data, overview.data);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use super::acquired::AcquiredTiles;
 use super::evaluate::{pair_input, score_and_write};
-use super::inputs::ImagePair;
+use super::inputs::{ImagePair, LrImage};
 use super::selection::picks_png;
 use super::OfflineError;
 use crate::config::grid_cuts;
@@ -141,15 +141,13 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
     Ok(n_picks)
 }
 
-/// The picks on the levelled LR of `pair` (tile k of the LR covers HR tile k).
-pub fn pair_selection(
-    pair: &ImagePair,
-    opts: &SelectOptions,
-    level: &LevelConfig,
-) -> Result<(TileSelection, ndarray::Array2<f32>), OfflineError> {
-    let height = ChannelKind::of(&pair.lr.channel).is_height();
-    let levelled = level.apply(pair.lr.data.view(), height).data;
-    let sel = select_on_lr(levelled.view(), None, opts).map_err(|e| OfflineError::stage("tile selection", e))?;
+/// The picks on the levelled LR of `pair` over its HR frame ([`ImagePair::lr_for_selection`]: tile k
+/// of it covers HR tile k), and that LR, levelled.
+pub fn pair_selection(pair: &ImagePair, opts: &SelectOptions, level: &LevelConfig) -> Result<(TileSelection, LrImage), OfflineError> {
+    let lr = pair.lr_for_selection(opts.grid)?;
+    let height = ChannelKind::of(&lr.channel).is_height();
+    let levelled = LrImage { data: level.apply(lr.data.view(), height).data, ..lr };
+    let sel = select_on_lr(levelled.data.view(), None, opts).map_err(|e| OfflineError::stage("tile selection", e))?;
     Ok((sel, levelled))
 }
 
@@ -192,7 +190,7 @@ pub fn train_models(
     write_text(&out_dir.join(SELECTION_CSV_FILE), &selection_csv(&selection))?;
     let title = format!("levelled LR: {} picks", selection.picks.len());
     let lr_rects: Vec<_> = selection.picks.iter().map(|&t| selection.tiling.rect(t)).collect();
-    picks_png(&out_dir.join("picks.png"), &pair.lr, levelled_lr.view(), &lr_rects, &title)?;
+    picks_png(&out_dir.join("picks.png"), &levelled_lr, levelled_lr.data.view(), &lr_rects, &title)?;
 
     let prepare_cfg = PrepareConfig { level: opts.level, register: opts.register.clone(), model_input: opts.model_input };
     let mut results = Vec::new();
