@@ -179,8 +179,9 @@ fn train_then_reconstruct_on_a_npy_pair() {
 }
 
 /// A 72 × 72 px HR image cannot be cut into 4 × 4 tiles of a multiple of 4 px: `train` uses its
-/// centred 64 × 64 px (from pixel 4, an LR pixel) and the LR's pixels on it, records the part, and
-/// `reconstruct` cuts the same part again.
+/// centred 64 × 64 px (from pixel 4, an LR pixel) — with the LR's pixels on it for a strided pair, the
+/// whole LR placed over it for a corner-to-corner pair — records the part, and `reconstruct` cuts the
+/// same part again.
 #[test]
 fn a_pair_the_grid_cannot_tile_trains_and_reconstructs_on_its_centred_part() {
     let dir = temp_dir("cut");
@@ -188,30 +189,36 @@ fn a_pair_the_grid_cannot_tile_trains_and_reconstructs_on_its_centred_part() {
     let (hr_path, lr_path) = (dir.join("hr.npy"), dir.join("lr.npy"));
     write_array(&hr_path, &hr).unwrap();
     write_array(&lr_path, &hr.slice(s![..;4, ..;4]).to_owned()).unwrap();
-    let out = dir.join("run");
-    let mut args = TINY.to_vec();
-    args.push("1");
-    let res = afm(&args, &[("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
-    let stdout = text(&res.stdout);
-    assert!(stdout.contains("(HeightTrace, 72×72 px)") && stdout.contains("(HeightTrace, 18×18 px)"), "{stdout}");
-    assert!(stdout.contains("HR points 4…67, lines 4…67: 64×64 px") && stdout.contains("(LR 16×16 px on it)"), "{stdout}");
-    assert!(stdout.contains("registration off: the LR is the HR's own decimation"), "{stdout}");
-    let acquired = json(&out.join("n3").join("acquired.json"));
-    assert_eq!((acquired["hr_points"].as_u64(), acquired["hr_lines"].as_u64()), (Some(64), Some(64)));
-    assert_eq!(acquired["hr_crop"], serde_json::json!({"col": 4, "row": 4, "cols": 64, "rows": 64}));
-    // the outputs lie on the part
-    let sr = read_array(&out.join("n3").join("sr.npy")).unwrap();
-    assert_eq!(sr.dim(), (64, 64));
-    let res =
-        afm(&["reconstruct", "--steps-infer", "1", "--device", "cpu"], &[("--weights", &out), ("--hr", &hr_path), ("--lr", &lr_path)]);
-    assert!(res.status.success(), "{}", text(&res.stderr));
-    let inf = out.join("inference").join("n3");
-    assert_eq!(read_array(&inf.join("fair_baseline.npy")).unwrap(), read_array(&out.join("n3").join("fair_baseline.npy")).unwrap());
-    assert_eq!(read_array(&inf.join("sr_unpasted.npy")).unwrap(), read_array(&out.join("n3").join("sr_unpasted.npy")).unwrap());
+    for (geometry, lr_on_the_part) in [("strided", "(LR 16×16 px on it)"), ("corner", "(the LR, whole, placed over it as over the file)")]
+    {
+        let out = dir.join(geometry);
+        let mut args = TINY.to_vec();
+        args.extend(["1", "--lr-geometry", geometry]);
+        let res = afm(&args, &[("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)]);
+        assert!(res.status.success(), "{geometry}: {}", text(&res.stderr));
+        let stdout = text(&res.stdout);
+        assert!(stdout.contains("(HeightTrace, 72×72 px)") && stdout.contains("(HeightTrace, 18×18 px)"), "{stdout}");
+        assert!(stdout.contains("HR points 4…67, lines 4…67: 64×64 px") && stdout.contains(lr_on_the_part), "{stdout}");
+        if geometry == "strided" {
+            assert!(stdout.contains("registration off: the LR is the HR's own decimation"), "{stdout}");
+        }
+        let acquired = json(&out.join("n3").join("acquired.json"));
+        assert_eq!((acquired["hr_points"].as_u64(), acquired["hr_lines"].as_u64()), (Some(64), Some(64)));
+        assert_eq!(acquired["hr_crop"], serde_json::json!({"col": 4, "row": 4, "cols": 64, "rows": 64}));
+        // the outputs lie on the part
+        let sr = read_array(&out.join("n3").join("sr.npy")).unwrap();
+        assert_eq!(sr.dim(), (64, 64));
+        let res =
+            afm(&["reconstruct", "--steps-infer", "1", "--device", "cpu"], &[("--weights", &out), ("--hr", &hr_path), ("--lr", &lr_path)]);
+        assert!(res.status.success(), "{geometry}: {}", text(&res.stderr));
+        let inf = out.join("inference").join("n3");
+        for file in ["fair_baseline.npy", "sr_unpasted.npy"] {
+            assert_eq!(read_array(&inf.join(file)).unwrap(), read_array(&out.join("n3").join(file)).unwrap(), "{geometry}: {file}");
+        }
+    }
     // a 64 × 64 px file is not the part it was trained on, though of the same size
     let (other_hr, other_lr, _, _) = pair(&dir);
-    let res = afm(&["reconstruct", "--device", "cpu"], &[("--weights", &out), ("--hr", &other_hr), ("--lr", &other_lr)]);
+    let res = afm(&["reconstruct", "--device", "cpu"], &[("--weights", &dir.join("strided")), ("--hr", &other_hr), ("--lr", &other_lr)]);
     assert!(!res.status.success());
     assert!(text(&res.stderr).contains("the model was trained on 64×64 px from point 4, line 4 of its HR image"), "{}", text(&res.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -226,6 +233,8 @@ fn bad_pairs_and_options_fail_with_one_clear_line() {
     let (hr_path, lr_path, hr, _) = pair(&dir);
     let odd = dir.join("lr20.npy");
     write_array(&odd, &hr.slice(s![..20, ..20]).to_owned()).unwrap();
+    let lr40 = dir.join("lr40.npy");
+    write_array(&lr40, &hr.slice(s![..40, ..40]).to_owned()).unwrap();
     let missing = dir.join("nope.npy");
     let out = dir.join("run");
     let cases: Vec<BadCase> = vec![
@@ -246,10 +255,10 @@ fn bad_pairs_and_options_fail_with_one_clear_line() {
             "--n-list = 8: every patch count must be 1 … 5",
         ),
         (
-            // a strided pair would be cut to the 60 px the grid tiles; one placed corner to corner is not
-            vec!["train", "--grid", "5", "--lr-geometry", "corner"],
-            vec![("--hr", &hr_path), ("--lr", &lr_path), ("--out-dir", &out)],
-            "--grid = 5: the HR image is 64×64 px",
+            // 17 tiles of at least 4 px need 68 px: no part of the 64 px HR will do
+            vec!["train", "--grid", "17", "--n-select", "3", "--lr-geometry", "corner"],
+            vec![("--hr", &hr_path), ("--lr", &lr40), ("--out-dir", &out)],
+            "--grid = 17: the HR image is 64×64 px",
         ),
         (vec!["train"], vec![("--hr", &lr_path), ("--lr", &hr_path), ("--out-dir", &out)], "swapped --hr and --lr?"),
         (vec!["reconstruct"], vec![("--weights", &dir), ("--hr", &hr_path), ("--lr", &lr_path)], "no checkpoint here"),

@@ -214,7 +214,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     println!("geometry     {}", pair.describe_geometry());
     if let Some(c) = pair.hr_crop {
         println!(
-            "part         HR points {}…{}, lines {}…{}: {}×{} px, the centred part --grid {} cuts into equal tiles of a multiple of 4 px (LR {}×{} px on it)",
+            "part         HR points {}…{}, lines {}…{}: {}×{} px, the centred part --grid {} cuts into equal tiles of a multiple of 4 px ({})",
             c.col,
             c.col + c.cols - 1,
             c.row,
@@ -222,8 +222,10 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
             c.cols,
             c.rows,
             opts.select.grid,
-            pair.lr.raster.points,
-            pair.lr.raster.lines
+            match pair.geometry {
+                LrGeometry::Strided => format!("LR {}×{} px on it", pair.lr.raster.points, pair.lr.raster.lines),
+                _ => "the LR, whole, placed over it as over the file".into(),
+            }
         );
     }
     if !opts.register.enabled {

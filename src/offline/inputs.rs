@@ -150,51 +150,68 @@ impl ImagePair {
     }
 
     /// The pair as `grid` can tile it. An HR image that the grid cannot cut into equal tiles whose
-    /// sides are a multiple of 4 px (350 px with grid 8) is cut, in a strided pair (LR = HR[::f, ::f]),
-    /// to its largest centred part that it can, starting on an LR pixel, and the LR with it, so that
-    /// the LR stays the decimation of the HR part and both tilings match; `hr_crop` says which part.
-    /// Any other pair is returned whole: only a strided pair relates HR and LR pixels exactly, and
-    /// `train` refuses the sizes by name.
+    /// sides are a multiple of 4 px (350 px with grid 8) is cut to its largest centred part that it
+    /// can; `hr_crop` says which part.
+    /// - A strided pair (LR = HR[::f, ::f]): the part starts on an LR pixel and the LR is cut with it,
+    ///   so that the LR stays the decimation of the HR part and both tilings match.
+    /// - A pair placed by its files' regions or corner to corner: the LR stays whole and where it was
+    ///   placed over the HR file, now over the part (it covers the file, so it covers the part).
+    ///
+    /// An HR image smaller than the grid's smallest tiling is returned whole, for `train` to refuse by
+    /// name.
     pub fn cut_for_grid(self, grid: usize) -> Result<Self, OfflineError> {
         let hr = self.hr.raster;
-        let Some(f) = self.step.filter(|_| self.geometry == LrGeometry::Strided) else { return Ok(self) };
         if grid_cuts(hr.points, grid) && grid_cuts(hr.lines, grid) {
             return Ok(self);
         }
-        // The largest side the grid cuts whose LR (every f-th pixel) the same grid cuts exactly.
-        let usable = |n: usize| (1..=n).rev().find(|&m| grid_cuts(m, grid) && m % f == 0 && (m / f) % grid == 0);
+        let strided = self.step.filter(|_| self.geometry == LrGeometry::Strided);
+        // The largest side the grid cuts (whose LR, every f-th pixel, the same grid cuts exactly), and
+        // where its centred part starts (on an LR pixel).
+        let f = strided.unwrap_or(1);
+        let usable = |n: usize| (1..=n).rev().find(|&m| grid_cuts(m, grid) && (strided.is_none() || (m % f == 0 && (m / f) % grid == 0)));
         let (Some(points), Some(lines)) = (usable(hr.points), usable(hr.lines)) else { return Ok(self) };
         let start = |n: usize, m: usize| (n - m) / 2 / f * f;
         let rect = PixelRect { col: start(hr.points, points), row: start(hr.lines, lines), cols: points, rows: lines };
-        let lr_rect = PixelRect { col: rect.col / f, row: rect.row / f, cols: points / f, rows: lines / f };
         tracing::warn!(
-            "{}: {}×{} px cannot be cut into {grid}×{grid} equal tiles of a multiple of 4 px (--grid {grid}): using its centred {}×{} px from point {}, line {} (and the LR's pixels on it)",
+            "{}: {}×{} px cannot be cut into {grid}×{grid} equal tiles of a multiple of 4 px (--grid {grid}): using its centred {}×{} px from point {}, line {} ({})",
             self.hr.path.display(),
             hr.points,
             hr.lines,
             points,
             lines,
             rect.col,
-            rect.row
+            rect.row,
+            if strided.is_some() { "and the LR's pixels on it" } else { "the LR placed over it as over the file" }
         );
-        let mut pair = Self::new(self.hr.part(&rect), self.lr.part(&lr_rect), LrGeometry::Strided)?;
+        let part = self.hr.part(&rect);
+        let mut pair = match strided {
+            Some(f) => {
+                let lr_rect = PixelRect { col: rect.col / f, row: rect.row / f, cols: points / f, rows: lines / f };
+                Self::new(part, self.lr.part(&lr_rect), LrGeometry::Strided)?
+            }
+            None => {
+                let map = GridMap { dst_region: part.region, dst_raster: part.raster, ..self.map };
+                Self { hr: part, map, ..self }
+            }
+        };
         pair.hr_crop = Some(rect);
         Ok(pair)
     }
 
     /// The LR as the tile selection sees it: over the HR frame, its tile k over HR tile k of the same
     /// `grid`. That is the LR file itself where it spans the HR frame to within an LR pixel at every
-    /// edge (strided and corner pairs; a physical pair of one area). A physical pair whose LR reaches
-    /// further (an overview with the zoom inside it) gets its LR resampled (bilinear) onto the HR
-    /// region at about the LR's own pitch, a multiple of `grid` px a side, as the instrument would have
-    /// scanned it there: the whole overview's tiles lie elsewhere than the HR tiles they would name.
+    /// edge (a strided pair, whose tiles match by decimation; a corner pair; a physical pair of one
+    /// area). An LR that reaches further (an overview with the zoom inside it, or an LR over an HR file
+    /// of which [`ImagePair::cut_for_grid`] kept a part) is resampled (bilinear) onto the HR region at
+    /// about the LR's own pitch, a multiple of `grid` px a side, as the instrument would have scanned
+    /// it there: the whole LR's tiles lie elsewhere than the HR tiles they would name.
     pub fn lr_for_selection(&self, grid: usize) -> Result<LrImage, OfflineError> {
         let (cols, rows) = self.map.source_coordinates().map_err(|e| OfflineError::stage("placing the LR over the HR frame", e))?;
         let span = |v: &[f64]| v.last().zip(v.first()).map_or(0.0, |(last, first)| last - first);
         let spans = |v: &[f64], n: usize| {
             v.first().zip(v.last()).is_some_and(|(&first, &last)| first.abs() <= 1.0 && (last - (n as f64 - 1.0)).abs() <= 1.0)
         };
-        if self.geometry != LrGeometry::Physical || (spans(&cols, self.lr.raster.points) && spans(&rows, self.lr.raster.lines)) {
+        if self.geometry == LrGeometry::Strided || (spans(&cols, self.lr.raster.points) && spans(&rows, self.lr.raster.lines)) {
             return Ok(self.lr.clone());
         }
         let grid = grid.max(1);
@@ -275,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn a_strided_pair_the_grid_cannot_tile_is_cut_to_its_centred_part_and_stays_strided() {
+    fn a_pair_the_grid_cannot_tile_is_cut_to_its_centred_part_a_strided_one_staying_strided() {
         let (hr, lr) = strided_pair(350);
         let cut = ImagePair::new(hr.clone(), lr, LrGeometry::Auto).unwrap().cut_for_grid(8).unwrap();
         // 320 px: 8 tiles of 40 px, each 10 LR px; starting on an LR pixel (12 = 4 · 3), near the centre (15)
@@ -288,10 +305,20 @@ mod tests {
         // a pair the grid tiles stays whole
         let (hr, lr) = strided_pair(256);
         assert_eq!(ImagePair::new(hr, lr, LrGeometry::Auto).unwrap().cut_for_grid(8).unwrap().hr_crop, None);
-        // a pair placed by the files' regions is not cut: only a strided pair relates the pixels exactly
+        // a pair placed by its files' regions, or corner to corner, is cut to its centred 320 px (from
+        // pixel 15) and its LR, whole, stays where it lay over the file
         let over_the_same_area = LrImage { region: image(350, true).region, ..image(88, true) };
-        let physical = ImagePair::new(image(350, true), over_the_same_area, LrGeometry::Physical).unwrap();
-        assert_eq!(physical.cut_for_grid(8).unwrap().hr.raster, Raster::square(350));
+        for geometry in [LrGeometry::Physical, LrGeometry::Corner] {
+            let whole = ImagePair::new(image(350, true), over_the_same_area.clone(), geometry).unwrap();
+            let (cols, rows) = whole.map.source_coordinates().unwrap();
+            let cut = whole.clone().cut_for_grid(8).unwrap();
+            assert_eq!(cut.hr_crop, Some(PixelRect { col: 15, row: 15, cols: 320, rows: 320 }), "{geometry:?}");
+            assert_eq!((cut.hr.raster, cut.lr.raster, cut.geometry), (Raster::square(320), Raster::square(88), geometry));
+            let (cut_cols, cut_rows) = cut.map.source_coordinates().unwrap();
+            for k in [0, 160, 319] {
+                assert!((cut_cols[k] - cols[15 + k]).abs() < 1e-9 && (cut_rows[k] - rows[15 + k]).abs() < 1e-9, "{geometry:?} pixel {k}");
+            }
+        }
     }
 
     #[test]
@@ -315,9 +342,14 @@ mod tests {
         let same_area = LrImage { region: ScanRegion::square(-0.8e-6, 0.5e-6, 1.01e-6), ..overview.clone() };
         let whole = ImagePair::new(hr.clone(), same_area.clone(), LrGeometry::Physical).unwrap().lr_for_selection(8).unwrap();
         assert_eq!((whole.raster, whole.data), (same_area.raster, same_area.data));
-        // and so is a corner or strided pair, whatever the regions say
-        let corner = ImagePair::new(hr, overview.clone(), LrGeometry::Corner).unwrap().lr_for_selection(8).unwrap();
-        assert_eq!(corner.data, overview.data);
+        // and so is a corner pair, whatever the regions say, until its HR is cut to a part
+        let corner = ImagePair::new(hr, overview.clone(), LrGeometry::Corner).unwrap();
+        assert_eq!(corner.lr_for_selection(8).unwrap().data, overview.data);
+        let part = ImagePair::new(image(350, false), image(88, false), LrGeometry::Corner).unwrap().cut_for_grid(8).unwrap();
+        assert_eq!(part.hr.raster, Raster::square(320));
+        // 88 px over 350 px, of which the part keeps 320 (3.7 LR px cut at each side): 79.5 LR px across, so 80 px
+        let lr = part.lr_for_selection(8).unwrap();
+        assert_eq!((lr.raster, lr.region), (Raster::square(80), part.hr.region));
     }
 
     #[test]

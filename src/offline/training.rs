@@ -112,8 +112,8 @@ fn check(pair: &ImagePair, opts: &TrainOptions) -> Result<usize, OfflineError> {
             "--grid",
             grid,
             format!(
-                "the HR image is {}×{} px: training needs equal tiles whose sides are multiples of 4 (HR size / grid = {}×{}); \
-                 only an HR/LR pair related by --lr-geometry strided is cut to fit by itself: crop the files to sizes the grid cuts",
+                "the HR image is {}×{} px: training needs equal tiles whose sides are multiples of 4 (HR size / grid = {:.2}×{:.2}), \
+                 and no part of it is that large: use a smaller --grid",
                 hr.points,
                 hr.lines,
                 hr.points as f64 / grid as f64,
