@@ -63,9 +63,10 @@ fn timestamp_dir() -> PathBuf {
 /// instrument twice.
 fn prepare(args: &RunArgs) -> anyhow::Result<(RunSpec, Session, PathBuf, FolderLock)> {
     if let Some(session_path) = &args.resume {
+        // Reading the session first names a missing or foreign file; nothing is written before the lock.
+        let session = Session::open(session_path)?;
         let dir = session_path.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let lock = FolderLock::acquire(&dir, RUN_LOCK_FILE, "run")?;
-        let session = Session::open(session_path)?;
         let stored = session.config_toml()?;
         let spec = match &args.config {
             Some(cfg) => {
