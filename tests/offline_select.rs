@@ -143,17 +143,10 @@ fn bad_input_gives_one_clear_line_and_a_failure_status() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Pearson correlation of two equally shaped images.
+/// Pearson correlation of two equally shaped images (the project's own, on their values).
 fn correlation(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> f64 {
-    let n = a.len() as f64;
-    let mean = |x: &ndarray::Array2<f32>| x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
-        (ab, aa, bb) = (ab + x * y, aa + x * x, bb + y * y);
-    }
-    ab / (aa * bb).sqrt()
+    let values = |x: &ndarray::Array2<f32>| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    afm_spark::pipeline::pearson(&values(a), &values(b))
 }
 
 #[test]
