@@ -75,6 +75,14 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         // The guard: SR only with held-out support, else exactly the fair baseline where nothing was scanned.
         let record = metrics.training.as_ref().unwrap();
         let (pooled, worst, t) = (record.val_gain_db.unwrap(), record.val_worst_gain_db.unwrap(), record.val_gain_t.unwrap());
+        // the guard's t allows for neighbouring blocks alike: never further from 0 than the plain t over them
+        let blocks = record.val_blocks.unwrap_or_else(|| panic!("{}: the blocks' correlation is not on record", r.run_dir));
+        assert!(
+            blocks.t == t && blocks.t_effective.abs() <= t.abs() + 1e-12 && blocks.n_effective <= blocks.n_blocks as f64,
+            "{}: {blocks:?}",
+            r.run_dir
+        );
+        let sure = blocks.is_sure(spec.config.reconstruct.guard_min_t);
         let recon = &spec.config.reconstruct;
         // The input filter is tested in every run (eval-quick.toml turns it on), and its left-out
         // test is on record whether it passed or not.
@@ -101,13 +109,13 @@ fn quick_eval_guards_sr_and_accounts_time_like_the_plan() {
         );
         match r.output.as_str() {
             "sr" => assert!(
-                pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db && t > recon.guard_min_t,
-                "{}: SR delivered against held-out {pooled:+.2} dB pooled (t = {t:.1}), {worst:+.2} dB worst",
+                pooled > recon.guard_min_gain_db && worst > -recon.guard_max_patch_loss_db && sure,
+                "{}: SR delivered against held-out {pooled:+.2} dB pooled (t = {t:.1}, {blocks:?}), {worst:+.2} dB worst",
                 r.run_dir
             ),
             "baseline" => {
                 assert!(
-                    pooled <= recon.guard_min_gain_db || worst <= -recon.guard_max_patch_loss_db || t <= recon.guard_min_t,
+                    pooled <= recon.guard_min_gain_db || worst <= -recon.guard_max_patch_loss_db || !sure,
                     "{}: SR refused despite held-out support",
                     r.run_dir
                 );

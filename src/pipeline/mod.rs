@@ -4,6 +4,7 @@
 //! `reconstruct` from HR/LR files, `fuse` from an overview and its zooms, `eval` from a grid of runs.
 
 mod active_picking;
+mod block_correlation;
 mod closed_loop;
 mod input;
 mod input_filter;
@@ -16,6 +17,7 @@ mod scoring;
 mod training_during_acquisition;
 
 pub use active_picking::{choose_tile, decide_next_pick, tile_means, TileBook};
+pub use block_correlation::{correlated_t, line_inflation, t_needed, BlockGrid, CorrelatedT};
 pub use closed_loop::{closed_loop_input, journal_input, prepare_config, run_closed_loop, scans_take_real_time, RunError, RunOptions};
 pub use input::{ChannelKind, HrFrameInput, PipelineInput, RegistrationImages};
 pub use model_stage::{

@@ -3,6 +3,7 @@
 //! **guard**: when SR does not beat the fair baseline on the held-out pieces, the run delivers the fair
 //! baseline with the measured pieces pasted, and says so (DESIGN.md §1.5).
 
+use super::block_correlation::{correlated_t, t_needed, BlockGrid, CorrelatedT};
 use super::prepare::{Piece, Prepared};
 use super::PipelineError;
 use crate::device::device_name;
@@ -79,6 +80,10 @@ pub struct TrainingRecord {
     /// Student's t of that gain over blocks of the held-out pixels (how sure it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_gain_t: Option<f64>,
+    /// That gain over the blocks with the correlation of neighbouring blocks allowed for: what the
+    /// guard weighs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_blocks: Option<CorrelatedT>,
     /// The learned input filter's gain over the fair baseline, each trainable piece predicted by the
     /// filter fitted on the others, dB (absent when the filter is off or could not be tested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,6 +155,8 @@ struct HeldOutErrors {
     piece_se_gains: Vec<f64>,
     /// Squared errors (SR, fair) summed per block of every piece; the guard's t pairs them block by block.
     block_se: Vec<(f64, f64)>,
+    /// Where each piece's blocks lie in `block_se`.
+    grids: Vec<BlockGrid>,
 }
 
 impl HeldOutErrors {
@@ -163,6 +170,7 @@ impl HeldOutErrors {
             piece_gains_db: Vec::new(),
             piece_se_gains: Vec::new(),
             block_se: Vec::new(),
+            grids: Vec::new(),
         }
     }
 
@@ -200,7 +208,9 @@ impl HeldOutErrors {
         let block = guard_block_px(lr_pitch_m, p.image.pitch_m());
         let cols = tile.1.div_ceil(block.1);
         let first_block = self.block_se.len();
-        self.block_se.resize(first_block + tile.0.div_ceil(block.0) * cols, (0.0, 0.0));
+        let rows = tile.0.div_ceil(block.0);
+        self.block_se.resize(first_block + rows * cols, (0.0, 0.0));
+        self.grids.push(BlockGrid { first: first_block, rows, cols });
         for (((r, c), &sr), (&fair, &truth)) in prediction.indexed_iter().zip(p.fair.iter().zip(p.image.data.iter())) {
             let t = truth as f64;
             let (e_sr, e_fair) = ((sr as f64 - t).powi(2), (fair as f64 - t).powi(2));
@@ -224,6 +234,7 @@ impl HeldOutErrors {
             gain_db: v.map(|v| v.gain_db),
             worst_gain_db: v.map(|v| v.worst_gain_db),
             gain_t: v.map(|v| v.gain_t),
+            blocks: v.map(|v| correlated_t(&self.block_gains(), &self.grids, v.gain_t)),
             piece_gains_db: self.piece_gains_db.clone(),
             piece_t: (self.piece_se_gains.len() >= 2).then(|| paired_t(&self.piece_se_gains)),
         }
@@ -239,8 +250,13 @@ impl HeldOutErrors {
             psnr_sr_db: psnr(self.se_sr),
             psnr_fair_db: psnr(self.se_fair),
             worst_gain_db: self.piece_gains_db.iter().copied().fold(f64::INFINITY, f64::min),
-            gain_t: paired_t(&self.block_se.iter().map(|(sr, fair)| fair - sr).collect::<Vec<f64>>()),
+            gain_t: paired_t(&self.block_gains()),
         }
+    }
+
+    /// Each block's squared error of the fair baseline minus that of SR.
+    fn block_gains(&self) -> Vec<f64> {
+        self.block_se.iter().map(|(sr, fair)| fair - sr).collect()
     }
 }
 
@@ -512,6 +528,7 @@ fn training_record(outcome: &TrainOutcome, n_train: usize, held_out: Vec<usize>,
         val_worst_gain_db: evidence.worst_gain_db,
         val_piece_gains_db: evidence.piece_gains_db,
         val_gain_t: evidence.gain_t,
+        val_blocks: evidence.blocks,
         input_filter_gain_db: None,
         input_filter_gain_t: None,
         input_filter_piece_t: None,
@@ -739,12 +756,16 @@ fn train_validated(
 pub const CROSS_FIT_MAX_LOSING_SHARE: f64 = 0.25;
 
 /// What the guard weighs: the pooled gain over the fair baseline on held-out pieces, the least gain
-/// of any one, the t over blocks (None when nothing was held out), every piece's gain, dB, and the t
-/// of the gain over the pieces themselves (None with fewer than two, or where it is not weighed).
+/// of any one, the t over blocks (None when nothing was held out) and the same with the correlation
+/// of neighbouring blocks allowed for (None where the blocks are taken as independent), every
+/// piece's gain, dB, and the t of the gain over the pieces themselves (None with fewer than two, or
+/// where it is not weighed).
+#[derive(Clone)]
 struct Evidence {
     gain_db: Option<f64>,
     worst_gain_db: Option<f64>,
     gain_t: Option<f64>,
+    blocks: Option<CorrelatedT>,
     piece_gains_db: Vec<f64>,
     piece_t: Option<f64>,
 }
@@ -756,6 +777,7 @@ impl TrainingRecord {
             gain_db: self.val_gain_db,
             worst_gain_db: self.val_worst_gain_db,
             gain_t: self.val_gain_t,
+            blocks: self.val_blocks,
             piece_gains_db: self.val_piece_gains_db.clone(),
             piece_t: None,
         }
@@ -764,13 +786,14 @@ impl TrainingRecord {
 
 /// The input filter's test as the network's input, on its left-out evidence: the guard with
 /// `guard_filter_min_gain_db` as the margin (the evidence of a fixed-size linear fit left out one
-/// patch at a time is not a best of many) and a quarter of the patches allowed to lose clearly. What
-/// the network makes of that input is judged by SR's own guard; delivering the filtered fair
-/// baseline itself needs [`filter_delivery_test`] as well.
+/// patch at a time is not a best of many) and a quarter of the patches allowed to lose clearly, its
+/// blocks taken as independent. What the network makes of that input is judged by SR's own guard,
+/// which allows for the blocks' correlation; delivering the filtered fair baseline itself needs
+/// [`filter_delivery_test`] as well.
 fn filter_guard(check: &Evidence, recon_cfg: &ReconstructConfig) -> (OutputChoice, String) {
     let cfg = ReconstructConfig { guard_min_gain_db: recon_cfg.guard_filter_min_gain_db, ..recon_cfg.clone() };
     let what = "the input filter alone (each patch predicted by the filter fitted on the others)";
-    guard(check, &cfg, CROSS_FIT_MAX_LOSING_SHARE, what)
+    guard(&Evidence { blocks: None, ..check.clone() }, &cfg, CROSS_FIT_MAX_LOSING_SHARE, what)
 }
 
 /// Whether the filtered fair baseline, which passed [`filter_guard`], may be delivered: its gain must
@@ -802,17 +825,14 @@ fn filter_delivery_test(check: &Evidence, recon_cfg: &ReconstructConfig) -> Resu
 /// normal distribution's one-sided confidence of `min_t` (2 → 97.7 %: 2.43 at 7 degrees of freedom,
 /// 2.14 at 19). Infinite with fewer than two pieces (nothing can be sure).
 pub fn piece_t_needed(min_t: f64, n_pieces: usize) -> f64 {
-    use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
-    let confidence = Normal::standard().cdf(min_t);
-    match StudentsT::new(0.0, 1.0, n_pieces.saturating_sub(1) as f64) {
-        Ok(t) if n_pieces >= 2 => t.inverse_cdf(confidence),
-        _ => f64::INFINITY,
-    }
+    t_needed(min_t, n_pieces.saturating_sub(1) as f64)
 }
 
 /// The guard: a pooled gain beyond the margin, sure block by block, and no held-out piece clearly
 /// worse — or at most `losing_share` of them (a pooled gain over a few patches can hide content SR
-/// gets wrong). `what` names the reconstruction in the reason.
+/// gets wrong). Sure means: with the correlation of neighbouring blocks allowed for, when the
+/// evidence carries it, the t above Student's quantile for the blocks' effective number; else the
+/// t over blocks above `guard_min_t`. `what` names the reconstruction in the reason.
 fn guard(evidence: &Evidence, recon_cfg: &ReconstructConfig, losing_share: f64, what: &str) -> (OutputChoice, String) {
     let (min_gain, max_loss, min_t) = (recon_cfg.guard_min_gain_db, recon_cfg.guard_max_patch_loss_db, recon_cfg.guard_min_t);
     let n_held = evidence.piece_gains_db.len();
@@ -822,23 +842,38 @@ fn guard(evidence: &Evidence, recon_cfg: &ReconstructConfig, losing_share: f64, 
         0 => String::new(),
         _ => format!(", {losing} of {n_held} below −{max_loss} dB, {allowed} allowed"),
     };
-    match (evidence.gain_db, evidence.worst_gain_db, evidence.gain_t) {
-        (Some(g), Some(w), Some(t)) if g > min_gain && losing <= allowed && t > min_t => (
-            OutputChoice::Sr,
-            format!(
-                "{what} beats the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, t = {t:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, {w:+.2} dB the least{losers})"
-            ),
+    let sure = match (evidence.blocks, evidence.gain_t) {
+        (Some(blocks), _) => blocks.is_sure(min_t),
+        (None, t) => t.is_some_and(|t| t > min_t),
+    };
+    let t = match (evidence.blocks, evidence.gain_t) {
+        (Some(b), _) => format!(
+            "t = {:.1} over {} blocks of {GUARD_BLOCK_LR_PX} LR px, {:.1} allowing for neighbours alike by {:.2} down and {:.2} across \
+             (≈ {:.0} independent blocks, {:.1} needed)",
+            b.t,
+            b.n_blocks,
+            b.t_effective,
+            b.rho_down,
+            b.rho_across,
+            b.n_effective,
+            b.needed(min_t)
         ),
-        (Some(g), w, t) => (
+        (None, t) => format!("t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px", t.unwrap_or(f64::NAN)),
+    };
+    match (evidence.gain_db, evidence.worst_gain_db) {
+        (Some(g), Some(w)) if g > min_gain && losing <= allowed && sure => (
+            OutputChoice::Sr,
+            format!("{what} beats the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, {t}, {w:+.2} dB the least{losers})"),
+        ),
+        (Some(g), w) => (
             OutputChoice::Baseline,
             format!(
-                "{what} does not clearly beat the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px, \
+                "{what} does not clearly beat the fair baseline on {n_held} held-out patches ({g:+.2} dB pooled, {t}, \
                  {:+.2} dB the least{losers}): delivering the fair baseline with the measured patches",
-                t.unwrap_or(f64::NAN),
                 w.unwrap_or(f64::NAN)
             ),
         ),
-        (None, _, _) => {
+        (None, _) => {
             (OutputChoice::Baseline, "no held-out patch to validate SR on: delivering the fair baseline with the measured patches".into())
         }
     }
@@ -924,6 +959,7 @@ mod tests {
             gain_db: Some(1.0),
             worst_gain_db: Some(gains.iter().copied().fold(f64::INFINITY, f64::min)),
             gain_t: Some(5.0),
+            blocks: None,
             piece_gains_db: gains.to_vec(),
             piece_t: None,
         };
@@ -950,6 +986,7 @@ mod tests {
             gain_db: Some(gain),
             worst_gain_db: Some(gain - 0.2),
             gain_t: Some(t),
+            blocks: None,
             piece_gains_db: vec![gain - 0.2, gain, gain + 0.2, gain, gain, gain, gain, gain],
             piece_t: Some(t),
         };
@@ -975,6 +1012,7 @@ mod tests {
             gain_db: Some(0.5),
             worst_gain_db: Some(0.1),
             gain_t: Some(block_t),
+            blocks: None,
             piece_gains_db: vec![0.5; n],
             piece_t,
         };
@@ -1014,6 +1052,7 @@ mod tests {
             gain_db: Some(gain),
             worst_gain_db: Some(pieces.iter().copied().fold(f64::INFINITY, f64::min)),
             gain_t: Some(t),
+            blocks: None,
             piece_gains_db: pieces.to_vec(),
             piece_t: Some(t),
         };
@@ -1045,6 +1084,39 @@ mod tests {
         assert_eq!(choice, OutputChoice::Baseline);
         assert!(reason.ends_with("not the filtered fair baseline either: not sure patch by patch"), "{reason}");
         assert_eq!(undeliverable(&evidence(0.9, 5.0, &[0.9, 0.9])).0, OutputChoice::Sr);
+    }
+
+    #[test]
+    fn the_guard_counts_blocks_that_move_together_as_one() {
+        let cfg = ReconstructConfig::default(); // margin 0.5 dB, t 2
+        let grids: Vec<BlockGrid> = (0..2).map(|p| BlockGrid { first: 16 * p, rows: 4, cols: 4 }).collect();
+        let wobble = |i: usize| 0.05 * ((i * 7919) % 13) as f64 - 0.3;
+        let evidence = |block_gains: &[f64]| {
+            let t = paired_t(block_gains);
+            Evidence {
+                gain_db: Some(2.0),
+                worst_gain_db: Some(1.0),
+                gain_t: Some(t),
+                blocks: Some(correlated_t(block_gains, &grids, t)),
+                piece_gains_db: vec![1.0, 3.0],
+                piece_t: None,
+            }
+        };
+        // two held-out patches, each 4 × 4 blocks of 2 LR px: a gain that holds block after block
+        let steady: Vec<f64> = (0..32).map(|i| 1.0 + wobble(i)).collect();
+        let (choice, reason) = guard(&evidence(&steady), &cfg, 0.0, "SR");
+        assert_eq!(choice, OutputChoice::Sr, "{reason}");
+        // a gain carried by one patch whose blocks all say the same: as sure over the blocks taken as
+        // independent, but two patches' worth of evidence
+        let one_patch: Vec<f64> = (0..32).map(|i| if i < 16 { 3.0 } else { 0.2 } + 0.1 * wobble(i)).collect();
+        let plain = Evidence { blocks: None, ..evidence(&one_patch) };
+        assert!(plain.gain_t.unwrap() > 6.0);
+        assert_eq!(guard(&plain, &cfg, 0.0, "SR").0, OutputChoice::Sr);
+        let (choice, reason) = guard(&evidence(&one_patch), &cfg, 0.0, "SR");
+        assert_eq!(choice, OutputChoice::Baseline, "{reason}");
+        assert!(reason.contains("over 32 blocks of 2 LR px") && reason.contains("≈ 2 independent blocks"), "{reason}");
+        // the input filter's test as the network's input takes its blocks as independent
+        assert_eq!(filter_guard(&evidence(&one_patch), &cfg).0, OutputChoice::Sr);
     }
 
     #[test]

@@ -38,9 +38,12 @@ pub struct ReconstructConfig {
     /// patches pasted.
     pub guard_max_patch_loss_db: f64,
     /// … and the gain is sure: Student's t of the fair baseline's minus SR's squared error, paired
-    /// over blocks of 2 × 2 LR pixels of the held-out pixels, exceeds this (2 ≈ 97.5 % one-sided with
-    /// many blocks). The filtered fair baseline is delivered only when the input filter's gain is also
-    /// as sure over its patches themselves: their t above Student's quantile at this t's confidence.
+    /// over blocks of 2 × 2 LR pixels of the held-out pixels and shrunk for the correlation of
+    /// neighbouring blocks, is as sure as a normal variable at this t (2 ≈ 97.7 % one-sided): above
+    /// Student's quantile at that confidence for the blocks' effective number (2.08 for 32 blocks
+    /// that do not correlate). The input filter's own test takes its blocks as independent (t above
+    /// this). The filtered fair baseline is delivered only when the input filter's gain is also as
+    /// sure over its patches themselves: their t above Student's quantile at this t's confidence.
     pub guard_min_t: f64,
     /// Low-frequency data consistency: SR takes its features finer than a Gaussian of this many LR
     /// pixels from the network and everything coarser from the fair baseline (the LR); 0 = off.
