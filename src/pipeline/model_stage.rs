@@ -261,8 +261,9 @@ impl HeldOutErrors {
 }
 
 /// Side of the blocks over which the guard compares SR's and the fair baseline's errors, LR pixels:
-/// about the distance over which the errors of an upsampling stay alike, so that the blocks are
-/// nearly independent samples of the gain at any decimation and tile size.
+/// about the shortest distance over which the errors of an upsampling stay alike, at any decimation
+/// and tile size. Where they stay alike further (an edge, a relief smeared by the fast scan), the
+/// guard measures how alike neighbouring blocks are and counts them for fewer ([`correlated_t`]).
 pub const GUARD_BLOCK_LR_PX: f64 = 2.0;
 
 /// The guard's blocks on a grid of pitch `pitch_m` (rows, columns): `GUARD_BLOCK_LR_PX` LR pixels,
