@@ -51,7 +51,9 @@ pub struct Score {
     pub unacquired: f64,
 }
 
-fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+/// Reads a number that JSON may hold as `null` (serde_json writes ±∞ and NaN so) as NaN; for
+/// `#[serde(deserialize_with = …)]`.
+pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 

@@ -11,6 +11,7 @@
 //! first-order autoregressive field of that correlation over each piece's grid. A piece whose blocks
 //! all move together counts as one block; blocks that do not count as themselves.
 
+use crate::metrics::null_as_nan;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
@@ -26,10 +27,12 @@ pub struct BlockGrid {
 }
 
 /// A paired gain over correlated blocks: the plain t, the neighbours' correlation, and what is left
-/// of the t once that correlation is allowed for.
+/// of the t once that correlation is allowed for. An infinite t (every block the same gain) is
+/// written to JSON as `null` and read back as NaN.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CorrelatedT {
     /// Student's t of the mean over the blocks taken as independent.
+    #[serde(deserialize_with = "null_as_nan")]
     pub t: f64,
     /// Correlation of vertically neighbouring blocks (clamped to 0 … 0.99: an anticorrelation is
     /// given no credit).
@@ -39,8 +42,10 @@ pub struct CorrelatedT {
     /// Number of blocks.
     pub n_blocks: usize,
     /// How many independent blocks they are worth: `n_blocks` ÷ the variance inflation.
+    #[serde(deserialize_with = "null_as_nan")]
     pub n_effective: f64,
     /// `t` ÷ √(variance inflation).
+    #[serde(deserialize_with = "null_as_nan")]
     pub t_effective: f64,
 }
 
@@ -192,6 +197,11 @@ mod tests {
         let empty = correlated_t(&[], &[], 0.0);
         assert_eq!((empty.n_blocks, empty.n_effective), (0, 0.0));
         assert!(!empty.is_sure(2.0));
+        // an infinite t goes to metrics.json as null and reads back (as NaN) instead of failing
+        let json = serde_json::to_string(&flat).unwrap();
+        assert!(json.contains("\"t\":null"), "{json}");
+        let back: CorrelatedT = serde_json::from_str(&json).unwrap();
+        assert!(back.t.is_nan() && back.t_effective.is_nan() && back.n_effective == 16.0, "{back:?}");
     }
 
     #[test]
