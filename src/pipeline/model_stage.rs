@@ -843,23 +843,22 @@ fn guard(evidence: &Evidence, recon_cfg: &ReconstructConfig, losing_share: f64, 
         0 => String::new(),
         _ => format!(", {losing} of {n_held} below −{max_loss} dB, {allowed} allowed"),
     };
-    let sure = match (evidence.blocks, evidence.gain_t) {
-        (Some(blocks), _) => blocks.is_sure(min_t),
-        (None, t) => t.is_some_and(|t| t > min_t),
-    };
-    let t = match (evidence.blocks, evidence.gain_t) {
-        (Some(b), _) => format!(
-            "t = {:.1} over {} blocks of {GUARD_BLOCK_LR_PX} LR px, {:.1} allowing for neighbours alike by {:.2} down and {:.2} across \
-             (≈ {:.0} independent blocks, {:.1} needed)",
-            b.t,
-            b.n_blocks,
-            b.t_effective,
-            b.rho_down,
-            b.rho_across,
-            b.n_effective,
-            b.needed(min_t)
+    let (sure, t) = match (evidence.blocks, evidence.gain_t) {
+        (Some(b), _) => (
+            b.is_sure(min_t),
+            format!(
+                "t = {:.1} over {} blocks of {GUARD_BLOCK_LR_PX} LR px, {:.1} allowing for neighbours alike by {:.2} down and {:.2} across \
+                 (≈ {:.0} independent blocks, {:.1} needed)",
+                b.t,
+                b.n_blocks,
+                b.t_effective,
+                b.rho_down,
+                b.rho_across,
+                b.n_effective,
+                b.needed(min_t)
+            ),
         ),
-        (None, t) => format!("t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px", t.unwrap_or(f64::NAN)),
+        (None, t) => (t.is_some_and(|t| t > min_t), format!("t = {:.1} over blocks of {GUARD_BLOCK_LR_PX} LR px", t.unwrap_or(f64::NAN))),
     };
     match (evidence.gain_db, evidence.worst_gain_db) {
         (Some(g), Some(w)) if g > min_gain && losing <= allowed && sure => (
