@@ -160,11 +160,13 @@ mod tests {
     fn fusing_cross_fits_unless_told_otherwise() {
         assert!(options(&[]).train.cross_fit);
         assert!(!options(&["--cross-fit", "false"]).train.cross_fit);
-        // the flag, not the config's [train] cross_fit (false in the replay config), decides
-        let replay = ["--config", "configs/replay.toml"];
-        let file = ConfigSections::load(std::path::Path::new("configs/replay.toml")).expect("replay config");
-        assert!(!file.train.expect("[train]").cross_fit);
-        assert!(options(&replay).train.cross_fit);
+        // the flag, not the config's [train] cross_fit, decides: the dry run's is false, the replay's true
+        for (config, in_file) in [("configs/dry-run.toml", false), ("configs/replay.toml", true)] {
+            let file = ConfigSections::load(std::path::Path::new(config)).expect("shipped config");
+            assert_eq!(file.train.expect("[train]").cross_fit, in_file, "{config}");
+            assert!(options(&["--config", config]).train.cross_fit, "{config}");
+            assert!(!options(&["--config", config, "--cross-fit", "false"]).train.cross_fit, "{config}");
+        }
         assert!(Cli::try_parse_from(["fuse", "--overview", "o", "--zoom", "z", "--out", "d", "--cross-fit", "maybe"]).is_err());
     }
 }
