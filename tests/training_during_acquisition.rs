@@ -61,8 +61,9 @@ fn run(dir: &Path, name: &str, config: &str, extra: &[&str]) -> serde_json::Valu
     serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("afm-overlap-{}", std::process::id()));
+/// A fresh folder of this process for the test `name` (tests run side by side).
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("afm-overlap-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -70,7 +71,7 @@ fn scratch() -> PathBuf {
 
 #[test]
 fn training_overlaps_acquisition_unless_asked_not_to() {
-    let dir = scratch();
+    let dir = scratch("overlap");
     let overlapped = run(&dir, "overlapped", CONFIG, &[]);
     let training = &overlapped["training"];
     let during = training["during_acquisition_steps"].as_u64().expect("steps during acquisition recorded");
@@ -92,5 +93,27 @@ fn training_overlaps_acquisition_unless_asked_not_to() {
     // A simulator that takes no real time leaves nothing to overlap with.
     let instant = run(&dir, "instant", &CONFIG.replace("realtime = true", "realtime = false"), &[]);
     assert!(instant["training"].get("during_acquisition_steps").is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `[train] cross_fit` (the replays' default) applies where training runs after the last patch: two
+/// networks, each validated on the other's patches, so every trainable patch is held out once. While
+/// acquisition trains one network, it is not cross-fitted.
+#[test]
+fn training_after_acquisition_cross_fits_when_the_config_asks() {
+    let dir = scratch("cross-fit");
+    let config = CONFIG.replace("seed = 3\n", "seed = 3\ncross_fit = true\n");
+    let after = run(&dir, "after", &config.replace("realtime = true", "realtime = false"), &[]);
+    let training = &after["training"];
+    let held_out = training["held_out"].as_array().unwrap().len();
+    assert!(held_out >= 4, "every trainable patch is held out once: {training}");
+    assert_eq!(training["steps"].as_u64(), Some(80), "two networks of max_steps each: {training}");
+    assert_eq!(training["val_piece_gains_db"].as_array().map(Vec::len), Some(held_out));
+    assert!(after["output_reason"].as_str().unwrap().contains("cross-fitted"), "{}", after["output_reason"]);
+    assert!(dir.join("after/model/cross_fit_b/model.safetensors").is_file(), "the second network's checkpoint");
+    let overlapped = run(&dir, "overlapped", &config, &[]);
+    assert!(overlapped["training"]["during_acquisition_steps"].as_u64().is_some());
+    assert!(overlapped["training"]["held_out"].as_array().unwrap().len() <= 2, "{}", overlapped["training"]);
+    assert!(!dir.join("overlapped/model/cross_fit_b").exists(), "training during acquisition keeps one network");
     std::fs::remove_dir_all(&dir).unwrap();
 }
