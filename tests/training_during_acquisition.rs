@@ -106,7 +106,9 @@ fn training_after_acquisition_cross_fits_when_the_config_asks() {
     let after = run(&dir, "after", &config.replace("realtime = true", "realtime = false"), &[]);
     let training = &after["training"];
     let held_out = training["held_out"].as_array().unwrap().len();
+    // every trainable patch held out once; each network trains on one of the two halves
     assert!(held_out >= 4, "every trainable patch is held out once: {training}");
+    assert_eq!(training["n_train"].as_u64(), Some(held_out.div_ceil(2) as u64), "{training}");
     assert_eq!(training["steps"].as_u64(), Some(80), "two networks of max_steps each: {training}");
     assert_eq!(training["val_piece_gains_db"].as_array().map(Vec::len), Some(held_out));
     assert!(after["output_reason"].as_str().unwrap().contains("cross-fitted"), "{}", after["output_reason"]);

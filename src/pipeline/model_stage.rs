@@ -229,12 +229,13 @@ impl HeldOutErrors {
 
     /// What the guard weighs (nothing when no piece was added).
     fn evidence(&self) -> Evidence {
-        let v = (self.n > 0).then(|| self.validation());
+        let gains = self.block_gains();
+        let v = (self.n > 0).then(|| self.validation_over(&gains));
         Evidence {
             gain_db: v.map(|v| v.gain_db),
             worst_gain_db: v.map(|v| v.worst_gain_db),
             gain_t: v.map(|v| v.gain_t),
-            blocks: v.map(|v| correlated_t(&self.block_gains(), &self.grids, v.gain_t)),
+            blocks: v.map(|v| correlated_t(&gains, &self.grids, v.gain_t)),
             piece_gains_db: self.piece_gains_db.clone(),
             piece_t: (self.piece_se_gains.len() >= 2).then(|| paired_t(&self.piece_se_gains)),
         }
@@ -244,13 +245,18 @@ impl HeldOutErrors {
     /// pixels (data range of the measured pieces), the pooled gain, the smallest gain of any one
     /// piece, dB, and the t of the gain over blocks.
     fn validation(&self) -> Validation {
+        self.validation_over(&self.block_gains())
+    }
+
+    /// [`Self::validation`] with the blocks' gains ([`Self::block_gains`]) already at hand.
+    fn validation_over(&self, block_gains: &[f64]) -> Validation {
         let psnr = |se: f64| 10.0 * ((self.hi - self.lo).powi(2) / (se / self.n.max(1) as f64)).log10();
         Validation {
             gain_db: 10.0 * (self.se_fair / self.se_sr).log10(),
             psnr_sr_db: psnr(self.se_sr),
             psnr_fair_db: psnr(self.se_fair),
             worst_gain_db: self.piece_gains_db.iter().copied().fold(f64::INFINITY, f64::min),
-            gain_t: paired_t(&self.block_gains()),
+            gain_t: paired_t(block_gains),
         }
     }
 
